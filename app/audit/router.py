@@ -1,0 +1,61 @@
+"""Reading and verifying the audit trail (no endpoint writes or deletes events)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+from sqlmodel import select
+
+from app.audit import service
+from app.audit.models import AuditEvent, AuditEventRead, ChainVerification
+from app.db import SessionDep
+from app.http import Page, PageDep
+from app.identity.dependencies import CurrentPrincipal
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+
+@router.get("/audit-events", response_model=Page[AuditEventRead])
+def list_events(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    entity_type: Annotated[str | None, Query(max_length=40)] = None,
+    entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    since: AwareDatetime | None = None,
+) -> Page[AuditEventRead]:
+    """Events in sequence order; a caller sees the events of the sites they may read the trail of."""
+    sites = principal.require_anywhere("audit", "read")
+    conditions = []
+    if sites is not None:
+        conditions.append(AuditEvent.site.in_(sorted(sites)))
+    for column, value in (
+        (AuditEvent.entity_type, entity_type),
+        (AuditEvent.entity_id, entity_id),
+        (AuditEvent.actor, actor),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if since is not None:
+        conditions.append(AuditEvent.ts >= since)
+    total = session.exec(select(sa.func.count()).select_from(AuditEvent).where(*conditions)).one()
+    rows = session.exec(
+        select(AuditEvent).where(*conditions).order_by(AuditEvent.seq).limit(page.limit).offset(page.offset)
+    ).all()
+    return Page(
+        items=[AuditEventRead.model_validate(r.model_dump()) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/audit-events/verify", response_model=ChainVerification)
+def verify(session: SessionDep, principal: CurrentPrincipal) -> ChainVerification:
+    """Walk the whole chain in batches and report the first broken link."""
+    principal.require_anywhere("audit", "verify")
+    return service.verify_chain(session)

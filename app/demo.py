@@ -1,0 +1,183 @@
+"""The demo portfolio: three plants, their lines and zones, users of every role and ~20 AI systems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from app.identity import service as identity
+from app.identity.models import Role, User, UserCreate
+from app.systems import service as systems
+from app.systems.models import LineIn, Site, SiteCreate, SLVector, SystemCreate, VersionCreate
+from app.zones import service as zones
+from app.zones.models import ZoneCreate
+
+DEMO_PASSWORD = "demo-password-2026"
+ACTOR = "demo-loader"
+
+SITES = [
+    ("STR", "Stuttgart body & assembly plant", [("BODY1", "Body shop line 1"), ("ASM2", "Final assembly 2")]),
+    ("LYO", "Lyon electronics plant", [("SMT1", "SMT line 1"), ("TEST", "End-of-line test")]),
+    ("POZ", "Poznan components plant", [("CNC3", "CNC machining cell 3"), ("PACK", "Packaging")]),
+]
+
+# IEC 62443 default zone model per plant: (suffix, name, Purdue level, SL-T vector FR1..FR7)
+ZONES = [
+    ("ENT", "Enterprise network", 4, (2, 2, 1, 2, 1, 1, 1)),
+    ("DMZ", "Industrial DMZ", 3.5, (3, 3, 2, 3, 3, 2, 2)),
+    ("OPS", "Site operations", 3, (2, 2, 2, 2, 2, 2, 2)),
+    ("CTL", "Control (PLC/SCADA)", 2, (3, 3, 3, 2, 3, 2, 3)),
+    ("FLD", "Field devices and cells", 1, (2, 2, 3, 1, 2, 1, 3)),
+]
+
+USERS: list[tuple[str, str, list[tuple[Role, str]]]] = [
+    ("admin", "Ada Admin", [(Role.admin, "*")]),
+    ("clara.compliance", "Clara Weber (Compliance)", [(Role.compliance_officer, "*")]),
+    ("rita.risk", "Rita Nowak (Risk)", [(Role.risk_officer, "*")]),
+    ("otto.ot", "Otto Brandt (OT security)", [(Role.ot_security, "STR"), (Role.ot_security, "POZ")]),
+    ("lucie.ot", "Lucie Martin (OT security)", [(Role.ot_security, "LYO")]),
+    ("sam.safety", "Sam Keller (Functional safety)", [(Role.safety_engineer, "*")]),
+    ("dora.dpo", "Dora Fischer (Data protection)", [(Role.dpo, "*")]),
+    ("bob.owner", "Bob Schmidt (Business owner, Stuttgart)", [(Role.business_owner, "STR")]),
+    ("berta.owner", "Berta Lang (Business owner, Stuttgart)", [(Role.business_owner, "STR")]),
+    ("leo.owner", "Leo Dubois (Business owner, Lyon)", [(Role.business_owner, "LYO")]),
+    ("piotr.owner", "Piotr Zielinski (Business owner, Poznan)", [(Role.business_owner, "POZ")]),
+    ("hanna.hr", "Hanna Roth (HR business owner)", [(Role.business_owner, "STR")]),
+    ("audrey.auditor", "Audrey Klein (Auditor)", [(Role.auditor, "*")]),
+    ("ci-pipeline", "MLOps pipeline service account", [(Role.mlops, "*")]),
+]
+
+
+def _sl(*levels: int) -> SLVector:
+    return SLVector(**{f"FR{i + 1}": v for i, v in enumerate(levels)})
+
+
+# name, purpose, site, line, owner, vendor, role, stage, personal data, zone suffix, SL-A, extras
+SYSTEMS: list[dict[str, Any]] = [
+    dict(name="Weld seam visual inspection", purpose="Camera-based detection of weld seam defects on car bodies; "
+         "rejects parts for manual rework.", site="STR", line="BODY1", business_owner="bob.owner",
+         vendor=None, ai_act_role="provider", lifecycle_stage="production", personal_data=False, zone="FLD",
+         sl_achieved=_sl(2, 2, 3, 1, 2, 1, 3), monitoring_interval_hours=24),
+    dict(name="Paint defect detection", purpose="Detects paint runs, craters and dust inclusions on painted bodies.",
+         site="STR", line="BODY1", business_owner="bob.owner", vendor="Cognex", ai_act_role="deployer",
+         lifecycle_stage="pilot", personal_data=False, zone="FLD", sl_achieved=_sl(1, 2, 2, 1, 2, 1, 2)),
+    dict(name="Robot cell safety zone monitoring", purpose="AI vision that stops the welding robot when a person "
+         "enters the cell (safety function of the machine).", site="STR", line="BODY1",
+         business_owner="berta.owner", vendor="SafeVision GmbH", ai_act_role="deployer",
+         lifecycle_stage="pilot", personal_data=True, zone="CTL", sl_achieved=_sl(3, 3, 2, 2, 3, 2, 3)),
+    dict(name="Press predictive maintenance", purpose="Predicts bearing and hydraulic failures of the transfer "
+         "press from vibration and pressure signals.", site="STR", line="ASM2", business_owner="berta.owner",
+         vendor=None, ai_act_role="provider", lifecycle_stage="production", personal_data=False, zone="OPS",
+         sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2), monitoring_interval_hours=12),
+    dict(name="Energy optimisation of paint shop HVAC", purpose="Optimises set points of paint shop air handling "
+         "to cut energy use while holding temperature and humidity.", site="STR", line=None,
+         business_owner="bob.owner", vendor="Siemens", ai_act_role="deployer", lifecycle_stage="production",
+         personal_data=False, zone="OPS", sl_achieved=_sl(2, 1, 2, 2, 2, 2, 2)),
+    dict(name="Maintenance assistant chatbot", purpose="LLM-based assistant answering technicians' questions from "
+         "machine manuals and past work orders.", site="STR", line=None, business_owner="berta.owner",
+         vendor="OpenAI (via Azure)", ai_act_role="deployer", lifecycle_stage="pilot", personal_data=True,
+         zone="ENT", sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1)),
+    dict(name="Worker shift scheduler", purpose="Allocates workers to shifts and stations from skills, absences and "
+         "demand; schedules are reviewed by team leads.", site="STR", line="ASM2", business_owner="hanna.hr",
+         vendor="Workforce AI Ltd", ai_act_role="deployer", lifecycle_stage="pilot", personal_data=True,
+         zone="ENT", sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1)),
+    dict(name="CV screening for apprentices", purpose="Ranks applications for apprenticeships and recommends a "
+         "shortlist to HR recruiters.", site="STR", line=None, business_owner="hanna.hr",
+         vendor="TalentRank", ai_act_role="deployer", lifecycle_stage="idea", personal_data=True, zone="ENT",
+         sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1)),
+    dict(name="Solder joint AOI classifier", purpose="Classifies automated optical inspection findings of solder "
+         "joints into true and false calls.", site="LYO", line="SMT1", business_owner="leo.owner",
+         vendor=None, ai_act_role="provider", lifecycle_stage="production", personal_data=False, zone="FLD",
+         sl_achieved=_sl(2, 2, 3, 1, 2, 1, 3), monitoring_interval_hours=24),
+    dict(name="Pick-and-place nozzle wear prediction", purpose="Predicts nozzle wear from placement offsets.",
+         site="LYO", line="SMT1", business_owner="leo.owner", vendor=None, ai_act_role="provider",
+         lifecycle_stage="pilot", personal_data=False, zone="CTL", sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2)),
+    dict(name="End-of-line test anomaly detection", purpose="Flags abnormal functional test curves of control units.",
+         site="LYO", line="TEST", business_owner="leo.owner", vendor=None, ai_act_role="provider",
+         lifecycle_stage="production", personal_data=False, zone="OPS", sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2)),
+    dict(name="Production scheduling optimiser", purpose="Sequences SMT orders to minimise changeovers.",
+         site="LYO", line=None, business_owner="leo.owner", vendor="Dassault DELMIA", ai_act_role="deployer",
+         lifecycle_stage="production", personal_data=False, zone="OPS", sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2)),
+    dict(name="Operator fatigue camera", purpose="Infers operator fatigue and mood from facial expressions at the "
+         "test stations (proposal).", site="LYO", line="TEST", business_owner="leo.owner", vendor="EmoSense",
+         ai_act_role="deployer", lifecycle_stage="idea", personal_data=True, zone="OPS",
+         sl_achieved=_sl(1, 1, 1, 1, 1, 1, 1)),
+    dict(name="Supplier invoice extraction", purpose="Extracts fields from supplier invoices for accounts payable.",
+         site="LYO", line=None, business_owner="leo.owner", vendor="ABBYY", ai_act_role="deployer",
+         lifecycle_stage="production", personal_data=False, zone=None, sl_achieved=None),
+    dict(name="CNC tool wear monitoring", purpose="Estimates tool wear from spindle current and acoustic emission "
+         "to schedule tool changes.", site="POZ", line="CNC3", business_owner="piotr.owner", vendor=None,
+         ai_act_role="provider", lifecycle_stage="production", personal_data=False, zone="CTL",
+         sl_achieved=_sl(3, 3, 3, 2, 3, 2, 3), monitoring_interval_hours=24),
+    dict(name="Surface roughness virtual sensor", purpose="Predicts surface roughness of machined parts.",
+         site="POZ", line="CNC3", business_owner="piotr.owner", vendor=None, ai_act_role="provider",
+         lifecycle_stage="pilot", personal_data=False, zone="OPS", sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2)),
+    dict(name="Packaging label verification", purpose="OCR and vision check that the right label is on each box.",
+         site="POZ", line="PACK", business_owner="piotr.owner", vendor="Keyence", ai_act_role="deployer",
+         lifecycle_stage="production", personal_data=False, zone="FLD", sl_achieved=_sl(2, 2, 3, 1, 2, 1, 3)),
+    dict(name="Demand forecasting", purpose="Forecasts weekly demand per part number for capacity planning.",
+         site="POZ", line=None, business_owner="piotr.owner", vendor=None, ai_act_role="provider",
+         lifecycle_stage="production", personal_data=False, zone="ENT", sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1)),
+    dict(name="Legacy scrap classifier", purpose="Classified scrap reasons from free text; replaced in 2025.",
+         site="POZ", line="PACK", business_owner="piotr.owner", vendor=None, ai_act_role="provider",
+         lifecycle_stage="retired", personal_data=False, zone=None, sl_achieved=None),
+    dict(name="Visitor badge face matching", purpose="Matches visitors' faces to pre-registered photos at the "
+         "gate (proposal under review).", site="POZ", line=None, business_owner="piotr.owner",
+         vendor="GateVision", ai_act_role="deployer", lifecycle_stage="idea", personal_data=True, zone="ENT",
+         sl_achieved=_sl(1, 1, 1, 1, 1, 1, 1)),
+]
+
+
+def is_loaded(session: Session) -> bool:
+    return session.get(Site, SITES[0][0]) is not None
+
+
+def load_demo(session: Session) -> bool:
+    """Load the demo portfolio once; returns False when it was already there."""
+    if is_loaded(session):
+        return False
+    for code, name, lines in SITES:
+        systems.create_site(
+            session,
+            SiteCreate(code=code, name=name, lines=[LineIn(code=c, name=n) for c, n in lines]),
+            actor=ACTOR,
+        )
+        for suffix, zname, level, target in ZONES:
+            zones.create_zone(
+                session,
+                ZoneCreate(code=f"{code}-{suffix}", name=zname, site=code, purdue_level=level, sl_target=_sl(*target)),
+                actor=ACTOR,
+            )
+    for username, display, grants in USERS:
+        if session.exec(select(User.id).where(User.username == username)).first() is None:
+            identity.create_user(
+                session, UserCreate(username=username, display_name=display, password=DEMO_PASSWORD), actor=ACTOR
+            )
+        for role, site in grants:
+            identity.grant_role(session, username, role, site, actor=ACTOR)
+    for number, spec in enumerate(SYSTEMS, start=1):
+        spec = dict(spec)
+        if spec.get("zone"):
+            spec["zone"] = f"{spec['site']}-{spec['zone']}"
+        spec.setdefault("technical_owner", "ci-pipeline")
+        system = systems.create_system(session, SystemCreate(**spec), actor=ACTOR)
+        if spec["lifecycle_stage"] in ("pilot", "production", "retired"):
+            for minor in range(1, 3):
+                systems.create_version(
+                    session,
+                    system,
+                    VersionCreate(
+                        version=f"1.{minor}.0",
+                        artifact_digest="sha256:" + f"{number:04d}{minor:02d}".ljust(64, "a"),
+                        notes=f"Release 1.{minor}.0 of {spec['name']}",
+                        metrics={"accuracy": round(0.9 + minor * 0.03, 3), "recall": round(0.88 + minor * 0.04, 3)},
+                    ),
+                    actor="ci-pipeline",
+                )
+    return True
+
+
+def demo_logins() -> list[tuple[str, str]]:
+    """(username, roles) of every demo user, for printing at start."""
+    return [(u, ", ".join(f"{r.value}@{s}" for r, s in grants)) for u, _d, grants in USERS]

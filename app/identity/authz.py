@@ -1,0 +1,139 @@
+"""The Casbin enforcer: role permissions from ``policies/policy.csv``, role grants from the database.
+
+Each process builds an enforcer once and swaps in a fresh one whenever the database's authorization
+revision moves (every grant or revoke bumps it in the same transaction), so a grant made through any
+worker applies to every worker on its next request. Decisions are cached per enforcer instance; a new
+instance starts with an empty cache, so a stale decision can never outlive a grant change.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import casbin
+from casbin import persist
+from sqlmodel import Session, select
+
+from app.identity.models import AuthzRevision, Role, RoleGrant, User
+from app.settings import get_settings
+
+ANY_SITE = "*"
+
+
+class PolicyError(RuntimeError):
+    """``policies/`` holds a line Casbin or aireg cannot use."""
+
+
+class GrantAdapter(persist.Adapter):
+    """Loads ``p`` lines from the policy file and ``g`` lines from the given grants; never writes."""
+
+    def __init__(self, policy_file: Path, grants: list[tuple[str, str, str]]) -> None:
+        self.policy_file = policy_file
+        self.grants = grants
+
+    def load_policy(self, model: casbin.Model) -> None:
+        for line in read_policy_lines(self.policy_file):
+            persist.load_policy_line(", ".join(line), model)
+        for username, role, site in self.grants:
+            persist.load_policy_line(f"g, {username}, {role}, {site}", model)
+
+
+def read_policy_lines(policy_file: Path) -> list[list[str]]:
+    """The ``p`` lines of the policy file, validated (known roles, four fields)."""
+    roles = {r.value for r in Role}
+    lines: list[list[str]] = []
+    with policy_file.open(newline="") as fh:
+        for number, row in enumerate(csv.reader(fh, skipinitialspace=True), start=1):
+            if not row or row[0].startswith("#"):
+                continue
+            row = [cell.strip() for cell in row]
+            if row[0] != "p" or len(row) != 5:
+                raise PolicyError(f"{policy_file}:{number}: expected 'p, role, site, resource, action'")
+            if row[1] not in roles:
+                raise PolicyError(f"{policy_file}:{number}: unknown role {row[1]!r}")
+            lines.append(row)
+    return lines
+
+
+@dataclass
+class Authorizer:
+    """One immutable enforcer plus its decision cache, valid for one authorization revision."""
+
+    revision: int
+    enforcer: casbin.Enforcer
+    grants_by_user: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    _cache: dict[tuple[str, str, str, str], bool] = field(default_factory=dict)
+
+    def grants_of(self, username: str) -> list[tuple[str, str]]:
+        """The ``(role, site)`` pairs a user holds."""
+        return self.grants_by_user.get(username, [])
+
+    def allowed(self, username: str, site: str, obj: str, act: str) -> bool:
+        key = (username, site, obj, act)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = bool(self.enforcer.enforce(username, site, obj, act))
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+
+_current: Authorizer | None = None
+_lock = threading.Lock()
+
+
+def build_authorizer(session: Session, revision: int) -> Authorizer:
+    """Read every grant and build a fresh enforcer for ``revision``."""
+    settings = get_settings()
+    rows = session.exec(
+        select(User.username, RoleGrant.role, RoleGrant.site).join(User, User.id == RoleGrant.user_id)
+    ).all()
+    grants = [(u, r.value if hasattr(r, "value") else str(r), s) for u, r, s in rows]
+    enforcer = casbin.Enforcer(
+        str(settings.policies_dir / "model.conf"), GrantAdapter(settings.policies_dir / "policy.csv", grants)
+    )
+    by_user: dict[str, list[tuple[str, str]]] = {}
+    for username, role, site in grants:
+        by_user.setdefault(username, []).append((role, site))
+    return Authorizer(revision=revision, enforcer=enforcer, grants_by_user=by_user)
+
+
+def current_revision(session: Session) -> int:
+    row = session.get(AuthzRevision, 1)
+    return row.revision if row else 0
+
+
+def get_authorizer(session: Session, revision: int | None = None) -> Authorizer:
+    """The enforcer for the database's current authorization revision (rebuilt when it moved)."""
+    global _current
+    if revision is None:
+        revision = current_revision(session)
+    auth = _current
+    if auth is not None and auth.revision == revision:
+        return auth
+    with _lock:
+        if _current is None or _current.revision != revision:
+            _current = build_authorizer(session, revision)
+        return _current
+
+
+def reset_authorizer() -> None:
+    """Forget the cached enforcer (tests, and after the policy file changed)."""
+    global _current
+    with _lock:
+        _current = None
+
+
+def bump_revision(session: Session) -> None:
+    """Mark every worker's enforcer stale; call in the transaction that changes grants."""
+    row = session.get(AuthzRevision, 1, with_for_update=True)
+    if row is None:
+        session.add(AuthzRevision(id=1, revision=1))
+    else:
+        row.revision += 1
+        session.add(row)
+    session.flush()

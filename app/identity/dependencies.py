@@ -1,0 +1,115 @@
+"""Who is calling, and may they: the one dependency every endpoint asks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from app.db import session_scope
+from app.errors import Forbidden, NotFound, Unauthorized
+from app.identity import service
+from app.identity.authz import ANY_SITE, Authorizer, get_authorizer
+
+
+@dataclass
+class Principal:
+    """An authenticated caller and the Casbin enforcer that decides for them."""
+
+    user_id: int
+    username: str
+    authorizer: Authorizer
+    token_id: str | None = None
+
+    @property
+    def grants(self) -> list[tuple[str, str]]:
+        return self.authorizer.grants_of(self.username)
+
+    def holds_role_in(self, site: str | None) -> bool:
+        """Whether the caller holds any role in ``site`` (objects elsewhere are answered 404)."""
+        return any(s == ANY_SITE or s == site for _, s in self.grants)
+
+    def roles_in(self, site: str | None) -> set[str]:
+        return {r for r, s in self.grants if s == ANY_SITE or s == site}
+
+    def can(self, obj: str, act: str, site: str | None = None) -> bool:
+        """Casbin's decision for ``act`` on ``obj`` in ``site`` (``None``: a site-less resource)."""
+        return self.authorizer.allowed(self.username, site or ANY_SITE, obj, act)
+
+    def sites_for(self, obj: str, act: str) -> set[str] | None:
+        """The sites where the caller may ``act`` on ``obj``; ``None`` means every site."""
+        if self.authorizer.allowed(self.username, ANY_SITE, obj, act):
+            return None
+        return {s for _, s in self.grants if s != ANY_SITE and self.can(obj, act, s)}
+
+    def require(
+        self,
+        obj: str,
+        act: str,
+        site: str | None = None,
+        *,
+        entity_id: str | None = None,
+        alternatives: tuple[str, ...] = (),
+    ) -> str:
+        """Allow, or raise: 404 for an object in a site the caller holds no role in, else 403.
+
+        ``alternatives`` are further actions that would also do (e.g. ``update_own`` next to ``update``);
+        the first allowed one is returned so the service can apply its record-level rule.
+        A denied attempt is written to the audit trail in a transaction of its own.
+        """
+        if site is not None and entity_id is not None and not self.holds_role_in(site):
+            raise NotFound(f"{obj} {entity_id!r} does not exist", denial=self.denial(obj, act, site, entity_id))
+        for action in (act, *alternatives):
+            if self.can(obj, action, site):
+                return action
+        raise self.forbidden(
+            f"{self.username} may not {act} {obj}" + (f" in site {site}" if site else ""), obj, act, site, entity_id
+        )
+
+    def require_anywhere(self, obj: str, act: str) -> set[str] | None:
+        """Allow when the caller may ``act`` on ``obj`` in at least one site; returns those sites."""
+        sites = self.sites_for(obj, act)
+        if sites is not None and not sites:
+            raise self.forbidden(f"{self.username} may not {act} {obj} in any site", obj, act, None, None)
+        return sites
+
+    def denial(self, obj: str, act: str, site: str | None, entity_id: str | None) -> dict[str, object]:
+        """What the trail records of a denied attempt (written after the request's transaction ends)."""
+        return {"actor": self.username, "obj": obj, "act": act, "site": site, "entity_id": entity_id}
+
+    def forbidden(self, detail: str, obj: str, act: str, site: str | None, entity_id: str | None) -> Forbidden:
+        return Forbidden(detail, denial=self.denial(obj, act, site, entity_id))
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("expected 'Authorization: Bearer <token>'")
+    return value.strip()
+
+
+def authenticate(token: str) -> Principal:
+    """Resolve a bearer token in a short read of its own, before the request's transaction begins."""
+    with session_scope(write=False) as session:
+        user, api_token, revision = service.authenticate_token(session, token)
+        authorizer = get_authorizer(session, revision)
+    if service.needs_touch(api_token):
+        service.touch_token(api_token.id)
+    return Principal(user_id=user.id, username=user.username, authorizer=authorizer, token_id=api_token.id)
+
+
+def get_principal(request: Request) -> Principal:
+    """The authenticated caller, from a bearer token (or the web session, when pages set one)."""
+    token = _bearer(request)
+    if token is None:
+        web_user = getattr(request.state, "web_principal", None)
+        if web_user is not None:
+            return web_user
+        raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
+    return authenticate(token)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,269 @@
+"""Users, passwords, API tokens and role grants."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from pwdlib import PasswordHash
+from sqlmodel import Session, select
+
+from app.audit import service as audit
+from app.db import utcnow
+from app.errors import Conflict, NotFound, Unauthorized
+from app.identity.authz import ANY_SITE, bump_revision
+from app.identity.models import (
+    ApiToken,
+    GrantRead,
+    Role,
+    RoleGrant,
+    TokenIssued,
+    TokenRead,
+    User,
+    UserCreate,
+    UserRead,
+)
+
+TOKEN_PREFIX = "aireg_"
+_password_hash = PasswordHash.recommended()  # argon2id
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def hash_password(password: str) -> str:
+    return _password_hash.hash(password)
+
+
+def verify_password(password: str, hashed: str | None) -> bool:
+    """Check a password in constant time; a user without a password never matches."""
+    if not hashed:
+        _password_hash.verify(password, _DUMMY_HASH)  # same cost either way
+        return False
+    return _password_hash.verify(password, hashed)
+
+
+_DUMMY_HASH = _password_hash.hash("not-a-real-password-0000")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"user {username!r} does not exist")
+    return user
+
+
+def user_grants(session: Session, user_id: int) -> list[RoleGrant]:
+    return list(
+        session.exec(
+            select(RoleGrant).where(RoleGrant.user_id == user_id).order_by(RoleGrant.site, RoleGrant.role)
+        ).all()
+    )
+
+
+def to_read(session: Session, user: User) -> UserRead:
+    grants = [GrantRead(role=g.role, site=g.site) for g in user_grants(session, user.id)]
+    return UserRead(
+        username=user.username,
+        display_name=user.display_name,
+        email=user.email,
+        is_active=user.is_active,
+        created_at=user.created_at,
+        roles=grants,
+        revision=user.revision,
+    )
+
+
+def create_user(session: Session, data: UserCreate, *, actor: str) -> User:
+    """Create a user; the password (for the web pages) is stored only as an argon2 hash."""
+    if session.exec(select(User.id).where(User.username == data.username)).first() is not None:
+        raise Conflict(f"user {data.username!r} already exists")
+    user = User(
+        username=data.username,
+        display_name=data.display_name or data.username,
+        email=data.email,
+        password_hash=hash_password(data.password) if data.password else None,
+        created_at=utcnow(),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="user.create",
+        entity_type="user",
+        entity_id=user.username,
+        after={"username": user.username, "display_name": user.display_name, "email": user.email},
+    )
+    return user
+
+
+def list_users(session: Session, *, limit: int, offset: int) -> tuple[list[User], int]:
+    total = session.exec(select(sa.func.count()).select_from(User)).one()
+    users = session.exec(select(User).order_by(User.username).limit(limit).offset(offset)).all()
+    return list(users), total
+
+
+def grant_role(session: Session, username: str, role: Role, site: str, *, actor: str) -> RoleGrant:
+    """Grant ``role`` in ``site`` (``*`` = every site); effective for every worker at once."""
+    from app.systems.service import ensure_site_exists
+
+    user = get_user(session, username)
+    if site != ANY_SITE:
+        ensure_site_exists(session, site)
+    existing = session.exec(
+        select(RoleGrant).where(RoleGrant.user_id == user.id, RoleGrant.role == role, RoleGrant.site == site)
+    ).first()
+    if existing is not None:
+        raise Conflict(f"{username} already holds {role.value} in {site}")
+    grant = RoleGrant(user_id=user.id, role=role, site=site, granted_by=actor, granted_at=utcnow())
+    session.add(grant)
+    bump_revision(session)
+    audit.record(
+        session,
+        actor=actor,
+        action="role.grant",
+        entity_type="user",
+        entity_id=username,
+        site=None if site == ANY_SITE else site,
+        after={"role": role.value, "site": site},
+    )
+    return grant
+
+
+def revoke_role(session: Session, username: str, role: Role, site: str, *, actor: str) -> None:
+    user = get_user(session, username)
+    grant = session.exec(
+        select(RoleGrant).where(RoleGrant.user_id == user.id, RoleGrant.role == role, RoleGrant.site == site)
+    ).first()
+    if grant is None:
+        raise NotFound(f"{username} does not hold {role.value} in {site}")
+    session.delete(grant)
+    bump_revision(session)
+    audit.record(
+        session,
+        actor=actor,
+        action="role.revoke",
+        entity_type="user",
+        entity_id=username,
+        site=None if site == ANY_SITE else site,
+        before={"role": role.value, "site": site},
+    )
+
+
+def issue_token(session: Session, username: str, *, name: str, expires_days: int, actor: str) -> TokenIssued:
+    """Issue a random 256-bit token; only its hash is kept, the token is returned this once."""
+    user = get_user(session, username)
+    if not user.is_active:
+        raise Conflict(f"user {username!r} is deactivated")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    row = ApiToken(
+        id=secrets.token_hex(8),
+        user_id=user.id,
+        name=name,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=now + timedelta(days=expires_days),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="token.issue",
+        entity_type="token",
+        entity_id=row.id,
+        after={"username": username, "name": name, "expires_at": row.expires_at},
+    )
+    return TokenIssued(id=row.id, token=token, name=name, expires_at=row.expires_at)
+
+
+def get_token(session: Session, token_id: str) -> tuple[ApiToken, User]:
+    row = session.exec(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.id == token_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"token {token_id!r} does not exist")
+    return row[0], row[1]
+
+
+def revoke_token(session: Session, token_id: str, *, actor: str) -> ApiToken:
+    token, user = get_token(session, token_id)
+    if token.revoked_at is not None:
+        raise Conflict(f"token {token_id!r} is already revoked")
+    token.revoked_at = utcnow()
+    session.add(token)
+    audit.record(
+        session,
+        actor=actor,
+        action="token.revoke",
+        entity_type="token",
+        entity_id=token.id,
+        before={"username": user.username, "name": token.name},
+        after={"revoked_at": token.revoked_at},
+    )
+    return token
+
+
+def list_tokens(session: Session, username: str | None = None) -> list[TokenRead]:
+    stmt = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
+    if username:
+        stmt = stmt.where(User.username == username)
+    return [
+        TokenRead(
+            id=t.id,
+            username=u,
+            name=t.name,
+            created_at=t.created_at,
+            expires_at=t.expires_at,
+            revoked_at=t.revoked_at,
+            last_used_at=t.last_used_at,
+        )
+        for t, u in session.exec(stmt.order_by(ApiToken.created_at)).all()
+    ]
+
+
+def authenticate_token(session: Session, token: str) -> tuple[User, ApiToken, int]:
+    """The user behind a bearer token and the current authorization revision, or 401."""
+    from app.identity.models import AuthzRevision
+
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise Unauthorized("malformed token")
+    digest = hash_token(token)
+    revision = select(AuthzRevision.revision).where(AuthzRevision.id == 1).scalar_subquery()
+    row = session.exec(
+        select(ApiToken, User, revision)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest)
+    ).first()
+    if row is None or not hmac.compare_digest(row[0].token_hash, digest):
+        raise Unauthorized("unknown token")
+    api_token, user, rev = row
+    now = utcnow()
+    if api_token.revoked_at is not None:
+        raise Unauthorized("token revoked")
+    if api_token.expires_at <= now:
+        raise Unauthorized("token expired")
+    if not user.is_active:
+        raise Unauthorized("user deactivated")
+    return user, api_token, rev or 0
+
+
+def touch_token(token_id: str) -> None:
+    """Record ``last_used_at`` in a short transaction of its own (at most every few minutes)."""
+    from app.db import session_scope
+
+    with session_scope() as session:
+        session.execute(
+            sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
+        )
+
+
+def needs_touch(token: ApiToken) -> bool:
+    return token.last_used_at is None or utcnow() - token.last_used_at > LAST_USED_RESOLUTION

@@ -1,0 +1,101 @@
+"""Render every error as RFC 9457 problem details; never let a stack trace reach a client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.audit import service as audit
+from app.errors import AppError
+
+log = logging.getLogger("aireg")
+
+PROBLEM_JSON = "application/problem+json"
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    428: "Precondition required",
+    429: "Too many requests",
+    500: "Internal server error",
+}
+
+
+def problem(status: int, detail: str, *, title: str | None = None, slug: str | None = None, **extra: Any) -> JSONResponse:
+    title = title or _TITLES.get(status, "Error")
+    body: dict[str, Any] = {
+        "type": f"https://aireg.dev/problems/{slug or title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    headers = {"WWW-Authenticate": 'Bearer realm="aireg"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _clean_loc(loc: Any) -> list[Any]:
+    return [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+
+
+def _jsonable_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"loc": _clean_loc(e.get("loc", [])), "msg": str(e.get("msg", ""))} for e in errors]
+
+
+async def app_error_handler(request: Request, exc: AppError) -> JSONResponse:
+    if exc.denial is not None:
+        await run_in_threadpool(audit.record_denial, exc.denial)
+    return problem(
+        exc.status,
+        exc.detail,
+        title=exc.title,
+        slug=exc.type_slug,
+        errors=_jsonable_errors(exc.errors) if exc.errors else None,
+        **exc.extra,
+    )
+
+
+async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = _jsonable_errors(list(exc.errors()))
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more)"
+    return problem(422, detail, slug="validation-error", errors=errors)
+
+
+async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no resource at {request.url.path}"
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    response = problem(exc.status_code, detail)
+    for key, value in (exc.headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+async def unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "the service failed to handle this request; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, app_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unhandled_handler)

@@ -1,0 +1,37 @@
+"""Typed settings read from the environment (prefix ``AIREG_``) and from ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; defaults give a working embedded registry."""
+
+    model_config = SettingsConfigDict(env_prefix="AIREG_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./aireg.db"
+    database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    secret_key: str = Field(default="dev-insecure-change-me", min_length=16)
+    url: str = "http://127.0.0.1:8000"
+    token: str | None = None
+    risk_catalog_dir: Path = PROJECT_ROOT / "risk_catalog"
+    policies_dir: Path = PROJECT_ROOT / "policies"
+    document_templates_dir: Path = PROJECT_ROOT / "document_templates"
+    token_default_expires_days: int = Field(default=90, ge=1, le=3650)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache when they change the environment)."""
+    return Settings()

@@ -1,0 +1,43 @@
+"""Load-or-404 and authorize a system once, for every router that works on one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Path
+
+from app.db import SessionDep
+from app.identity.dependencies import CurrentPrincipal, Principal
+from app.systems import service
+from app.systems.models import SYSTEM_ID_PATTERN, AISystem
+
+SystemId = Annotated[str, Path(pattern=SYSTEM_ID_PATTERN, description="e.g. AIS-000123")]
+
+
+def check_ownership(principal: Principal, system: AISystem, granted: str, obj: str) -> None:
+    """Record-level rule: an ``*_own`` permission covers only systems the caller is business owner of."""
+    if granted.endswith("_own") and system.business_owner != principal.username:
+        raise principal.forbidden(
+            f"{principal.username} is not the business owner of {system.id}", obj, granted, system.site, system.id
+        )
+
+
+def system_access(
+    obj: str = "system", act: str = "read", *, for_update: bool = False
+) -> Callable[..., AISystem]:
+    """A dependency loading the system in the path and checking ``act`` on ``obj`` in its site.
+
+    Where the policy grants ``<act>_own`` instead of ``act``, the caller must own the system.
+    """
+
+    def dependency(system_id: SystemId, session: SessionDep, principal: CurrentPrincipal) -> AISystem:
+        system = service.get_system(session, system_id, for_update=for_update)
+        granted = principal.require(obj, act, system.site, entity_id=system.id, alternatives=(f"{act}_own",))
+        check_ownership(principal, system, granted, obj)
+        return system
+
+    return dependency
+
+
+SystemRead_ = Annotated[AISystem, Depends(system_access())]

@@ -1,0 +1,317 @@
+"""Sites (plants) with their lines, AI systems and their model versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import StringConstraints, field_validator
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime
+from app.identity.models import SITE_PATTERN, USERNAME_PATTERN
+
+LINE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,23}$"
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+SYSTEM_ID_PATTERN = r"^AIS-\d{6,}$"
+FR_CODES = ("FR1", "FR2", "FR3", "FR4", "FR5", "FR6", "FR7")
+
+SiteCode = Annotated[str, StringConstraints(pattern=SITE_PATTERN)]
+LineCode = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
+UsernameRef = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)]
+LongText = Annotated[str, StringConstraints(max_length=5000)]
+ArtifactDigest = Annotated[str, StringConstraints(pattern=DIGEST_PATTERN)]
+VersionString = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
+
+
+class AIActRole(StrEnum):
+    provider = "provider"
+    deployer = "deployer"
+    importer = "importer"
+    distributor = "distributor"
+
+
+class LifecycleStage(StrEnum):
+    idea = "idea"
+    pilot = "pilot"
+    production = "production"
+    retired = "retired"
+
+
+class AIActClass(StrEnum):
+    prohibited = "prohibited"
+    high_risk = "high_risk"
+    limited_risk = "limited_risk"
+    minimal_risk = "minimal_risk"
+
+
+class RiskTier(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class SLVector(SQLModel):
+    """An IEC 62443 security-level vector: one level 0-4 for each foundational requirement FR1-FR7."""
+
+    model_config = {"extra": "forbid"}
+
+    FR1: int = Field(default=0, ge=0, le=4)
+    FR2: int = Field(default=0, ge=0, le=4)
+    FR3: int = Field(default=0, ge=0, le=4)
+    FR4: int = Field(default=0, ge=0, le=4)
+    FR5: int = Field(default=0, ge=0, le=4)
+    FR6: int = Field(default=0, ge=0, le=4)
+    FR7: int = Field(default=0, ge=0, le=4)
+
+
+def sl_gap(target: dict[str, int] | None, achieved: dict[str, int] | None) -> list[str]:
+    """The FRs where the achieved level is below the zone's target (IEC 62443-3-3 SL-A < SL-T)."""
+    if not target:
+        return []
+    achieved = achieved or {}
+    return [fr for fr in FR_CODES if achieved.get(fr, 0) < target.get(fr, 0)]
+
+
+# --- tables --------------------------------------------------------------------------------------------
+
+
+class Site(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    revision: int = 1
+
+
+class Line(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("site", "code", name="uq_line_site_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: str = Field(foreign_key="site.code", max_length=16)
+    code: str = Field(max_length=24)
+    name: str = Field(max_length=200)
+
+
+class IdCounter(SQLModel, table=True):
+    """Server-made identifiers (``AIS-000123``): one counter row per kind, advanced in the transaction."""
+
+    __tablename__ = "id_counter"
+
+    kind: str = Field(primary_key=True, max_length=32)
+    value: int = 0
+
+
+class AISystem(SQLModel, table=True):
+    __tablename__ = "ai_system"
+    __table_args__ = (
+        sa.Index("ix_ai_system_site_class", "site", "ai_act_class", "id"),
+        sa.Index("ix_ai_system_site_stage", "site", "lifecycle_stage", "id"),
+        sa.Index("ix_ai_system_site_line", "site", "line", "id"),
+        sa.Index("ix_ai_system_class", "ai_act_class", "id"),
+        sa.Index("ix_ai_system_owner", "business_owner", "id"),
+        sa.Index("ix_ai_system_zone", "zone", "id"),
+        sa.Index("ix_ai_system_tier", "risk_tier", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=200)
+    purpose: str = Field(max_length=5000)
+    site: str = Field(foreign_key="site.code", max_length=16)
+    line: str | None = Field(default=None, max_length=24)
+    business_owner: str = Field(max_length=40)
+    technical_owner: str | None = Field(default=None, max_length=40)
+    vendor: str | None = Field(default=None, max_length=200)
+    ai_act_role: AIActRole = Field(default=AIActRole.deployer, sa_type=sa.String(16))
+    lifecycle_stage: LifecycleStage = Field(default=LifecycleStage.idea, sa_type=sa.String(16))
+    personal_data: bool = False
+    zone: str | None = Field(default=None, foreign_key="zone.code", max_length=24)
+    sl_achieved: dict[str, int] | None = Field(default=None, sa_type=sa.JSON)
+    ai_act_class: AIActClass | None = Field(default=None, sa_type=sa.String(16))
+    risk_tier: RiskTier | None = Field(default=None, sa_type=sa.String(16))
+    intended_use: str | None = Field(default=None, max_length=5000)
+    out_of_scope_uses: str | None = Field(default=None, max_length=5000)
+    human_oversight: str | None = Field(default=None, max_length=5000)
+    limitations: str | None = Field(default=None, max_length=5000)
+    training_data: str | None = Field(default=None, max_length=5000)
+    license: str | None = Field(default=None, max_length=64)
+    monitoring_interval_hours: int | None = None
+    replicated_from: str | None = Field(default=None, max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revision: int = 1
+
+
+class ModelVersion(SQLModel, table=True):
+    __tablename__ = "model_version"
+    __table_args__ = (
+        sa.UniqueConstraint("system_id", "version", name="uq_model_version_system_version"),
+        sa.Index("ix_model_version_digest", "system_id", "artifact_digest"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    system_id: str = Field(foreign_key="ai_system.id", max_length=16)
+    version: str = Field(max_length=64)
+    artifact_digest: str = Field(max_length=71)
+    notes: str | None = Field(default=None, max_length=5000)
+    metrics: dict[str, float] | None = Field(default=None, sa_type=sa.JSON)
+    created_by: str = Field(max_length=40)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- API schemas ---------------------------------------------------------------------------------------
+
+
+class LineIn(SQLModel):
+    model_config = {"extra": "forbid"}
+    code: LineCode
+    name: Name
+
+
+class SiteCreate(SQLModel):
+    model_config = {"extra": "forbid"}
+    code: SiteCode
+    name: Name
+    lines: list[LineIn] = Field(default_factory=list, max_length=200)
+
+
+class SiteUpdate(SQLModel):
+    model_config = {"extra": "forbid"}
+    name: Name | None = None
+    lines: list[LineIn] | None = Field(default=None, max_length=200)
+    revision: int | None = None
+
+
+class SiteRead(SQLModel):
+    code: str
+    name: str
+    lines: list[LineIn]
+    created_at: datetime
+    revision: int
+
+
+class _SystemFields(SQLModel):
+    model_config = {"extra": "forbid"}
+
+    line: LineCode | None = None
+    technical_owner: UsernameRef | None = None
+    vendor: ShortText | None = None
+    ai_act_role: AIActRole = AIActRole.deployer
+    lifecycle_stage: LifecycleStage = LifecycleStage.idea
+    personal_data: bool = False
+    zone: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_.-]{0,23}$")] | None = None
+    sl_achieved: SLVector | None = None
+    intended_use: LongText | None = None
+    out_of_scope_uses: LongText | None = None
+    human_oversight: LongText | None = None
+    limitations: LongText | None = None
+    training_data: LongText | None = None
+    license: Annotated[str, StringConstraints(max_length=64)] | None = None
+    monitoring_interval_hours: int | None = Field(default=None, ge=1, le=24 * 366)
+
+
+class SystemCreate(_SystemFields):
+    name: Name
+    purpose: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+    site: SiteCode
+    business_owner: UsernameRef
+
+
+class SystemUpdate(SQLModel):
+    """A partial update; ``revision`` (or ``If-Match``) must name the revision the change was based on."""
+
+    model_config = {"extra": "forbid"}
+
+    name: Name | None = None
+    purpose: Annotated[str, StringConstraints(min_length=1, max_length=5000)] | None = None
+    line: LineCode | None = None
+    business_owner: UsernameRef | None = None
+    technical_owner: UsernameRef | None = None
+    vendor: ShortText | None = None
+    ai_act_role: AIActRole | None = None
+    lifecycle_stage: LifecycleStage | None = None
+    personal_data: bool | None = None
+    zone: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_.-]{0,23}$")] | None = None
+    sl_achieved: SLVector | None = None
+    intended_use: LongText | None = None
+    out_of_scope_uses: LongText | None = None
+    human_oversight: LongText | None = None
+    limitations: LongText | None = None
+    training_data: LongText | None = None
+    license: Annotated[str, StringConstraints(max_length=64)] | None = None
+    monitoring_interval_hours: int | None = Field(default=None, ge=1, le=24 * 366)
+    revision: int | None = None
+
+    @field_validator("name", "purpose", "business_owner", "ai_act_role", "lifecycle_stage", "personal_data")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class SystemRead(SQLModel):
+    id: str
+    name: str
+    purpose: str
+    site: str
+    line: str | None
+    business_owner: str
+    technical_owner: str | None
+    vendor: str | None
+    ai_act_role: AIActRole
+    lifecycle_stage: LifecycleStage
+    personal_data: bool
+    zone: str | None
+    sl_achieved: dict[str, int] | None
+    ai_act_class: AIActClass | None
+    risk_tier: RiskTier | None
+    sl_gap: list[str]
+    intended_use: str | None
+    out_of_scope_uses: str | None
+    human_oversight: str | None
+    limitations: str | None
+    training_data: str | None
+    license: str | None
+    monitoring_interval_hours: int | None
+    replicated_from: str | None
+    created_at: datetime
+    updated_at: datetime
+    revision: int
+
+
+class VersionCreate(SQLModel):
+    model_config = {"extra": "forbid"}
+
+    version: VersionString
+    artifact_digest: ArtifactDigest
+    notes: LongText | None = None
+    metrics: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")], float] | None = (
+        Field(default=None, max_length=100)
+    )
+
+
+class VersionRead(SQLModel):
+    version: str
+    artifact_digest: str
+    notes: str | None
+    metrics: dict[str, float] | None
+    created_by: str
+    created_at: datetime
+
+
+class SystemOrder(StrEnum):
+    id = "id"
+    name = "name"
+    site = "site"
+    lifecycle_stage = "lifecycle_stage"
+    ai_act_class = "ai_act_class"
+    risk_tier = "risk_tier"
+    updated_at = "updated_at"
+    created_at = "created_at"

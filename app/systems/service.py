@@ -1,0 +1,412 @@
+"""Registry logic for sites, lines, AI systems and model versions (no HTTP here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from app.audit import service as audit
+from app.db import utcnow
+from app.errors import Conflict, NotFound, Unprocessable, field_error
+from app.http import PageParams, check_revision
+from app.identity.models import User
+from app.systems.models import (
+    AIActClass,
+    AISystem,
+    IdCounter,
+    LifecycleStage,
+    Line,
+    LineIn,
+    ModelVersion,
+    RiskTier,
+    Site,
+    SiteCreate,
+    SiteRead,
+    SiteUpdate,
+    SystemCreate,
+    SystemOrder,
+    SystemRead,
+    SystemUpdate,
+    VersionCreate,
+    VersionRead,
+    sl_gap,
+)
+from app.zones.models import Zone
+
+# --- sites ---------------------------------------------------------------------------------------------
+
+
+def ensure_site_exists(session: Session, code: str, loc: list[str | int] | None = None) -> Site:
+    site = session.get(Site, code)
+    if site is None:
+        if loc is not None:
+            raise field_error(loc, f"unknown site {code!r}")
+        raise NotFound(f"site {code!r} does not exist")
+    return site
+
+
+def site_read(session: Session, site: Site) -> SiteRead:
+    lines = session.exec(select(Line).where(Line.site == site.code).order_by(Line.code)).all()
+    return SiteRead(
+        code=site.code,
+        name=site.name,
+        lines=[LineIn(code=ln.code, name=ln.name) for ln in lines],
+        created_at=site.created_at,
+        revision=site.revision,
+    )
+
+
+def create_site(session: Session, data: SiteCreate, *, actor: str) -> Site:
+    if session.get(Site, data.code) is not None:
+        raise Conflict(f"site {data.code!r} already exists")
+    _check_unique_lines(data.lines)
+    site = Site(code=data.code, name=data.name, created_at=utcnow())
+    session.add(site)
+    session.flush()
+    for line in data.lines:
+        session.add(Line(site=site.code, code=line.code, name=line.name))
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="site.create",
+        entity_type="site",
+        entity_id=site.code,
+        site=site.code,
+        after=data.model_dump(),
+    )
+    return site
+
+
+def _check_unique_lines(lines: list[LineIn]) -> None:
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        if line.code in seen:
+            raise field_error(["body", "lines", i, "code"], f"line {line.code!r} is listed twice")
+        seen.add(line.code)
+
+
+def update_site(session: Session, site: Site, data: SiteUpdate, *, if_match: int | None, actor: str) -> Site:
+    """Rename a site or set its lines; a line that systems still run on cannot be removed."""
+    check_revision(site.revision, if_match, data.revision)
+    before = site_read(session, site).model_dump(mode="json")
+    if data.name is not None:
+        site.name = data.name
+    if data.lines is not None:
+        _check_unique_lines(data.lines)
+        existing = {ln.code: ln for ln in session.exec(select(Line).where(Line.site == site.code)).all()}
+        wanted = {ln.code: ln for ln in data.lines}
+        for code, line in existing.items():
+            if code not in wanted:
+                in_use = session.exec(
+                    select(AISystem.id).where(AISystem.site == site.code, AISystem.line == code).limit(1)
+                ).first()
+                if in_use:
+                    raise Conflict(f"line {code!r} still has systems (e.g. {in_use}); move them first")
+                session.delete(line)
+            elif line.name != wanted[code].name:
+                line.name = wanted[code].name
+                session.add(line)
+        for code, line in wanted.items():
+            if code not in existing:
+                session.add(Line(site=site.code, code=code, name=line.name))
+    site.revision += 1
+    session.add(site)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="site.update",
+        entity_type="site",
+        entity_id=site.code,
+        site=site.code,
+        before=before,
+        after=site_read(session, site).model_dump(mode="json"),
+    )
+    return site
+
+
+def list_sites(session: Session, sites: set[str] | None) -> list[Site]:
+    stmt = select(Site).order_by(Site.code)
+    if sites is not None:
+        stmt = stmt.where(Site.code.in_(sites))
+    return list(session.exec(stmt).all())
+
+
+# --- systems -------------------------------------------------------------------------------------------
+
+
+def next_id(session: Session, kind: str, prefix: str) -> str:
+    """The next server-made identifier of ``kind`` (``AIS-000123``), taken inside the transaction."""
+    result = session.execute(
+        sa.update(IdCounter).where(IdCounter.kind == kind).values(value=IdCounter.value + 1)
+    )
+    if result.rowcount == 0:
+        session.add(IdCounter(kind=kind, value=1))
+        session.flush()
+        value = 1
+    else:
+        value = session.execute(select(IdCounter.value).where(IdCounter.kind == kind)).scalar_one()
+    return f"{prefix}-{value:06d}"
+
+
+def get_system(session: Session, system_id: str, *, for_update: bool = False) -> AISystem:
+    """A live (not archived) system, or 404."""
+    stmt = select(AISystem).where(AISystem.id == system_id, AISystem.archived_at.is_(None))
+    if for_update:
+        stmt = stmt.with_for_update()
+    system = session.exec(stmt).first()
+    if system is None:
+        raise NotFound(f"system {system_id!r} does not exist")
+    return system
+
+
+def zone_targets(session: Session, codes: set[str]) -> dict[str, dict[str, int]]:
+    if not codes:
+        return {}
+    return {z.code: z.sl_target for z in session.exec(select(Zone).where(Zone.code.in_(codes))).all()}
+
+
+def system_read(system: AISystem, targets: dict[str, dict[str, int]]) -> SystemRead:
+    data = system.model_dump()
+    data["sl_gap"] = sl_gap(targets.get(system.zone) if system.zone else None, system.sl_achieved)
+    return SystemRead.model_validate(data)
+
+
+def read_one(session: Session, system: AISystem) -> SystemRead:
+    return system_read(system, zone_targets(session, {system.zone} if system.zone else set()))
+
+
+def _validate_refs(session: Session, site: str, values: dict[str, Any]) -> None:
+    """Check that line, owners and zone named in a create or update exist and belong to the site."""
+    errors: list[dict[str, Any]] = []
+    line = values.get("line")
+    if line is not None:
+        exists = session.exec(select(Line.id).where(Line.site == site, Line.code == line)).first()
+        if exists is None:
+            errors.append({"loc": ["body", "line"], "msg": f"site {site} has no line {line!r}"})
+    for key in ("business_owner", "technical_owner"):
+        username = values.get(key)
+        if username is not None:
+            if session.exec(select(User.id).where(User.username == username)).first() is None:
+                errors.append({"loc": ["body", key], "msg": f"unknown user {username!r}"})
+    zone_code = values.get("zone")
+    if zone_code is not None:
+        zone = session.get(Zone, zone_code)
+        if zone is None:
+            errors.append({"loc": ["body", "zone"], "msg": f"unknown zone {zone_code!r}"})
+        elif zone.site != site:
+            errors.append({"loc": ["body", "zone"], "msg": f"zone {zone_code!r} belongs to site {zone.site}"})
+    if errors:
+        raise Unprocessable("; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in errors), errors=errors)
+
+
+def create_system(session: Session, data: SystemCreate, *, actor: str) -> AISystem:
+    ensure_site_exists(session, data.site, ["body", "site"])
+    values = data.model_dump()
+    _validate_refs(session, data.site, values)
+    if values.get("sl_achieved") is not None:
+        values["sl_achieved"] = data.sl_achieved.model_dump()
+    now = utcnow()
+    system = AISystem(id=next_id(session, "system", "AIS"), created_at=now, updated_at=now, **values)
+    session.add(system)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="system.create",
+        entity_type="system",
+        entity_id=system.id,
+        site=system.site,
+        after=system.model_dump(mode="json"),
+    )
+    return system
+
+
+@dataclass
+class SystemFilters:
+    site: str | None = None
+    line: str | None = None
+    ai_act_class: AIActClass | None = None
+    risk_tier: RiskTier | None = None
+    lifecycle_stage: LifecycleStage | None = None
+    zone: str | None = None
+    business_owner: str | None = None
+    q: str | None = None
+
+
+def list_systems(
+    session: Session,
+    filters: SystemFilters,
+    *,
+    sites: set[str] | None,
+    page: PageParams,
+    order: SystemOrder = SystemOrder.id,
+    descending: bool = False,
+) -> tuple[list[SystemRead], int]:
+    """Filtered, ordered page of live systems in ``sites`` (``None`` = every site)."""
+    conditions: list[Any] = [AISystem.archived_at.is_(None)]
+    if sites is not None:
+        if not sites:
+            return [], 0
+        conditions.append(AISystem.site.in_(sorted(sites)))
+    for name in ("site", "line", "ai_act_class", "risk_tier", "lifecycle_stage", "zone", "business_owner"):
+        value = getattr(filters, name)
+        if value is not None:
+            conditions.append(getattr(AISystem, name) == value)
+    if filters.q:
+        pattern = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            sa.or_(AISystem.name.ilike(pattern, escape="\\"), AISystem.purpose.ilike(pattern, escape="\\"))
+        )
+    total = session.exec(select(sa.func.count()).select_from(AISystem).where(*conditions)).one()
+    column = getattr(AISystem, order.value)
+    ordering = [column.desc() if descending else column.asc()]
+    if order is not SystemOrder.id:
+        ordering.append(AISystem.id.asc())
+    rows = session.exec(
+        select(AISystem).where(*conditions).order_by(*ordering).limit(page.limit).offset(page.offset)
+    ).all()
+    targets = zone_targets(session, {s.zone for s in rows if s.zone})
+    return [system_read(s, targets) for s in rows], total
+
+
+def update_system(
+    session: Session, system: AISystem, data: SystemUpdate, *, if_match: int | None, actor: str
+) -> AISystem:
+    check_revision(system.revision, if_match, data.revision)
+    changes = data.model_dump(exclude_unset=True, exclude={"revision"})
+    if "sl_achieved" in changes and data.sl_achieved is not None:
+        changes["sl_achieved"] = data.sl_achieved.model_dump()
+    _validate_refs(session, system.site, changes)
+    before = system.model_dump(mode="json")
+    for key, value in changes.items():
+        setattr(system, key, value)
+    system.revision += 1
+    system.updated_at = utcnow()
+    session.add(system)
+    session.flush()
+    after = system.model_dump(mode="json")
+    audit.record(
+        session,
+        actor=actor,
+        action="system.update",
+        entity_type="system",
+        entity_id=system.id,
+        site=system.site,
+        before={k: before[k] for k in changes},
+        after={k: after[k] for k in changes} | {"revision": system.revision},
+    )
+    return system
+
+
+def history_counts(session: Session, system_id: str) -> dict[str, int]:
+    """How many dependent records (versions, approvals, ...) a system has; they forbid a plain delete."""
+    counts = {
+        "versions": session.exec(
+            select(sa.func.count()).select_from(ModelVersion).where(ModelVersion.system_id == system_id)
+        ).one()
+    }
+    for name, table in _dependents.items():
+        counts[name] = session.execute(
+            sa.select(sa.func.count()).select_from(table).where(table.c.system_id == system_id)
+        ).scalar_one()
+    return counts
+
+
+_dependents: dict[str, sa.Table] = {}
+
+
+def register_dependent(name: str, table: sa.Table) -> None:
+    """Let another domain (approvals, incidents, ...) declare records that keep a system from deletion."""
+    _dependents[name] = table
+
+
+def delete_system(session: Session, system: AISystem, *, if_match: int | None, actor: str) -> str:
+    """Delete a system: refused while it has history, unless retired, and then archived, never erased.
+
+    Returns ``deleted`` or ``archived``.
+    """
+    if if_match is not None:
+        check_revision(system.revision, if_match, None)
+    counts = history_counts(session, system.id)
+    has_history = any(counts.values())
+    before = system.model_dump(mode="json")
+    if has_history and system.lifecycle_stage is not LifecycleStage.retired:
+        detail = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        raise Conflict(
+            f"system {system.id} has history ({detail}); retire it first (lifecycle_stage=retired)",
+            history=counts,
+        )
+    if has_history:
+        system.archived_at = utcnow()
+        system.revision += 1
+        session.add(system)
+        outcome = "archived"
+    else:
+        session.delete(system)
+        outcome = "deleted"
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=f"system.{'archive' if outcome == 'archived' else 'delete'}",
+        entity_type="system",
+        entity_id=system.id,
+        site=system.site,
+        before=before,
+    )
+    return outcome
+
+
+# --- model versions ------------------------------------------------------------------------------------
+
+
+def version_read(v: ModelVersion) -> VersionRead:
+    return VersionRead.model_validate(v.model_dump())
+
+
+def create_version(session: Session, system: AISystem, data: VersionCreate, *, actor: str) -> ModelVersion:
+    if system.lifecycle_stage is LifecycleStage.retired:
+        raise Conflict(f"system {system.id} is retired; it takes no new versions")
+    duplicate = session.exec(
+        select(ModelVersion.id).where(ModelVersion.system_id == system.id, ModelVersion.version == data.version)
+    ).first()
+    if duplicate is not None:
+        raise Conflict(f"system {system.id} already has version {data.version!r}; versions are immutable")
+    version = ModelVersion(system_id=system.id, created_by=actor, created_at=utcnow(), **data.model_dump())
+    session.add(version)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="version.create",
+        entity_type="system",
+        entity_id=system.id,
+        site=system.site,
+        after={"version": version.version, "artifact_digest": version.artifact_digest, "metrics": version.metrics},
+    )
+    return version
+
+
+def list_versions(session: Session, system_id: str, page: PageParams) -> tuple[list[ModelVersion], int]:
+    total = session.exec(
+        select(sa.func.count()).select_from(ModelVersion).where(ModelVersion.system_id == system_id)
+    ).one()
+    rows = session.exec(
+        select(ModelVersion)
+        .where(ModelVersion.system_id == system_id)
+        .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    return list(rows), total
+
+
+def get_version(session: Session, system_id: str, version: str) -> ModelVersion | None:
+    return session.exec(
+        select(ModelVersion).where(ModelVersion.system_id == system_id, ModelVersion.version == version)
+    ).first()
