@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+from app.approvals.models import ApprovalRequest, SignOff
 from app.audit.models import AuditEvent
+from app.classification.models import Classification, NistChecklistItem, RiskAssessment
 from app.identity.models import ApiToken, AuthzRevision, RoleGrant, User
 from app.systems.models import AISystem, IdCounter, Line, ModelVersion, Site
 from app.zones.models import Conduit, Zone
@@ -14,13 +16,18 @@ metadata = SQLModel.metadata
 __all__ = [
     "AISystem",
     "ApiToken",
+    "ApprovalRequest",
     "AuditEvent",
     "AuthzRevision",
+    "Classification",
     "Conduit",
     "IdCounter",
     "Line",
     "ModelVersion",
+    "NistChecklistItem",
+    "RiskAssessment",
     "RoleGrant",
+    "SignOff",
     "Site",
     "User",
     "Zone",

@@ -1,0 +1,166 @@
+"""Stored classifications (AI Act), NIST AI RMF risk assessments and per-system AI RMF checklists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import AnyUrl, StringConstraints
+from sqlmodel import Field, SQLModel
+
+from app.classification.engine import ClassificationAnswers, ClassificationResult
+from app.db import UTCDateTime
+from app.systems.models import AIActClass, RiskTier
+
+NistRef = Annotated[str, StringConstraints(pattern=r"^(GOVERN|MAP|MEASURE|MANAGE) \d+\.\d+$")]
+
+
+class Classification(SQLModel, table=True):
+    """One AI Act classification of a system; history is kept, the newest is the system's class."""
+
+    __table_args__ = (sa.Index("ix_classification_system", "system_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    system_id: str = Field(foreign_key="ai_system.id", max_length=16)
+    answers: dict[str, Any] = Field(sa_type=sa.JSON)
+    ai_act_role: str = Field(max_length=16)
+    ai_act_class: AIActClass = Field(sa_type=sa.String(16))
+    basis: list[str] = Field(sa_type=sa.JSON)
+    result: dict[str, Any] = Field(sa_type=sa.JSON)
+    catalog_version: str = Field(max_length=32)
+    assessor: str = Field(max_length=40)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RiskAssessment(SQLModel, table=True):
+    """A NIST AI RMF risk assessment: impact x likelihood -> tier, with risks tied to subcategories."""
+
+    __tablename__ = "risk_assessment"
+    __table_args__ = (sa.Index("ix_risk_assessment_system", "system_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    system_id: str = Field(foreign_key="ai_system.id", max_length=16)
+    impact: int
+    likelihood: int
+    risk_tier: RiskTier = Field(sa_type=sa.String(16))
+    risks: list[dict[str, Any]] = Field(sa_type=sa.JSON)
+    catalog_version: str = Field(max_length=32)
+    assessor: str = Field(max_length=40)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ChecklistStatus(StrEnum):
+    not_started = "not_started"
+    in_progress = "in_progress"
+    implemented = "implemented"
+    not_applicable = "not_applicable"
+
+
+class NistChecklistItem(SQLModel, table=True):
+    """The state of one AI RMF subcategory for one system (rows exist only once touched)."""
+
+    __tablename__ = "nist_checklist_item"
+    __table_args__ = (sa.UniqueConstraint("system_id", "subcategory", name="uq_nist_checklist_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    system_id: str = Field(foreign_key="ai_system.id", max_length=16)
+    subcategory: str = Field(max_length=16)
+    status: ChecklistStatus = Field(sa_type=sa.String(16))
+    evidence: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    note: str | None = Field(default=None, max_length=2000)
+    updated_by: str = Field(max_length=40)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- API schemas ---------------------------------------------------------------------------------------
+
+
+class ClassifyRequest(SQLModel):
+    model_config = {"extra": "forbid"}
+
+    answers: ClassificationAnswers = Field(default_factory=ClassificationAnswers)
+    ai_act_role: Literal["provider", "deployer", "importer", "distributor"] = "provider"
+
+
+class SystemClassifyRequest(SQLModel):
+    """Answers for a stored system; the AI Act role is the system's own ``ai_act_role``."""
+
+    model_config = {"extra": "forbid"}
+
+    answers: ClassificationAnswers = Field(default_factory=ClassificationAnswers)
+
+
+class ClassificationRead(ClassificationResult):
+    id: int
+    system_id: str
+    answers: dict[str, Any]
+    ai_act_role: str
+    assessor: str
+    created_at: datetime
+
+
+class RiskIn(SQLModel):
+    model_config = {"extra": "forbid"}
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    nist_refs: list[NistRef] = Field(default_factory=list, max_length=30)
+    mitigation: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    characteristic: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class RiskAssessmentCreate(SQLModel):
+    model_config = {"extra": "forbid"}
+
+    impact: int = Field(ge=1, le=5)
+    likelihood: int = Field(ge=1, le=5)
+    risks: list[RiskIn] = Field(default_factory=list, max_length=100)
+
+
+class RiskAssessmentRead(SQLModel):
+    id: int
+    system_id: str
+    impact: int
+    likelihood: int
+    risk_tier: RiskTier
+    risks: list[dict[str, Any]]
+    catalog_version: str
+    assessor: str
+    created_at: datetime
+
+
+class ChecklistUpdate(SQLModel):
+    model_config = {"extra": "forbid"}
+
+    status: ChecklistStatus
+    evidence: list[AnyUrl] = Field(default_factory=list, max_length=20)
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ChecklistItemRead(SQLModel):
+    subcategory: str
+    title: str
+    function: str
+    status: ChecklistStatus
+    evidence: list[str]
+    note: str | None
+    updated_by: str | None
+    updated_at: datetime | None
+
+
+class FunctionCoverage(SQLModel):
+    function: str
+    total: int
+    implemented: int
+    not_applicable: int
+    in_progress: int
+    not_started: int
+    coverage: float
+
+
+class ChecklistRead(SQLModel):
+    system_id: str
+    catalog_version: str
+    coverage: list[FunctionCoverage]
+    items: list[ChecklistItemRead]
