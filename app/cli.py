@@ -21,6 +21,8 @@ audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=Tr
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
+docs_app = typer.Typer(help="Model cards, technical documentation and audit packs.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
 
 
 def cli_actor() -> str:
@@ -36,11 +38,15 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _run(fn):  # type: ignore[no-untyped-def]
-    """Open the database (migrating it), run ``fn(session)`` in one transaction, map errors to exit 1."""
+def _run(fn, *, write: bool = True):  # type: ignore[no-untyped-def]
+    """Open the database (migrating it), run ``fn(session)`` in one transaction, map errors to exit 1.
+
+    Read-only commands pass ``write=False`` so that a long walk (audit verify, export) never holds SQLite's
+    write lock and blocks the service.
+    """
     migrate()
     try:
-        with session_scope() as session:
+        with session_scope(write=write) as session:
             return fn(session)
     except AppError as exc:
         fail(exc.detail)
@@ -53,10 +59,21 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
     demo: Annotated[bool, typer.Option("--demo", help="load the demo portfolio (once) and print its logins")] = False,
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
+    forwarded_allow_ips: Annotated[
+        str | None, typer.Option(help="proxies whose X-Forwarded-For is trusted (comma-separated, or '*')")
+    ] = None,
 ) -> None:
-    """Run the HTTP service (uvicorn)."""
+    """Run the HTTP service (uvicorn); several workers need PostgreSQL (docs/deployment.md)."""
     import uvicorn
 
+    from app.classification.catalog import CatalogError, get_catalog
+    from app.logging import logging_config
+    from app.settings import get_settings
+
+    try:
+        get_catalog()  # a broken catalogue stops the service before it binds, naming the file and key
+    except CatalogError as exc:
+        fail(str(exc))
     migrate()
     if demo:
         from app import demo as demo_data
@@ -75,8 +92,9 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        access_log=access_log,
-        log_level="warning",
+        access_log=False,  # request lines come from app.middleware, with request id and user
+        log_config=logging_config(get_settings().log_level, access_log=access_log),
+        forwarded_allow_ips=forwarded_allow_ips,
     )
 
 
@@ -87,6 +105,33 @@ def migrate_cmd() -> None:
     typer.echo("database is at the latest schema revision")
 
 
+@app.command("backup")
+def backup_cmd(file: Annotated[Path, typer.Argument(help="where to write the backup")]) -> None:
+    """Write a consistent online snapshot (SQLite backup API, or pg_dump) and print its audit head."""
+    from app.backup import BackupError, backup
+
+    try:
+        snap = backup(file)
+    except BackupError as exc:
+        fail(str(exc))
+    typer.echo(f"backup written to {file} ({snap.backend}): {snap.events} audit events, head {snap.head}")
+
+
+@app.command("restore")
+def restore_cmd(
+    file: Annotated[Path, typer.Argument(help="a file written by 'aireg backup'")],
+    force: Annotated[bool, typer.Option("--force", help="overwrite a database that holds data")] = False,
+) -> None:
+    """Replace the database with a backup (a non-empty one only with --force); stop the service first."""
+    from app.backup import BackupError, restore
+
+    try:
+        snap = restore(file, force=force)
+    except BackupError as exc:
+        fail(str(exc))
+    typer.echo(f"restored {file} ({snap.backend}): {snap.events} audit events, head {snap.head}, chain valid")
+
+
 # --- users ---------------------------------------------------------------------------------------------
 
 
@@ -95,7 +140,9 @@ def users_add(
     username: str,
     display_name: Annotated[str, typer.Option("--display-name")] = "",
     email: Annotated[str | None, typer.Option("--email")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read a password from stdin")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read a password from stdin")
+    ] = False,
 ) -> None:
     """Create a user."""
     from pydantic import ValidationError
@@ -156,7 +203,7 @@ def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         users, _ = service.list_users(session, limit=100_000, offset=0)
         return [service.to_read(session, u) for u in users]
 
-    rows = _run(fn)
+    rows = _run(fn, write=False)
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
@@ -197,9 +244,11 @@ def tokens_list(user: Annotated[str | None, typer.Option("--user")] = None) -> N
     """List tokens (never the tokens themselves)."""
     from app.identity import service
 
-    for t in _run(lambda s: service.list_tokens(s, user)):
+    for t in _run(lambda s: service.list_tokens(s, user), write=False):
         state = "revoked" if t.revoked_at else "active"
-        typer.echo(f"{t.id}  {t.username:<20} {t.name:<20} {state:<8} expires {t.expires_at:%Y-%m-%d}")
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+        expires = f"{t.expires_at:%Y-%m-%d}"
+        typer.echo(f"{t.id}  {t.username:<20} {t.name:<20} {state:<8} expires {expires}  last used {used}")
 
 
 # --- audit ---------------------------------------------------------------------------------------------
@@ -210,9 +259,10 @@ def audit_verify() -> None:
     """Walk the hash chain; exit 1 and name the first broken event if it does not hold."""
     from app.audit import service
 
-    result = _run(service.verify_chain)
+    result = _run(service.verify_chain, write=False)
     typer.echo(json.dumps(result.model_dump()))
     if not result.valid:
+        typer.echo(f"audit chain broken at event {result.first_bad_seq}: {result.reason}", err=True)
         raise typer.Exit(1)
 
 
@@ -228,13 +278,175 @@ def audit_export(
         out = output.open("w", encoding="utf-8") if output else sys.stdout
         try:
             for event in service.iter_events(session):
-                out.write(service.canonical_json(AuditEventRead.model_validate(event.model_dump()).model_dump(mode="json")))
+                row = AuditEventRead.model_validate(event.model_dump()).model_dump(mode="json")
+                out.write(service.canonical_json(row))
                 out.write("\n")
         finally:
             if output:
                 out.close()
 
-    _run(fn)
+    _run(fn, write=False)
+
+
+# --- documents -----------------------------------------------------------------------------------------
+
+
+def _write_document(content: bytes, output: Path | None, binary: bool) -> None:
+    if output is None:
+        if binary:
+            fail("this format is binary: name a file with -o", 2)
+        sys.stdout.write(content.decode("utf-8"))
+        return
+    output.write_bytes(content)
+
+
+@docs_app.command("model-card")
+def docs_model_card(
+    system_id: Annotated[str, typer.Argument(help="e.g. AIS-000123")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or docx")] = "md",
+    version: Annotated[str | None, typer.Option("--version", help="model version (default: the newest)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="file (default: stdout; docx needs one)")] = None,
+) -> None:
+    """Write a system's model card (the download is recorded in the audit trail)."""
+    from app.documents import service
+    from app.documents.models import ModelCardFormat
+
+    if fmt not in {f.value for f in ModelCardFormat}:
+        fail(f"invalid --format {fmt!r}: one of md, html, docx", 2)
+    if fmt == "docx" and output is None:
+        fail("docx is binary: name a file with -o", 2)
+    migrate()
+    try:
+        document = service.produce(
+            system_id,
+            lambda session, s: service.model_card(session, s, ModelCardFormat(fmt), version=version),
+            actor=cli_actor(),
+            fmt=fmt,
+        )
+    except AppError as exc:
+        fail(exc.detail)
+    _write_document(document.content, output, fmt == "docx")
+    if output is not None:
+        typer.echo(f"wrote {output} ({len(document.content)} bytes, sha256 {document.sha256})", err=True)
+
+
+@docs_app.command("technical-documentation")
+def docs_technical_documentation(
+    system_id: Annotated[str, typer.Argument(help="e.g. AIS-000123")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="DOCX file to write")],
+    version: Annotated[str | None, typer.Option("--version", help="model version (default: the newest)")] = None,
+) -> None:
+    """Write Annex IV technical documentation (high-risk) or the Art. 6(4) record (derogated); exit 1 otherwise."""
+    from app.documents import service
+
+    migrate()
+    try:
+        document = service.produce(
+            system_id,
+            lambda session, s: service.technical_documentation(session, s, version=version),
+            actor=cli_actor(),
+            fmt="docx",
+        )
+    except AppError as exc:
+        fail(exc.detail)
+    output.write_bytes(document.content)
+    typer.echo(f"wrote {output} ({document.kind.value}, sha256 {document.sha256})", err=True)
+
+
+@docs_app.command("audit-pack")
+def docs_audit_pack(
+    system_id: Annotated[str, typer.Argument(help="e.g. AIS-000123")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="ZIP file to write")],
+) -> None:
+    """Write a system's audit pack (same bytes as the HTTP download for the same data; recorded in the trail)."""
+    import shutil
+
+    from app.documents import pack
+
+    migrate()
+    try:
+        built = pack.download_audit_pack(system_id, actor=cli_actor())
+    except AppError as exc:
+        fail(exc.detail)
+    try:
+        built.file.seek(0)
+        with output.open("wb") as fh:
+            shutil.copyfileobj(built.file, fh)
+    finally:
+        built.close()
+    typer.echo(f"wrote {output} ({built.size} bytes, sha256 {built.sha256}, covers event {built.coverage.seq})", err=True)
+
+
+# --- release gate --------------------------------------------------------------------------------------
+
+RELEASE_ENVIRONMENTS = ("pilot", "production")
+
+
+@app.command("release-check")
+def release_check(
+    system: Annotated[str, typer.Option("--system", help="system id, e.g. AIS-000123")],
+    version: Annotated[str, typer.Option("--version", help="the model version to release")],
+    environment: Annotated[str, typer.Option("--environment", help="pilot or production")] = "production",
+    digest: Annotated[
+        str | None, typer.Option("--digest", help="also require this artifact digest (sha256:<64 hex>)")
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="service URL (default: AIREG_URL)")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="API token (default: AIREG_TOKEN)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the response body as is")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=300.0, help="seconds")] = 10.0,
+) -> None:
+    """Ask the service for release permission. Exit 0 allowed, 1 denied, 2 could not decide."""
+    import httpx
+
+    from app.settings import get_settings
+
+    settings = get_settings()
+    base = (url or settings.url).rstrip("/")
+    token = token or settings.token
+    if environment not in RELEASE_ENVIRONMENTS:
+        fail(f"--environment must be one of {', '.join(RELEASE_ENVIRONMENTS)}", 2)
+    if not token:
+        fail("no API token: pass --token or set AIREG_TOKEN", 2)
+    params = {"system": system, "version": version, "environment": environment}
+    if digest:
+        params["artifact_digest"] = digest
+    try:
+        response = httpx.get(
+            f"{base}/api/v1/release-permission",
+            params=params,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=timeout,
+        )
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        fail(f"could not reach {base}: {exc}", 2)
+    if as_json:
+        typer.echo(response.text)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200:
+        detail = body.get("detail") if isinstance(body, dict) else None
+        fail(f"HTTP {response.status_code}: {detail or response.reason_phrase}; no decision", 2)
+    if not isinstance(body, dict) or not isinstance(body.get("allowed"), bool):
+        fail("the service answered without a decision", 2)
+    if not as_json:
+        where = f"{body.get('system')} {body.get('version')} in {body.get('environment')}"
+        if body["allowed"]:
+            until = f", valid until {body['valid_until']}" if body.get("valid_until") else ""
+            typer.echo(f"ALLOWED: {where} (approval {body.get('approval_id')}{until})")
+        else:
+            typer.echo(f"DENIED: {where}")
+        for reason in body.get("reasons") or []:
+            severity = reason.get("severity", "error")
+            typer.echo(f"  {severity} {reason.get('code')}: {reason.get('message')}")
+    raise typer.Exit(0 if body["allowed"] else 1)
+
+
+# operations: `aireg import`, `aireg export`, `aireg reviews` (app/operations/cli.py)
+from app.operations.cli import register as _register_operations  # noqa: E402
+
+_register_operations(app)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from app.identity import service as identity
 from app.identity.models import Role, User, UserCreate
 from app.systems import service as systems
-from app.systems.models import LineIn, Site, SiteCreate, SLVector, SystemCreate, VersionCreate
+from app.systems.models import LineIn, Site, SiteCreate, SLVector, SystemCreate, SystemUpdate, VersionCreate
 from app.zones import service as zones
 from app.zones.models import ZoneCreate
 
@@ -161,8 +161,11 @@ def load_demo(session: Session) -> bool:
         if spec.get("zone"):
             spec["zone"] = f"{spec['site']}-{spec['zone']}"
         spec.setdefault("technical_owner", "ci-pipeline")
+        retired = spec["lifecycle_stage"] == "retired"
+        if retired:  # a retired system takes no new versions: release them first, retire it afterwards
+            spec["lifecycle_stage"] = "production"
         system = systems.create_system(session, SystemCreate(**spec), actor=ACTOR)
-        if spec["lifecycle_stage"] in ("pilot", "production", "retired"):
+        if spec["lifecycle_stage"] in ("pilot", "production"):
             for minor in range(1, 3):
                 systems.create_version(
                     session,
@@ -175,6 +178,10 @@ def load_demo(session: Session) -> bool:
                     ),
                     actor="ci-pipeline",
                 )
+        if retired:
+            systems.update_system(
+                session, system, SystemUpdate(lifecycle_stage="retired"), if_match=system.revision, actor=ACTOR
+            )
     return True
 
 

@@ -7,13 +7,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import problems
+from app import apidocs, problems
+from app.approvals.router import router as approvals_router
 from app.audit.router import router as audit_router
-from app.classification.router import router as classification_router
 from app.classification.catalog import get_catalog
+from app.classification.router import router as classification_router
+from app.documents.router import router as documents_router
 from app.db import migrate
+from app.health import router as health_router
 from app.identity.router import router as identity_router
+from app.logging import configure_logging
+from app.middleware import InputLimitsMiddleware, RequestContextMiddleware
+from app.operations.router import router as operations_router
+from app.settings import get_settings
 from app.systems.router import router as systems_router
+from app.web import router as web_router
+from app.web import static_files
+from app.web.errors import render_error
+from app.web.session import BrowserSessionMiddleware, WebPrincipalMiddleware
 from app.zones.router import router as zones_router
 
 
@@ -25,16 +36,32 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    configure_logging(get_settings().log_level)
     app = FastAPI(
+        docs_url=None,  # served from local files by app.apidocs (no CDN)
+        redoc_url=None,
         title="aireg",
         version="0.1.0",
         summary="AI governance and EU AI Act compliance registry",
         lifespan=lifespan,
     )
     problems.install(app)
+    app.state.page_error_renderer = render_error  # errors outside /api are HTML pages
+    app.add_middleware(WebPrincipalMiddleware)  # the browser session's user, for pages and API downloads
+    app.add_middleware(BrowserSessionMiddleware, secret_key=get_settings().secret_key)
+    apidocs.install_problem_docs(app)
+    app.add_middleware(InputLimitsMiddleware, openapi=app.openapi)
+    app.add_middleware(RequestContextMiddleware)  # outermost: request id, access log, security headers
+    apidocs.install(app)
+    app.include_router(health_router)
     app.include_router(identity_router)
     app.include_router(systems_router)
     app.include_router(zones_router)
     app.include_router(classification_router)
     app.include_router(audit_router)
+    app.include_router(approvals_router)
+    app.include_router(operations_router)
+    app.include_router(documents_router)
+    app.include_router(web_router)
+    app.mount("/static", static_files(), name="static")
     return app

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from app.approvals.models import ApprovalRequest, SignOff
+from app.approvals.models import ApprovalRequest, SignOff, WebhookOutbox
 from app.audit.models import AuditEvent
 from app.classification.models import Classification, NistChecklistItem, RiskAssessment
 from app.identity.models import ApiToken, AuthzRevision, RoleGrant, User
+from app.operations.models import Deployment, Incident, MonitoringReport
+from app.security.models import AuthFailure
 from app.systems.models import AISystem, IdCounter, Line, ModelVersion, Site
 from app.zones.models import Conduit, Zone
 
@@ -18,18 +20,23 @@ __all__ = [
     "ApiToken",
     "ApprovalRequest",
     "AuditEvent",
+    "AuthFailure",
     "AuthzRevision",
     "Classification",
     "Conduit",
+    "Deployment",
     "IdCounter",
+    "Incident",
     "Line",
     "ModelVersion",
+    "MonitoringReport",
     "NistChecklistItem",
     "RiskAssessment",
     "RoleGrant",
     "SignOff",
     "Site",
     "User",
+    "WebhookOutbox",
     "Zone",
     "metadata",
 ]

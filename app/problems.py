@@ -7,9 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.audit import service as audit
 from app.errors import AppError
@@ -32,6 +33,7 @@ _TITLES = {
     429: "Too many requests",
     500: "Internal server error",
 }
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def problem(status: int, detail: str, *, title: str | None = None, slug: str | None = None, **extra: Any) -> JSONResponse:
@@ -47,6 +49,17 @@ def problem(status: int, detail: str, *, title: str | None = None, slug: str | N
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+_NOT_PAGES = ("/api", "/healthz", "/readyz", "/openapi.json", "/docs")  # JSON for machines, always
+
+
+def _page_error(request: Request, status: int, title: str, detail: str) -> Response | None:
+    """Paths outside ``/api`` are pages: the web package renders their errors as HTML (``app.state``)."""
+    renderer = getattr(request.app.state, "page_error_renderer", None)
+    if renderer is None or request.url.path.startswith(_NOT_PAGES):
+        return None
+    return renderer(request, status, title, detail)
+
+
 def _clean_loc(loc: Any) -> list[Any]:
     return [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
 
@@ -55,10 +68,10 @@ def _jsonable_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"loc": _clean_loc(e.get("loc", [])), "msg": str(e.get("msg", ""))} for e in errors]
 
 
-async def app_error_handler(request: Request, exc: AppError) -> JSONResponse:
+async def app_error_handler(request: Request, exc: AppError) -> Response:
     if exc.denial is not None:
         await run_in_threadpool(audit.record_denial, exc.denial)
-    return problem(
+    response = _page_error(request, exc.status, exc.title, exc.detail) or problem(
         exc.status,
         exc.detail,
         title=exc.title,
@@ -66,31 +79,53 @@ async def app_error_handler(request: Request, exc: AppError) -> JSONResponse:
         errors=_jsonable_errors(exc.errors) if exc.errors else None,
         **exc.extra,
     )
+    if exc.extra.get("retry_after") is not None:  # 429 (and 503) tell the client when to come back
+        response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
-async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def validation_handler(request: Request, exc: RequestValidationError) -> Response:
     errors = _jsonable_errors(list(exc.errors()))
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
     if len(errors) > 1:
         detail += f" (and {len(errors) - 1} more)"
+    if (page := _page_error(request, 422, _TITLES[422], detail)) is not None:
+        return page
     return problem(422, detail, slug="validation-error", errors=errors)
 
 
-async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def http_error_handler(request: Request, exc: StarletteHTTPException) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {request.url.path}"
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
+    if (page := _page_error(request, exc.status_code, _TITLES.get(exc.status_code, "Error"), detail)) is not None:
+        return page
     response = problem(exc.status_code, detail)
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        response.headers["Allow"] = allowed
     return response
 
 
-async def unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method served at this path (Starlette names only the first route's; RFC 9110 15.5.6)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
+
+
+async def unhandled_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if (page := _page_error(request, 500, _TITLES[500], "")) is not None:
+        return page
     return problem(500, "the service failed to handle this request; it has been logged")
 
 

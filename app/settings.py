@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     document_templates_dir: Path = PROJECT_ROOT / "document_templates"
     token_default_expires_days: int = Field(default=90, ge=1, le=3650)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2, le=512)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    auth_failure_limit: int = Field(default=10, ge=1, le=10_000)
+    auth_failure_window_seconds: int = Field(default=300, ge=1, le=86_400)
     webhook_url: str | None = None
     webhook_secret: str | None = None
     log_level: str = "info"

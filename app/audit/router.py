@@ -6,13 +6,12 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 from sqlmodel import select
 
 from app.audit import service
 from app.audit.models import AuditEvent, AuditEventRead, ChainVerification
 from app.db import SessionDep
-from app.http import Page, PageDep
+from app.http import IsoDateTime, Page, PageDep
 from app.identity.dependencies import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -26,7 +25,7 @@ def list_events(
     entity_type: Annotated[str | None, Query(max_length=40)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    since: AwareDatetime | None = None,
+    since: IsoDateTime | None = None,
 ) -> Page[AuditEventRead]:
     """Events in sequence order; a caller sees the events of the sites they may read the trail of."""
     sites = principal.require_anywhere("audit", "read")

@@ -22,6 +22,8 @@ __all__ = [
     "Derogation",
     "GPAIDuty",
     "IECCatalog",
+    "IncidentDeadline",
+    "IncidentKind",
     "Legislation",
     "NISTCatalog",
     "ObligationDef",
@@ -56,6 +58,7 @@ class Route(_Entry):
 
     id: str
     title: str
+    note: str | None = None
 
 
 class Practice(_Entry):
@@ -162,6 +165,23 @@ class ObligationSet(_Entry):
         return self._uses_other_than is None or any(u not in self._uses_other_than for u in uses)
 
 
+class IncidentKind(_Entry):
+    """A kind of incident an incident record names, with the Art. 3(49) or 3(61) point it falls under."""
+
+    id: str = Field(pattern=r"^[a-z][a-z_]*$")
+    title: str
+    ref: str | None = None
+
+
+class IncidentDeadline(_Entry):
+    """An Art. 73 reporting deadline in days from awareness; no ``kinds`` = the general deadline."""
+
+    id: str = Field(pattern=r"^art73\.\d+$")
+    title: str
+    days: int = Field(ge=1, le=366)
+    kinds: list[str] = Field(default_factory=list)
+
+
 class AIActCatalog(_Entry):
     """Identifiers, dates and obligation sets of the AI Act as followed by this catalogue version."""
 
@@ -177,7 +197,10 @@ class AIActCatalog(_Entry):
     gpai_duties: list[GPAIDuty]
     obligations: list[ObligationDef]
     obligation_sets: list[ObligationSet]
+    incident_kinds: list[IncidentKind]
+    incident_deadlines: list[IncidentDeadline]
 
+    _route: dict[str, Route] = PrivateAttr(default_factory=dict)
     _practice: dict[str, Practice] = PrivateAttr(default_factory=dict)
     _legislation: dict[str, Legislation] = PrivateAttr(default_factory=dict)
     _withdrawn: dict[str, WithdrawnId] = PrivateAttr(default_factory=dict)
@@ -190,9 +213,13 @@ class AIActCatalog(_Entry):
     _position: dict[str, int] = PrivateAttr(default_factory=dict)
     _kind: dict[str, str] = PrivateAttr(default_factory=dict)
     _sets: dict[tuple[str, str], tuple[ObligationSet, ...]] = PrivateAttr(default_factory=dict)
+    _incident_kind: dict[str, IncidentKind] = PrivateAttr(default_factory=dict)
+    _deadline_for: dict[str, IncidentDeadline] = PrivateAttr(default_factory=dict)
+    _general_deadline: IncidentDeadline | None = PrivateAttr(default=None)
 
     def model_post_init(self, __context: Any) -> None:
         """Build the lookup dicts once, so the engine does only dict and set lookups per call."""
+        self._route = {r.id: r for r in self.routes}
         self._practice = {p.id: p for p in self.prohibited_practices}
         self._legislation = {a.id: a for a in self.annex1_legislation}
         self._withdrawn = {w.id: w for w in self.withdrawn_ids}
@@ -219,6 +246,14 @@ class AIActCatalog(_Entry):
             for role in s.roles:
                 sets.setdefault((s.route, role), []).append(s)
         self._sets = {k: tuple(v) for k, v in sets.items()}
+        self._incident_kind = {k.id: k for k in self.incident_kinds}
+        self._deadline_for = {kind: d for d in self.incident_deadlines for kind in d.kinds}
+        self._general_deadline = next((d for d in self.incident_deadlines if not d.kinds), None)
+
+    @property
+    def route_by_id(self) -> dict[str, Route]:
+        """Routes by id."""
+        return self._route
 
     @property
     def practice_by_id(self) -> dict[str, Practice]:
@@ -277,6 +312,18 @@ class AIActCatalog(_Entry):
     def sets_for(self, route: str, role: str) -> tuple[ObligationSet, ...]:
         """The obligation sets for one route and role, in catalogue order."""
         return self._sets.get((route, role), ())
+
+    @property
+    def incident_kind_by_id(self) -> dict[str, IncidentKind]:
+        """Incident kinds by id."""
+        return self._incident_kind
+
+    def incident_deadline(self, kind: str) -> IncidentDeadline:
+        """The Art. 73 deadline for a serious incident of ``kind``: its shorter one, else the general one."""
+        deadline = self._deadline_for.get(kind, self._general_deadline)
+        if deadline is None:  # the loader's checks guarantee a general deadline
+            raise LookupError("the catalogue has no general Art. 73 deadline")
+        return deadline
 
 
 # ------------------------------------------------------------------------------------------ NIST AI RMF
@@ -609,7 +656,7 @@ def _check_ai_act(ai: AIActCatalog, name: str) -> list[str]:
     p.extend(_duplicates(name, "routes", (r.id for r in ai.routes), {}))
     p.extend(_duplicates(name, "roles", ai.roles, {}))
     roles = set(ai.roles)
-    routes = {r.id for r in ai.routes}
+    routes = ai.route_by_id
 
     for i, leg in enumerate(ai.annex1_legislation):
         if not leg.id.startswith(f"annex1.{leg.section.lower()}."):
@@ -668,6 +715,30 @@ def _check_ai_act(ai: AIActCatalog, name: str) -> list[str]:
             for j, use in enumerate(getattr(s, key) or ()):
                 if use not in ai.annex3_by_id:
                     p.append(f"{at}.{key}[{j}]: unknown Annex III use {use!r}")
+    p.extend(_check_incident_deadlines(ai, name))
+    return p
+
+
+def _check_incident_deadlines(ai: AIActCatalog, name: str) -> list[str]:
+    """Art. 73: one general deadline, each kind known and given at most one shorter deadline."""
+    p: list[str] = []
+    p.extend(_duplicates(name, "incident_kinds", (k.id for k in ai.incident_kinds), {}))
+    p.extend(_duplicates(name, "incident_deadlines", (d.id for d in ai.incident_deadlines), {}))
+    general = [i for i, d in enumerate(ai.incident_deadlines) if not d.kinds]
+    if len(general) != 1:
+        p.append(f"{name}: incident_deadlines: need one general deadline (without kinds), not {len(general)}")
+    seen: dict[str, str] = {}
+    for i, d in enumerate(ai.incident_deadlines):
+        for j, kind in enumerate(d.kinds):
+            at = f"{name}: incident_deadlines[{i}].kinds[{j}]"
+            if kind not in ai.incident_kind_by_id:
+                p.append(f"{at}: unknown incident kind {kind!r}")
+            elif kind in seen:
+                p.append(f"{at}: kind {kind!r} already has a deadline ({seen[kind]})")
+            else:
+                seen[kind] = d.id
+        if len(general) == 1 and d.kinds and d.days > ai.incident_deadlines[general[0]].days:
+            p.append(f"{name}: incident_deadlines[{i}].days: longer than the general deadline")
     return p
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
@@ -39,12 +39,17 @@ class AIActClass(StrEnum):
     MINIMAL_RISK = "minimal_risk"
 
 
+# Input bounds (issue 9): an identifier is short and no list can be longer than the catalogue it names.
+CatalogId = Annotated[StrictStr, Field(max_length=40)]
+MAX_IDS = 40
+
+
 class Annex1Answers(BaseModel):
     """Art. 6(1): the Annex I legislation covering the product, and the two conditions."""
 
     model_config = ConfigDict(extra="forbid")
 
-    legislation: StrictStr | None = None
+    legislation: CatalogId | None = None
     # "A safety component of the product, or the product itself", as narrowed by Art. 6(1a)-(1c).
     safety_component: StrictBool = False
     # Art. 6(1)(b); Art. 6(1c): an assessment needed only for non-safety reasons (EMC, radio) does not count.
@@ -56,12 +61,12 @@ class ClassificationAnswers(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prohibited_practices: list[StrictStr] = Field(default_factory=list)
+    prohibited_practices: list[CatalogId] = Field(default_factory=list, max_length=MAX_IDS)
     annex1: Annex1Answers | None = None
-    annex3_uses: list[StrictStr] = Field(default_factory=list)
-    art6_3_conditions: list[StrictStr] = Field(default_factory=list)
+    annex3_uses: list[CatalogId] = Field(default_factory=list, max_length=MAX_IDS)
+    art6_3_conditions: list[CatalogId] = Field(default_factory=list, max_length=MAX_IDS)
     profiling: StrictBool = False
-    transparency: list[StrictStr] = Field(default_factory=list)
+    transparency: list[CatalogId] = Field(default_factory=list, max_length=MAX_IDS)
     gpai_model: StrictBool = False
     gpai_systemic_risk: StrictBool = False
 
@@ -104,7 +109,8 @@ def _unknown_msg(ai: AIActCatalog, value: str, expected: str) -> str:
     msg = f"unknown identifier {value!r}: expected {expected}"
     withdrawn = ai.withdrawn_by_id.get(value)
     if withdrawn is not None:
-        return f"{msg}; {withdrawn.note}"
+        use = f" Use {withdrawn.replaced_by!r}." if withdrawn.replaced_by else ""
+        return f"{msg}; {withdrawn.note}{use}"
     kind = ai.kind_of(value)
     if kind is not None:
         return f"{msg}, but {value!r} is {kind}"
@@ -277,13 +283,9 @@ def _route_rationale(
                 f"Art. 6(1): it is a safety component of, or is itself, a product under {product} that "
                 "needs a third-party conformity assessment, so it is high-risk."
             )
-            if leg.section != "A":
-                # AI Act Art. 2(2) as amended by Reg. (EU) 2026/1744.
-                out.append(
-                    f"Because the act is in Annex I Section {leg.section}, Art. 2(2) applies only Art. 6(1), "
-                    "Art. 60a and Arts. 102-112 of the AI Act; the high-risk requirements reach it through "
-                    f"{leg.act}."
-                )
+            # AI Act Art. 2(2): the catalogue's route note says what reaches a Section B product.
+            if note := ai.route_by_id[leg.route].note:
+                out.append(note)
         else:
             missing = [
                 text
@@ -311,9 +313,10 @@ def _route_rationale(
         else:
             out.append(
                 f"It is used for {listed}, but {_cites(conditions)} holds and it does not profile natural "
-                "persons, so under Art. 6(3) that use does not make it high-risk; the provider must still "
-                "document the assessment (Art. 6(4)) and register the system (Art. 49(2))."
+                "persons, so under Art. 6(3) that use does not make it high-risk."
             )
+            if note := ai.route_by_id["art6.3"].note:
+                out.append(note)
     return out
 
 

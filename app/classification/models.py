@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import AnyUrl, StringConstraints
+from pydantic import HttpUrl, StringConstraints
 from sqlmodel import Field, SQLModel
 
-from app.classification.engine import ClassificationAnswers, ClassificationResult
+from app.classification.engine import AIActClass, ClassificationAnswers, ClassificationResult
 from app.db import UTCDateTime
-from app.systems.models import AIActClass, RiskTier
+from app.systems.models import AIActRole, RiskTier
 
 NistRef = Annotated[str, StringConstraints(pattern=r"^(GOVERN|MAP|MEASURE|MANAGE) \d+\.\d+$")]
 
@@ -52,6 +52,8 @@ class RiskAssessment(SQLModel, table=True):
 
 
 class ChecklistStatus(StrEnum):
+    """Progress of one AI RMF subcategory for one system."""
+
     not_started = "not_started"
     in_progress = "in_progress"
     implemented = "implemented"
@@ -72,16 +74,19 @@ class NistChecklistItem(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=2000)
     updated_by: str = Field(max_length=40)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    revision: int = 1
 
 
 # --- API schemas ---------------------------------------------------------------------------------------
 
 
 class ClassifyRequest(SQLModel):
+    """Answers to classify without storing anything, for one operator role (default ``provider``)."""
+
     model_config = {"extra": "forbid"}
 
-    answers: ClassificationAnswers = Field(default_factory=ClassificationAnswers)
-    ai_act_role: Literal["provider", "deployer", "importer", "distributor"] = "provider"
+    answers: ClassificationAnswers
+    ai_act_role: AIActRole = AIActRole.provider
 
 
 class SystemClassifyRequest(SQLModel):
@@ -89,10 +94,12 @@ class SystemClassifyRequest(SQLModel):
 
     model_config = {"extra": "forbid"}
 
-    answers: ClassificationAnswers = Field(default_factory=ClassificationAnswers)
+    answers: ClassificationAnswers
 
 
 class ClassificationRead(ClassificationResult):
+    """A stored classification: the engine's result plus the answers, role, assessor and time."""
+
     id: int
     system_id: str
     answers: dict[str, Any]
@@ -102,15 +109,19 @@ class ClassificationRead(ClassificationResult):
 
 
 class RiskIn(SQLModel):
+    """One identified risk, tied to the AI RMF subcategories that address it."""
+
     model_config = {"extra": "forbid"}
 
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    nist_refs: list[NistRef] = Field(default_factory=list, max_length=30)
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    nist_refs: list[NistRef] = Field(min_length=1, max_length=30)
     mitigation: Annotated[str, StringConstraints(max_length=2000)] | None = None
     characteristic: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 class RiskAssessmentCreate(SQLModel):
+    """Impact and likelihood (1-5 on the catalogue's matrix) and the risks behind them."""
+
     model_config = {"extra": "forbid"}
 
     impact: int = Field(ge=1, le=5)
@@ -118,27 +129,43 @@ class RiskAssessmentCreate(SQLModel):
     risks: list[RiskIn] = Field(default_factory=list, max_length=100)
 
 
+class RiskRead(SQLModel):
+    """A stored risk."""
+
+    title: str
+    nist_refs: list[str]
+    mitigation: str | None = None
+    characteristic: str | None = None
+
+
 class RiskAssessmentRead(SQLModel):
+    """A stored risk assessment with the tier the matrix gave."""
+
     id: int
     system_id: str
     impact: int
     likelihood: int
     risk_tier: RiskTier
-    risks: list[dict[str, Any]]
+    risks: list[RiskRead]
     catalog_version: str
     assessor: str
     created_at: datetime
 
 
 class ChecklistUpdate(SQLModel):
+    """New state of one subcategory; ``revision`` is the item's (0 while never touched) or use If-Match."""
+
     model_config = {"extra": "forbid"}
 
     status: ChecklistStatus
-    evidence: list[AnyUrl] = Field(default_factory=list, max_length=20)
+    evidence: list[HttpUrl] = Field(default_factory=list, max_length=20)
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    revision: int | None = Field(default=None, ge=0)
 
 
 class ChecklistItemRead(SQLModel):
+    """One AI RMF subcategory and this system's status on it."""
+
     subcategory: str
     title: str
     function: str
@@ -147,9 +174,12 @@ class ChecklistItemRead(SQLModel):
     note: str | None
     updated_by: str | None
     updated_at: datetime | None
+    revision: int
 
 
 class FunctionCoverage(SQLModel):
+    """Counts per status for one AI RMF function; ``coverage`` = implemented / applicable."""
+
     function: str
     total: int
     implemented: int
@@ -160,6 +190,8 @@ class FunctionCoverage(SQLModel):
 
 
 class ChecklistRead(SQLModel):
+    """The whole AI RMF checklist of a system, with coverage per function."""
+
     system_id: str
     catalog_version: str
     coverage: list[FunctionCoverage]

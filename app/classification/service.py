@@ -9,7 +9,13 @@ from sqlmodel import Session, select
 
 from app.audit import service as audit
 from app.classification.catalog import Catalog, get_catalog
-from app.classification.engine import ClassificationAnswers, classify, parse_answers
+from app.classification.engine import (
+    AIActClass,
+    ClassificationAnswers,
+    ClassificationResult,
+    classify,
+    parse_answers,
+)
 from app.classification.models import (
     ChecklistItemRead,
     ChecklistRead,
@@ -25,13 +31,19 @@ from app.classification.models import (
 )
 from app.db import utcnow
 from app.errors import NotFound, Unprocessable, field_error
-from app.http import PageParams
-from app.systems.models import AIActClass, AISystem, RiskTier
+from app.http import PageParams, check_revision
+from app.systems.models import AISystem, RiskTier
 
 ANSWERS_LOC = ["body", "answers"]
 
 
+def preview(answers: ClassificationAnswers | dict[str, Any], ai_act_role: str) -> ClassificationResult:
+    """Classify answers under the current catalogue as of the service clock's today, storing nothing."""
+    return classify(answers, ai_act_role=ai_act_role, catalog=get_catalog(), today=utcnow().date())
+
+
 def classification_read(row: Classification) -> ClassificationRead:
+    """The API view of a stored classification (the result exactly as it was computed then)."""
     return ClassificationRead.model_validate(
         {
             **row.result,
@@ -48,23 +60,37 @@ def classification_read(row: Classification) -> ClassificationRead:
 def record_classification(
     session: Session, system: AISystem, answers: ClassificationAnswers | dict[str, Any], *, actor: str
 ) -> Classification:
-    """Classify a stored system under the current catalogue and make it the system's class.
+    """Classify a stored system for its own ``ai_act_role`` and make the result the system's class.
 
-    Earlier classifications stay as they were, with the catalogue version they were made under.
+    A new row every time: earlier classifications stay as they were, with the catalogue version they were
+    made under (the AI Act obligations differ by operator role, Art. 16 vs Art. 26).
     """
     catalog = get_catalog()
-    parsed = parse_answers(answers, catalog, loc=ANSWERS_LOC)
-    result = classify(parsed, ai_act_role=system.ai_act_role.value, catalog=catalog)
+    role = str(system.ai_act_role)
+    if role not in catalog.ai_act.roles:
+        raise Unprocessable(
+            f"the system's ai_act_role {role!r} is not a role of catalogue {catalog.catalog_version}",
+            errors=[
+                {
+                    "loc": ["system", "ai_act_role"],
+                    "msg": f"expected one of {', '.join(catalog.ai_act.roles)}",
+                }
+            ],
+        )
+    parsed = parse_answers(answers, catalog)  # 422 naming the field, also for callers passing a dict
+    now = utcnow()
+    result = classify(parsed, ai_act_role=role, catalog=catalog, today=now.date())
     row = Classification(
         system_id=system.id,
-        answers=parsed.model_dump(mode="json", exclude_defaults=True),
-        ai_act_role=system.ai_act_role.value,
-        ai_act_class=AIActClass(result.ai_act_class.value),
+        # What the assessor answered, as given (keys left out stay out).
+        answers=parsed.model_dump(mode="json", exclude_unset=True),
+        ai_act_role=role,
+        ai_act_class=AIActClass(result.ai_act_class),
         basis=list(result.basis),
         result=result.model_dump(mode="json"),
         catalog_version=result.catalog_version,
         assessor=actor,
-        created_at=utcnow(),
+        created_at=now,
     )
     session.add(row)
     previous = system.ai_act_class
@@ -87,12 +113,14 @@ def record_classification(
             "basis": row.basis,
             "answers": row.answers,
             "catalog_version": row.catalog_version,
+            "ai_act_role": row.ai_act_role,
         },
     )
     return row
 
 
 def current_classification(session: Session, system_id: str) -> Classification | None:
+    """The newest classification of a system (its current class), or None."""
     return session.exec(
         select(Classification).where(Classification.system_id == system_id).order_by(Classification.id.desc())
     ).first()
@@ -101,6 +129,7 @@ def current_classification(session: Session, system_id: str) -> Classification |
 def classification_history(
     session: Session, system_id: str, page: PageParams
 ) -> tuple[list[Classification], int]:
+    """A page of a system's classifications, newest first."""
     total = session.exec(
         select(sa.func.count()).select_from(Classification).where(Classification.system_id == system_id)
     ).one()
@@ -118,14 +147,24 @@ def classification_history(
 
 
 def _check_nist_refs(data: RiskAssessmentCreate, catalog: Catalog) -> None:
+    """Every risk must cite AI RMF subcategories (and a characteristic) the catalogue knows; 422 otherwise."""
     known = catalog.nist.subcategory_by_id
     characteristics = {c.id for c in catalog.nist.trustworthiness_characteristics}
     errors: list[dict[str, Any]] = []
     for i, risk in enumerate(data.risks):
+        seen: set[str] = set()
         for j, ref in enumerate(risk.nist_refs):
+            if ref in seen:
+                errors.append(
+                    {"loc": ["body", "risks", i, "nist_refs", j], "msg": f"{ref!r} is listed twice"}
+                )
+            seen.add(ref)
             if ref not in known:
                 errors.append(
-                    {"loc": ["body", "risks", i, "nist_refs", j], "msg": f"unknown NIST AI RMF subcategory {ref!r}"}
+                    {
+                        "loc": ["body", "risks", i, "nist_refs", j],
+                        "msg": f"unknown NIST AI RMF subcategory {ref!r}",
+                    }
                 )
         if risk.characteristic is not None and risk.characteristic not in characteristics:
             errors.append(
@@ -144,6 +183,10 @@ def record_risk_assessment(
 ) -> RiskAssessment:
     """Rate impact and likelihood on the catalogue's matrix; the tier becomes the system's risk tier."""
     catalog = get_catalog()
+    matrix = catalog.nist.risk_matrix
+    for key, levels in (("impact", matrix.impact_levels), ("likelihood", matrix.likelihood_levels)):
+        if getattr(data, key) not in levels:
+            raise field_error(["body", key], f"the risk matrix has levels {min(levels)}-{max(levels)}")
     _check_nist_refs(data, catalog)
     tier = RiskTier(catalog.nist.risk_tier(data.impact, data.likelihood))
     row = RiskAssessment(
@@ -171,47 +214,68 @@ def record_risk_assessment(
         entity_id=system.id,
         site=system.site,
         before={"risk_tier": previous},
-        after={"assessment_id": row.id, "impact": row.impact, "likelihood": row.likelihood, "risk_tier": tier,
-               "risks": row.risks},
+        after={
+            "assessment_id": row.id,
+            "impact": row.impact,
+            "likelihood": row.likelihood,
+            "risk_tier": tier,
+            "risks": row.risks,
+        },
     )
     return row
 
 
 def risk_assessment_read(row: RiskAssessment) -> RiskAssessmentRead:
-    return RiskAssessmentRead.model_validate(row.model_dump())
+    """The API view of a risk assessment."""
+    return RiskAssessmentRead.model_validate(row, from_attributes=True)
 
 
 def current_risk_assessment(session: Session, system_id: str) -> RiskAssessment | None:
+    """The newest risk assessment of a system, or None."""
     return session.exec(
         select(RiskAssessment).where(RiskAssessment.system_id == system_id).order_by(RiskAssessment.id.desc())
     ).first()
 
 
-def risk_assessment_history(session: Session, system_id: str) -> list[RiskAssessment]:
-    return list(
-        session.exec(
-            select(RiskAssessment).where(RiskAssessment.system_id == system_id).order_by(RiskAssessment.id.desc())
-        ).all()
-    )
+def risk_assessment_history(
+    session: Session, system_id: str, page: PageParams
+) -> tuple[list[RiskAssessment], int]:
+    """A page of a system's risk assessments, newest first."""
+    total = session.exec(
+        select(sa.func.count()).select_from(RiskAssessment).where(RiskAssessment.system_id == system_id)
+    ).one()
+    rows = session.exec(
+        select(RiskAssessment)
+        .where(RiskAssessment.system_id == system_id)
+        .order_by(RiskAssessment.id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    return list(rows), total
 
 
 # --- AI RMF checklist ----------------------------------------------------------------------------------
 
 
 def checklist(session: Session, system_id: str) -> ChecklistRead:
-    """Every AI RMF subcategory with this system's status, and coverage per function."""
-    catalog = get_catalog()
+    """Every AI RMF subcategory with this system's status, and coverage per function.
+
+    Coverage = implemented / (total - not_applicable); a function with nothing applicable counts as covered.
+    """
+    nist = get_catalog().nist
     rows = {
         r.subcategory: r
         for r in session.exec(select(NistChecklistItem).where(NistChecklistItem.system_id == system_id)).all()
     }
+    per_function: dict[str, dict[str, int]] = {
+        f.id: {s.value: 0 for s in ChecklistStatus} for f in nist.functions
+    }
     items: list[ChecklistItemRead] = []
-    per_function: dict[str, dict[str, int]] = {f.id: {s.value: 0 for s in ChecklistStatus} for f in catalog.nist.functions}
-    for sub in catalog.nist.subcategories:
+    for sub in nist.subcategories:
         row = rows.get(sub.id)
-        function = sub.id.split(" ", 1)[0]
-        status = row.status if row else ChecklistStatus.not_started
-        per_function[function][ChecklistStatus(status).value] += 1
+        function = nist.category_by_id[sub.category].function
+        status = ChecklistStatus(row.status) if row else ChecklistStatus.not_started
+        per_function[function][status.value] += 1
         items.append(
             ChecklistItemRead(
                 subcategory=sub.id,
@@ -222,45 +286,67 @@ def checklist(session: Session, system_id: str) -> ChecklistRead:
                 note=row.note if row else None,
                 updated_by=row.updated_by if row else None,
                 updated_at=row.updated_at if row else None,
+                revision=row.revision if row else 0,
             )
         )
     coverage = []
     for function, counts in per_function.items():
         total = sum(counts.values())
-        applicable = total - counts["not_applicable"]
+        applicable = total - counts[ChecklistStatus.not_applicable.value]
+        implemented = counts[ChecklistStatus.implemented.value]
         coverage.append(
             FunctionCoverage(
                 function=function,
                 total=total,
-                coverage=round(counts["implemented"] / applicable, 3) if applicable else 1.0,
+                coverage=round(implemented / applicable, 3) if applicable else 1.0,
                 **counts,
             )
         )
-    return ChecklistRead(system_id=system_id, catalog_version=catalog.catalog_version, coverage=coverage, items=items)
+    return ChecklistRead(
+        system_id=system_id, catalog_version=get_catalog().catalog_version, coverage=coverage, items=items
+    )
 
 
 def update_checklist_item(
-    session: Session, system: AISystem, subcategory: str, data: ChecklistUpdate, *, actor: str
-) -> None:
-    catalog = get_catalog()
-    if subcategory not in catalog.nist.subcategory_by_id:
+    session: Session,
+    system: AISystem,
+    subcategory: str,
+    data: ChecklistUpdate,
+    *,
+    if_match: int | None,
+    actor: str,
+) -> NistChecklistItem:
+    """Set the status, evidence links and note of one subcategory (optimistic concurrency on the item).
+
+    The caller holds the system row lock, so two first writes of one item cannot race.
+    """
+    if subcategory not in get_catalog().nist.subcategory_by_id:
         raise field_error(["path", "subcategory"], f"unknown NIST AI RMF subcategory {subcategory!r}")
     row = session.exec(
         select(NistChecklistItem).where(
             NistChecklistItem.system_id == system.id, NistChecklistItem.subcategory == subcategory
         )
     ).first()
+    check_revision(row.revision if row else 0, if_match, data.revision)
+    now = utcnow()
     before = None
     if row is None:
-        row = NistChecklistItem(system_id=system.id, subcategory=subcategory, status=data.status, updated_by=actor,
-                                updated_at=utcnow())
+        row = NistChecklistItem(
+            system_id=system.id,
+            subcategory=subcategory,
+            status=data.status,
+            updated_by=actor,
+            updated_at=now,
+            revision=0,
+        )
     else:
         before = {"status": row.status, "evidence": row.evidence, "note": row.note}
     row.status = data.status
     row.evidence = [str(u) for u in data.evidence]
     row.note = data.note
     row.updated_by = actor
-    row.updated_at = utcnow()
+    row.updated_at = now
+    row.revision += 1
     session.add(row)
     session.flush()
     audit.record(
@@ -273,9 +359,11 @@ def update_checklist_item(
         before=before,
         after={"subcategory": subcategory, "status": row.status, "evidence": row.evidence, "note": row.note},
     )
+    return row
 
 
 def require_current(row: object | None, what: str, system_id: str) -> Any:
+    """``row``, or a 404 saying the system has no such record yet."""
     if row is None:
         raise NotFound(f"system {system_id} has no {what} yet")
     return row

@@ -21,6 +21,16 @@ from app.identity.models import AuthzRevision, Role, RoleGrant, User
 from app.settings import get_settings
 
 ANY_SITE = "*"
+# Users enter Casbin as ``user:<name>``. Casbin treats a subject equal to a role name as holding that role
+# (``has_link(x, x)`` is true), so a bare user called ``admin`` or ``dpo`` would hold that role everywhere
+# without any grant; a colon is never part of a username, so the prefix keeps the two name spaces apart.
+USER_SUBJECT = "user:"
+CACHE_LIMIT = 100_000  # decisions kept per enforcer; the cache is dropped whole when it grows past this
+
+
+def subject(username: str) -> str:
+    """The Casbin subject for a user."""
+    return USER_SUBJECT + username
 
 
 class PolicyError(RuntimeError):
@@ -38,7 +48,7 @@ class GrantAdapter(persist.Adapter):
         for line in read_policy_lines(self.policy_file):
             persist.load_policy_line(", ".join(line), model)
         for username, role, site in self.grants:
-            persist.load_policy_line(f"g, {username}, {role}, {site}", model)
+            persist.load_policy_line(f"g, {subject(username)}, {role}, {site}", model)
 
 
 def read_policy_lines(policy_file: Path) -> list[list[str]]:
@@ -66,17 +76,20 @@ class Authorizer:
     enforcer: casbin.Enforcer
     grants_by_user: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     _cache: dict[tuple[str, str, str, str], bool] = field(default_factory=dict)
+    _enforce_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def grants_of(self, username: str) -> list[tuple[str, str]]:
         """The ``(role, site)`` pairs a user holds."""
         return self.grants_by_user.get(username, [])
 
     def allowed(self, username: str, site: str, obj: str, act: str) -> bool:
+        """Casbin's decision for ``(user, site, obj, act)``, cached for the life of this revision."""
         key = (username, site, obj, act)
         hit = self._cache.get(key)
         if hit is None:
-            hit = bool(self.enforcer.enforce(username, site, obj, act))
-            if len(self._cache) > 100_000:
+            with self._enforce_lock:  # the enforcer's role manager is not documented as thread-safe
+                hit = bool(self.enforcer.enforce(subject(username), site, obj, act))
+            if len(self._cache) > CACHE_LIMIT:
                 self._cache.clear()
             self._cache[key] = hit
         return hit
@@ -121,6 +134,17 @@ def get_authorizer(session: Session, revision: int | None = None) -> Authorizer:
         return _current
 
 
+def authorizer_for(revision: int) -> Authorizer:
+    """The enforcer for ``revision``: the cached one when it matches, else rebuilt in a short read."""
+    auth = _current
+    if auth is not None and auth.revision == revision:
+        return auth
+    from app.db import session_scope
+
+    with session_scope(write=False) as session:
+        return get_authorizer(session, revision)
+
+
 def reset_authorizer() -> None:
     """Forget the cached enforcer (tests, and after the policy file changed)."""
     global _current
@@ -130,6 +154,9 @@ def reset_authorizer() -> None:
 
 def bump_revision(session: Session) -> None:
     """Mark every worker's enforcer stale; call in the transaction that changes grants."""
+    from app.audit.service import lock_chain
+
+    lock_chain(session)  # chain head before the row: the lock order every writer uses
     row = session.get(AuthzRevision, 1, with_for_update=True)
     if row is None:
         session.add(AuthzRevision(id=1, revision=1))

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from app.db import session_scope
+
 from app.errors import Forbidden, NotFound, Unauthorized
 from app.identity import service
-from app.identity.authz import ANY_SITE, Authorizer, get_authorizer
+from app.identity.authz import ANY_SITE, Authorizer, authorizer_for
+from app.logging import set_request_user
+from app.security import ratelimit
 
 
 @dataclass
@@ -27,10 +29,10 @@ class Principal:
 
     def holds_role_in(self, site: str | None) -> bool:
         """Whether the caller holds any role in ``site`` (objects elsewhere are answered 404)."""
-        return any(s == ANY_SITE or s == site for _, s in self.grants)
+        return any(s in (ANY_SITE, site) for _, s in self.grants)
 
     def roles_in(self, site: str | None) -> set[str]:
-        return {r for r, s in self.grants if s == ANY_SITE or s == site}
+        return {r for r, s in self.grants if s in (ANY_SITE, site)}
 
     def can(self, obj: str, act: str, site: str | None = None) -> bool:
         """Casbin's decision for ``act`` on ``obj`` in ``site`` (``None``: a site-less resource)."""
@@ -58,13 +60,14 @@ class Principal:
         A denied attempt is written to the audit trail in a transaction of its own.
         """
         if site is not None and entity_id is not None and not self.holds_role_in(site):
-            raise NotFound(f"{obj} {entity_id!r} does not exist", denial=self.denial(obj, act, site, entity_id))
+            raise NotFound(
+                f"{obj} {entity_id!r} does not exist", denial=self.denial(obj, act, site, entity_id)
+            )
         for action in (act, *alternatives):
             if self.can(obj, action, site):
                 return action
-        raise self.forbidden(
-            f"{self.username} may not {act} {obj}" + (f" in site {site}" if site else ""), obj, act, site, entity_id
-        )
+        where = f" in site {site}" if site else ""
+        raise self.forbidden(f"{self.username} may not {act} {obj}{where}", obj, act, site, entity_id)
 
     def require_anywhere(self, obj: str, act: str) -> set[str] | None:
         """Allow when the caller may ``act`` on ``obj`` in at least one site; returns those sites."""
@@ -77,7 +80,9 @@ class Principal:
         """What the trail records of a denied attempt (written after the request's transaction ends)."""
         return {"actor": self.username, "obj": obj, "act": act, "site": site, "entity_id": entity_id}
 
-    def forbidden(self, detail: str, obj: str, act: str, site: str | None, entity_id: str | None) -> Forbidden:
+    def forbidden(
+        self, detail: str, obj: str, act: str, site: str | None, entity_id: str | None
+    ) -> Forbidden:
         return Forbidden(detail, denial=self.denial(obj, act, site, entity_id))
 
 
@@ -91,14 +96,23 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def authenticate(token: str) -> Principal:
-    """Resolve a bearer token in a short read of its own, before the request's transaction begins."""
-    with session_scope(write=False) as session:
-        user, api_token, revision = service.authenticate_token(session, token)
-        authorizer = get_authorizer(session, revision)
-    if service.needs_touch(api_token):
-        service.touch_token(api_token.id)
-    return Principal(user_id=user.id, username=user.username, authorizer=authorizer, token_id=api_token.id)
+def authenticate(token: str, client_ip: str | None = None) -> Principal:
+    """Resolve a bearer token in a short read of its own, before the request's transaction begins.
+
+    A token that does not authenticate is counted against the client IP and the token's prefix; past the
+    limit the answer is 429 with ``Retry-After`` (app/security/ratelimit.py). A valid token is never limited.
+    """
+    try:
+        owner = service.lookup_token(token)
+    except Unauthorized:
+        ratelimit.token_failed(client_ip, token)
+        raise
+    authorizer = authorizer_for(owner.authz_revision)
+    if service.needs_touch(owner.last_used_at):
+        service.touch_token(owner.token_id)
+    return Principal(
+        user_id=owner.user_id, username=owner.username, authorizer=authorizer, token_id=owner.token_id
+    )
 
 
 def get_principal(request: Request) -> Principal:
@@ -109,7 +123,9 @@ def get_principal(request: Request) -> Principal:
         if web_user is not None:
             return web_user
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
-    return authenticate(token)
+    principal = authenticate(token, request.client.host if request.client else None)
+    set_request_user(principal.username)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

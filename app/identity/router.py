@@ -32,6 +32,14 @@ def _grant_scope(site: str) -> str | None:
     return None if site == ANY_SITE else site
 
 
+def _visible_grants(principal: Principal, user: UserRead) -> UserRead:
+    """A site admin sees only the grants in the sites they manage; a global admin sees them all."""
+    sites = principal.sites_for("user", "manage")
+    if sites is None:
+        return user
+    return user.model_copy(update={"roles": [g for g in user.roles if g.site in sites]})
+
+
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserRead)
 def create_user(data: UserCreate, session: SessionDep, principal: CurrentPrincipal) -> UserRead:
     principal.require("user", "manage")
@@ -66,7 +74,7 @@ def grant_role(
     """Grant a role in one site (a site admin) or in every site, ``*`` (a global admin)."""
     principal.require("user", "manage", _grant_scope(data.site))
     service.grant_role(session, username, data.role, data.site, actor=principal.username)
-    return service.to_read(session, service.get_user(session, username))
+    return _visible_grants(principal, service.to_read(session, service.get_user(session, username)))
 
 
 @router.delete("/users/{username}/roles/{role}", status_code=status.HTTP_204_NO_CONTENT)
@@ -83,9 +91,12 @@ def revoke_role(
 
 
 def _require_token_admin(principal: Principal, username: str) -> None:
-    """Anyone may manage their own tokens (``token:self``); others' tokens need ``user:manage``."""
+    """Anyone holding a role in some site may manage their own tokens (``token:self``).
+
+    Others' tokens need ``user:manage`` in every site: a token carries all of its user's roles, in every site.
+    """
     if username == principal.username:
-        principal.require("token", "self")
+        principal.require_anywhere("token", "self")
     else:
         principal.require("user", "manage")
 
@@ -110,7 +121,9 @@ def list_tokens(username: UsernamePath, session: SessionDep, principal: CurrentP
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_token(
-    token_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")], session: SessionDep, principal: CurrentPrincipal
+    token_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")],
+    session: SessionDep,
+    principal: CurrentPrincipal,
 ) -> Response:
     try:
         _token, owner = service.get_token(session, token_id)

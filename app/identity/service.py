@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from pwdlib import PasswordHash
@@ -17,6 +17,7 @@ from app.errors import Conflict, NotFound, Unauthorized
 from app.identity.authz import ANY_SITE, bump_revision
 from app.identity.models import (
     ApiToken,
+    AuthzRevision,
     GrantRead,
     Role,
     RoleGrant,
@@ -81,6 +82,7 @@ def to_read(session: Session, user: User) -> UserRead:
 
 def create_user(session: Session, data: UserCreate, *, actor: str) -> User:
     """Create a user; the password (for the web pages) is stored only as an argon2 hash."""
+    audit.lock_chain(session)  # serializes the existence check below with any concurrent create
     if session.exec(select(User.id).where(User.username == data.username)).first() is not None:
         raise Conflict(f"user {data.username!r} already exists")
     user = User(
@@ -113,6 +115,7 @@ def grant_role(session: Session, username: str, role: Role, site: str, *, actor:
     """Grant ``role`` in ``site`` (``*`` = every site); effective for every worker at once."""
     from app.systems.service import ensure_site_exists
 
+    audit.lock_chain(session)  # before any row or key lock (see lock_chain)
     user = get_user(session, username)
     if site != ANY_SITE:
         ensure_site_exists(session, site)
@@ -137,6 +140,8 @@ def grant_role(session: Session, username: str, role: Role, site: str, *, actor:
 
 
 def revoke_role(session: Session, username: str, role: Role, site: str, *, actor: str) -> None:
+    """Revoke one grant; effective for every worker at once."""
+    audit.lock_chain(session)
     user = get_user(session, username)
     grant = session.exec(
         select(RoleGrant).where(RoleGrant.user_id == user.id, RoleGrant.role == role, RoleGrant.site == site)
@@ -194,6 +199,8 @@ def get_token(session: Session, token_id: str) -> tuple[ApiToken, User]:
 
 
 def revoke_token(session: Session, token_id: str, *, actor: str) -> ApiToken:
+    """Revoke a token at once; a second revoke is a conflict."""
+    audit.lock_chain(session)  # two concurrent revokes: the second sees the first
     token, user = get_token(session, token_id)
     if token.revoked_at is not None:
         raise Conflict(f"token {token_id!r} is already revoked")
@@ -229,30 +236,65 @@ def list_tokens(session: Session, username: str | None = None) -> list[TokenRead
     ]
 
 
-def authenticate_token(session: Session, token: str) -> tuple[User, ApiToken, int]:
-    """The user behind a bearer token and the current authorization revision, or 401."""
-    from app.identity.models import AuthzRevision
+@dataclass(frozen=True)
+class TokenOwner:
+    """Who a valid bearer token belongs to, and the authorization revision read in the same query."""
 
+    token_id: str
+    user_id: int
+    username: str
+    last_used_at: datetime | None
+    authz_revision: int
+
+
+_TOKEN_LOOKUP = (
+    sa.select(
+        ApiToken.id,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.id,
+        User.username,
+        User.is_active,
+        sa.select(AuthzRevision.revision).where(AuthzRevision.id == 1).scalar_subquery(),
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == sa.bindparam("digest"))
+)
+
+
+def resolve_token(conn: sa.Connection | Session, token: str) -> TokenOwner:
+    """The owner of a bearer token, or 401 (unknown, revoked, expired, or its user deactivated).
+
+    One indexed lookup by the token's SHA-256 (Core, no ORM objects): this runs on every request.
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthorized("malformed token")
-    digest = hash_token(token)
-    revision = select(AuthzRevision.revision).where(AuthzRevision.id == 1).scalar_subquery()
-    row = session.exec(
-        select(ApiToken, User, revision)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == digest)
-    ).first()
-    if row is None or not hmac.compare_digest(row[0].token_hash, digest):
+    row = conn.execute(_TOKEN_LOOKUP, {"digest": hash_token(token)}).first()
+    if row is None:
         raise Unauthorized("unknown token")
-    api_token, user, rev = row
-    now = utcnow()
-    if api_token.revoked_at is not None:
+    token_id, expires_at, revoked_at, last_used_at, user_id, username, is_active, revision = row
+    if revoked_at is not None:
         raise Unauthorized("token revoked")
-    if api_token.expires_at <= now:
+    if expires_at <= utcnow():
         raise Unauthorized("token expired")
-    if not user.is_active:
+    if not is_active:
         raise Unauthorized("user deactivated")
-    return user, api_token, rev or 0
+    return TokenOwner(token_id, user_id, username, last_used_at, revision or 0)
+
+
+def lookup_token(token: str) -> TokenOwner:
+    """``resolve_token`` on a pooled connection of its own, outside any request transaction.
+
+    On PostgreSQL the single read runs in autocommit, saving the BEGIN and ROLLBACK round trips.
+    """
+    from app.db import get_engine
+
+    engine = get_engine()
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        return resolve_token(conn, token)
 
 
 def touch_token(token_id: str) -> None:
@@ -260,10 +302,9 @@ def touch_token(token_id: str) -> None:
     from app.db import session_scope
 
     with session_scope() as session:
-        session.execute(
-            sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
-        )
+        session.execute(sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
-def needs_touch(token: ApiToken) -> bool:
-    return token.last_used_at is None or utcnow() - token.last_used_at > LAST_USED_RESOLUTION
+def needs_touch(last_used_at: datetime | None) -> bool:
+    """Whether ``last_used_at`` is older than its resolution (so it is written at most every few minutes)."""
+    return last_used_at is None or utcnow() - last_used_at > LAST_USED_RESOLUTION

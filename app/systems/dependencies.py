@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Path
 
 from app.db import SessionDep
+from app.errors import NotFound
 from app.identity.dependencies import CurrentPrincipal, Principal
 from app.systems import service
 from app.systems.models import SYSTEM_ID_PATTERN, AISystem
 
-SystemId = Annotated[str, Path(pattern=SYSTEM_ID_PATTERN, description="e.g. AIS-000123")]
+SystemId = Annotated[str, Path(description="e.g. AIS-000123", examples=["AIS-000123"])]
+_SYSTEM_ID = re.compile(SYSTEM_ID_PATTERN)
 
 
 def check_ownership(principal: Principal, system: AISystem, granted: str, obj: str) -> None:
@@ -32,6 +35,8 @@ def system_access(
     """
 
     def dependency(system_id: SystemId, session: SessionDep, principal: CurrentPrincipal) -> AISystem:
+        if not _SYSTEM_ID.fullmatch(system_id):  # a malformed id names no system: 404, like an unknown one
+            raise NotFound(f"system {system_id[:40]!r} does not exist")
         system = service.get_system(session, system_id, for_update=for_update)
         granted = principal.require(obj, act, system.site, entity_id=system.id, alternatives=(f"{act}_own",))
         check_ownership(principal, system, granted, obj)

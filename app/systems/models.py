@@ -7,9 +7,10 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import StringConstraints, field_validator
+from pydantic import AllowInfNan, Strict, StringConstraints, field_validator
 from sqlmodel import Field, SQLModel
 
+from app.classification.engine import AIActClass
 from app.db import UTCDateTime
 from app.identity.models import SITE_PATTERN, USERNAME_PATTERN
 
@@ -27,6 +28,9 @@ ShortText = Annotated[str, StringConstraints(max_length=200, strip_whitespace=Tr
 LongText = Annotated[str, StringConstraints(max_length=5000)]
 ArtifactDigest = Annotated[str, StringConstraints(pattern=DIGEST_PATTERN)]
 VersionString = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
+# A metric is a finite JSON number: no true/false/"1.5" coerced, no NaN/Infinity (PostgreSQL refuses them).
+MetricValue = Annotated[float, Strict(), AllowInfNan(False)]
+MetricKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
 
 
 class AIActRole(StrEnum):
@@ -41,13 +45,6 @@ class LifecycleStage(StrEnum):
     pilot = "pilot"
     production = "production"
     retired = "retired"
-
-
-class AIActClass(StrEnum):
-    prohibited = "prohibited"
-    high_risk = "high_risk"
-    limited_risk = "limited_risk"
-    minimal_risk = "minimal_risk"
 
 
 class RiskTier(StrEnum):
@@ -69,6 +66,13 @@ class SLVector(SQLModel):
     FR5: int = Field(default=0, ge=0, le=4)
     FR6: int = Field(default=0, ge=0, le=4)
     FR7: int = Field(default=0, ge=0, le=4)
+
+
+def enum_type(enum_cls: type[StrEnum]) -> sa.Enum:
+    """A VARCHAR(16) column that stores an enum's values and loads them back as enum members."""
+    return sa.Enum(
+        enum_cls, native_enum=False, length=16, values_callable=lambda members: [m.value for m in members]
+    )
 
 
 def sl_gap(target: dict[str, int] | None, achieved: dict[str, int] | None) -> list[str]:
@@ -109,14 +113,18 @@ class IdCounter(SQLModel, table=True):
 
 class AISystem(SQLModel, table=True):
     __tablename__ = "ai_system"
+    # Every list filters live systems (archived_at IS NULL) and pages in id order: with archived_at ahead of
+    # id, a filtered count is answered from the index alone and a page is read in order without a sort.
     __table_args__ = (
-        sa.Index("ix_ai_system_site_class", "site", "ai_act_class", "id"),
-        sa.Index("ix_ai_system_site_stage", "site", "lifecycle_stage", "id"),
-        sa.Index("ix_ai_system_site_line", "site", "line", "id"),
-        sa.Index("ix_ai_system_class", "ai_act_class", "id"),
-        sa.Index("ix_ai_system_owner", "business_owner", "id"),
-        sa.Index("ix_ai_system_zone", "zone", "id"),
-        sa.Index("ix_ai_system_tier", "risk_tier", "id"),
+        sa.Index("ix_ai_system_live", "archived_at", "id"),
+        sa.Index("ix_ai_system_site", "site", "archived_at", "id"),
+        sa.Index("ix_ai_system_site_class", "site", "ai_act_class", "archived_at", "id"),
+        sa.Index("ix_ai_system_site_stage", "site", "lifecycle_stage", "archived_at", "id"),
+        sa.Index("ix_ai_system_site_line", "site", "line", "archived_at", "id"),
+        sa.Index("ix_ai_system_class", "ai_act_class", "archived_at", "id"),
+        sa.Index("ix_ai_system_owner", "business_owner", "archived_at", "id"),
+        sa.Index("ix_ai_system_zone", "zone", "archived_at", "id"),
+        sa.Index("ix_ai_system_tier", "risk_tier", "archived_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=16)
@@ -127,13 +135,13 @@ class AISystem(SQLModel, table=True):
     business_owner: str = Field(max_length=40)
     technical_owner: str | None = Field(default=None, max_length=40)
     vendor: str | None = Field(default=None, max_length=200)
-    ai_act_role: AIActRole = Field(default=AIActRole.deployer, sa_type=sa.String(16))
-    lifecycle_stage: LifecycleStage = Field(default=LifecycleStage.idea, sa_type=sa.String(16))
+    ai_act_role: AIActRole = Field(default=AIActRole.deployer, sa_type=enum_type(AIActRole))
+    lifecycle_stage: LifecycleStage = Field(default=LifecycleStage.idea, sa_type=enum_type(LifecycleStage))
     personal_data: bool = False
     zone: str | None = Field(default=None, foreign_key="zone.code", max_length=24)
     sl_achieved: dict[str, int] | None = Field(default=None, sa_type=sa.JSON)
-    ai_act_class: AIActClass | None = Field(default=None, sa_type=sa.String(16))
-    risk_tier: RiskTier | None = Field(default=None, sa_type=sa.String(16))
+    ai_act_class: AIActClass | None = Field(default=None, sa_type=enum_type(AIActClass))
+    risk_tier: RiskTier | None = Field(default=None, sa_type=enum_type(RiskTier))
     intended_use: str | None = Field(default=None, max_length=5000)
     out_of_scope_uses: str | None = Field(default=None, max_length=5000)
     human_oversight: str | None = Field(default=None, max_length=5000)
@@ -273,6 +281,7 @@ class SystemRead(SQLModel):
     ai_act_class: AIActClass | None
     risk_tier: RiskTier | None
     sl_gap: list[str]
+    ot_system: bool = Field(description="placed in a zone at Purdue level 0-3 (operational technology)")
     intended_use: str | None
     out_of_scope_uses: str | None
     human_oversight: str | None
@@ -280,6 +289,10 @@ class SystemRead(SQLModel):
     training_data: str | None
     license: str | None
     monitoring_interval_hours: int | None
+    monitoring: str | None = Field(
+        default=None,
+        description="monitoring state: active | lapsed | missing | not_required (see app.operations.service)",
+    )
     replicated_from: str | None
     created_at: datetime
     updated_at: datetime
@@ -292,9 +305,7 @@ class VersionCreate(SQLModel):
     version: VersionString
     artifact_digest: ArtifactDigest
     notes: LongText | None = None
-    metrics: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")], float] | None = (
-        Field(default=None, max_length=100)
-    )
+    metrics: dict[MetricKey, MetricValue] | None = Field(default=None, max_length=100)
 
 
 class VersionRead(SQLModel):

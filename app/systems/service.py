@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from app.systems.models import (
     VersionRead,
     sl_gap,
 )
-from app.zones.models import Zone
+from app.zones.models import Zone, ZoneFacts
 
 # --- sites ---------------------------------------------------------------------------------------------
 
@@ -164,20 +165,47 @@ def get_system(session: Session, system_id: str, *, for_update: bool = False) ->
     return system
 
 
-def zone_targets(session: Session, codes: set[str]) -> dict[str, dict[str, int]]:
+def zone_targets(session: Session, codes: set[str]) -> dict[str, ZoneFacts]:
+    """SL-T vector and Purdue level of each named zone, in one query (for ``system_read``)."""
     if not codes:
         return {}
-    return {z.code: z.sl_target for z in session.exec(select(Zone).where(Zone.code.in_(codes))).all()}
+    rows = session.execute(
+        select(Zone.code, Zone.sl_target, Zone.purdue_level).where(Zone.code.in_(sorted(codes)))
+    ).all()
+    return {code: ZoneFacts(sl_target=target, purdue_level=level) for code, target, level in rows}
 
 
-def system_read(system: AISystem, targets: dict[str, dict[str, int]]) -> SystemRead:
+def system_read(system: AISystem, targets: dict[str, ZoneFacts]) -> SystemRead:
+    """The API view of a system; ``targets`` comes from ``zone_targets`` (sl_gap and ot_system need it)."""
     data = system.model_dump()
-    data["sl_gap"] = sl_gap(targets.get(system.zone) if system.zone else None, system.sl_achieved)
+    zone = targets.get(system.zone) if system.zone else None
+    data["sl_gap"] = sl_gap(zone.sl_target if zone else None, system.sl_achieved)
+    data["ot_system"] = zone.ot if zone else False
     return SystemRead.model_validate(data)
 
 
 def read_one(session: Session, system: AISystem) -> SystemRead:
-    return system_read(system, zone_targets(session, {system.zone} if system.zone else set()))
+    targets = zone_targets(session, {system.zone} if system.zone else set())
+    return with_read_extras(session, [system], [system_read(system, targets)])[0]
+
+
+ReadExtra = Callable[[Session, list[AISystem]], dict[str, dict[str, Any]]]
+_read_extras: list[ReadExtra] = []
+
+
+def register_read_extra(extra: ReadExtra) -> None:
+    """Let another domain fill computed fields of ``SystemRead`` (e.g. ``monitoring``), one call per page."""
+    _read_extras.append(extra)
+
+
+def with_read_extras(session: Session, rows: list[AISystem], reads: list[SystemRead]) -> list[SystemRead]:
+    """``reads`` with the fields registered domains compute for ``rows`` (same order) filled in."""
+    for extra in _read_extras:
+        values = extra(session, rows)
+        for read in reads:
+            for key, value in values.get(read.id, {}).items():
+                setattr(read, key, value)
+    return reads
 
 
 def _validate_refs(session: Session, site: str, values: dict[str, Any]) -> None:
@@ -259,8 +287,15 @@ def list_systems(
             conditions.append(getattr(AISystem, name) == value)
     if filters.q:
         pattern = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # SQLite's LIKE already ignores (ASCII) case, as its lower() does: skipping lower() halves a full scan.
+        sqlite = session.get_bind().dialect.name == "sqlite"
         conditions.append(
-            sa.or_(AISystem.name.ilike(pattern, escape="\\"), AISystem.purpose.ilike(pattern, escape="\\"))
+            sa.or_(
+                *(
+                    column.like(pattern, escape="\\") if sqlite else column.ilike(pattern, escape="\\")
+                    for column in (AISystem.name, AISystem.purpose)
+                )
+            )
         )
     total = session.exec(select(sa.func.count()).select_from(AISystem).where(*conditions)).one()
     column = getattr(AISystem, order.value)
@@ -271,7 +306,7 @@ def list_systems(
         select(AISystem).where(*conditions).order_by(*ordering).limit(page.limit).offset(page.offset)
     ).all()
     targets = zone_targets(session, {s.zone for s in rows if s.zone})
-    return [system_read(s, targets) for s in rows], total
+    return with_read_extras(session, list(rows), [system_read(s, targets) for s in rows]), total
 
 
 def update_system(
@@ -304,15 +339,15 @@ def update_system(
 
 
 def history_counts(session: Session, system_id: str) -> dict[str, int]:
-    """How many dependent records (versions, approvals, ...) a system has; they forbid a plain delete."""
-    counts = {
-        "versions": session.exec(
-            select(sa.func.count()).select_from(ModelVersion).where(ModelVersion.system_id == system_id)
-        ).one()
-    }
-    for name, table in _dependents.items():
+    """How many dependent records (versions, classifications, approvals, ...) a system has.
+
+    Every table with a foreign key to ``ai_system.id`` counts, so a new domain cannot be forgotten here;
+    any record there forbids a plain delete (it would orphan or erase history).
+    """
+    counts: dict[str, int] = {}
+    for name, column in _history_columns().items():
         counts[name] = session.execute(
-            sa.select(sa.func.count()).select_from(table).where(table.c.system_id == system_id)
+            sa.select(sa.func.count()).select_from(column.table).where(column == system_id)
         ).scalar_one()
     return counts
 
@@ -321,8 +356,21 @@ _dependents: dict[str, sa.Table] = {}
 
 
 def register_dependent(name: str, table: sa.Table) -> None:
-    """Let another domain (approvals, incidents, ...) declare records that keep a system from deletion."""
+    """Declare a table without a foreign key to ``ai_system`` whose ``system_id`` rows keep a system."""
     _dependents[name] = table
+
+
+def _history_columns() -> dict[str, sa.Column[Any]]:
+    from app import models  # every table, so that each domain's references are known
+
+    columns: dict[str, sa.Column[Any]] = {"versions": ModelVersion.__table__.c.system_id}
+    for table in models.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column is AISystem.__table__.c.id and table is not ModelVersion.__table__:
+                columns[table.name] = fk.parent
+    for name, table in _dependents.items():
+        columns.setdefault(name, table.c.system_id)
+    return columns
 
 
 def delete_system(session: Session, system: AISystem, *, if_match: int | None, actor: str) -> str:
@@ -378,8 +426,11 @@ def create_version(session: Session, system: AISystem, data: VersionCreate, *, a
     if duplicate is not None:
         raise Conflict(f"system {system.id} already has version {data.version!r}; versions are immutable")
     version = ModelVersion(system_id=system.id, created_by=actor, created_at=utcnow(), **data.model_dump())
-    session.add(version)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent insert of the same version loses here: 409, not 500
+            session.add(version)
+    except sa.exc.IntegrityError:
+        raise Conflict(f"system {system.id} already has version {data.version!r}; versions are immutable") from None
     audit.record(
         session,
         actor=actor,

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 1c7f0d17a6ed
+Revision ID: 2cdcf0a97395
 Revises:
-Create Date: 2026-11-30 02:09:20.107422
+Create Date: 2026-11-30 02:21:59.791363
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 
 import app.db
 
-revision: str = "1c7f0d17a6ed"
+revision: str = "2cdcf0a97395"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -58,6 +58,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_event_ts"), ["ts"], unique=False)
 
     op.create_table(
+        "auth_failure",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+        sa.Column("at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_failure")),
+    )
+    with op.batch_alter_table("auth_failure", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_auth_failure_at"), ["at"], unique=False)
+        batch_op.create_index("ix_auth_failure_key_at", ["key", "at"], unique=False)
+
+    op.create_table(
         "authz_revision",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
@@ -77,6 +88,25 @@ def upgrade() -> None:
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_site")),
     )
+    op.create_table(
+        "webhook_outbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("approval_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_until", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("gave_up_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_outbox")),
+    )
+    with op.batch_alter_table("webhook_outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_webhook_outbox_due", ["delivered_at", "next_attempt_at"], unique=False)
+
     op.create_table(
         "api_token",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -144,13 +174,47 @@ def upgrade() -> None:
         sa.Column("business_owner", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("technical_owner", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("vendor", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("ai_act_role", sa.String(length=16), nullable=False),
-        sa.Column("lifecycle_stage", sa.String(length=16), nullable=False),
+        sa.Column(
+            "ai_act_role",
+            sa.Enum(
+                "provider",
+                "deployer",
+                "importer",
+                "distributor",
+                name="aiactrole",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "lifecycle_stage",
+            sa.Enum(
+                "idea", "pilot", "production", "retired", name="lifecyclestage", native_enum=False, length=16
+            ),
+            nullable=False,
+        ),
         sa.Column("personal_data", sa.Boolean(), nullable=False),
         sa.Column("zone", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=True),
         sa.Column("sl_achieved", sa.JSON(), nullable=True),
-        sa.Column("ai_act_class", sa.String(length=16), nullable=True),
-        sa.Column("risk_tier", sa.String(length=16), nullable=True),
+        sa.Column(
+            "ai_act_class",
+            sa.Enum(
+                "prohibited",
+                "high_risk",
+                "limited_risk",
+                "minimal_risk",
+                name="aiactclass",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=True,
+        ),
+        sa.Column(
+            "risk_tier",
+            sa.Enum("low", "medium", "high", "critical", name="risktier", native_enum=False, length=16),
+            nullable=True,
+        ),
         sa.Column("intended_use", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
         sa.Column("out_of_scope_uses", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
         sa.Column("human_oversight", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
@@ -168,13 +232,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ai_system")),
     )
     with op.batch_alter_table("ai_system", schema=None) as batch_op:
-        batch_op.create_index("ix_ai_system_class", ["ai_act_class", "id"], unique=False)
-        batch_op.create_index("ix_ai_system_owner", ["business_owner", "id"], unique=False)
-        batch_op.create_index("ix_ai_system_site_class", ["site", "ai_act_class", "id"], unique=False)
-        batch_op.create_index("ix_ai_system_site_line", ["site", "line", "id"], unique=False)
-        batch_op.create_index("ix_ai_system_site_stage", ["site", "lifecycle_stage", "id"], unique=False)
-        batch_op.create_index("ix_ai_system_tier", ["risk_tier", "id"], unique=False)
-        batch_op.create_index("ix_ai_system_zone", ["zone", "id"], unique=False)
+        batch_op.create_index("ix_ai_system_class", ["ai_act_class", "archived_at", "id"], unique=False)
+        batch_op.create_index("ix_ai_system_live", ["archived_at", "id"], unique=False)
+        batch_op.create_index("ix_ai_system_owner", ["business_owner", "archived_at", "id"], unique=False)
+        batch_op.create_index("ix_ai_system_site", ["site", "archived_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_ai_system_site_class", ["site", "ai_act_class", "archived_at", "id"], unique=False
+        )
+        batch_op.create_index("ix_ai_system_site_line", ["site", "line", "archived_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_ai_system_site_stage", ["site", "lifecycle_stage", "archived_at", "id"], unique=False
+        )
+        batch_op.create_index("ix_ai_system_tier", ["risk_tier", "archived_at", "id"], unique=False)
+        batch_op.create_index("ix_ai_system_zone", ["zone", "archived_at", "id"], unique=False)
 
     op.create_table(
         "conduit",
@@ -210,6 +280,92 @@ def upgrade() -> None:
         batch_op.create_index("ix_classification_system", ["system_id", "id"], unique=False)
 
     op.create_table(
+        "deployment",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("system_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("site", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("line", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=True),
+        sa.Column("zone", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=True),
+        sa.Column("version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("artifact_digest", sqlmodel.sql.sqltypes.AutoString(length=71), nullable=False),
+        sa.Column(
+            "environment",
+            sa.Enum("pilot", "production", name="environment", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("deployed_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("approval_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("note", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
+        sa.Column("reported_by", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["system_id"], ["ai_system.id"], name=op.f("fk_deployment_system_id_ai_system")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deployment")),
+    )
+    with op.batch_alter_table("deployment", schema=None) as batch_op:
+        batch_op.create_index("ix_deployment_site_line_time", ["site", "line", "deployed_at"], unique=False)
+        batch_op.create_index(
+            "ix_deployment_system_env_time", ["system_id", "environment", "deployed_at"], unique=False
+        )
+
+    op.create_table(
+        "incident",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("system_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("site", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=False),
+        sa.Column("serious", sa.Boolean(), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "death",
+                "health",
+                "critical_infrastructure",
+                "fundamental_rights",
+                "property_environment",
+                "widespread_infringement",
+                "other",
+                name="incidentkind",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("occurred_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("aware_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reported_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ai_act_class", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("report_deadline", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("deadline_rule", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("deadline_days", sa.Integer(), nullable=True),
+        sa.Column(
+            "status",
+            sa.Enum("open", "closed", name="incidentstatus", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("root_cause", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
+        sa.Column("corrective_action", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
+        sa.Column("closed_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_by", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("lifted_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lifted_by", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("lift_reason", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["system_id"], ["ai_system.id"], name=op.f("fk_incident_system_id_ai_system")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident")),
+    )
+    with op.batch_alter_table("incident", schema=None) as batch_op:
+        batch_op.create_index("ix_incident_status_site", ["status", "site", "id"], unique=False)
+        batch_op.create_index("ix_incident_system_status", ["system_id", "status"], unique=False)
+
+    op.create_table(
         "model_version",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("system_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -229,6 +385,31 @@ def upgrade() -> None:
         batch_op.create_index("ix_model_version_digest", ["system_id", "artifact_digest"], unique=False)
 
     op.create_table(
+        "monitoring_report",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("system_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("site", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("ok", "degraded", "alert", name="monitoringstatus", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("metrics", sa.JSON(), nullable=False),
+        sa.Column("note", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
+        sa.Column("observed_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reported_by", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["system_id"], ["ai_system.id"], name=op.f("fk_monitoring_report_system_id_ai_system")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_monitoring_report")),
+    )
+    with op.batch_alter_table("monitoring_report", schema=None) as batch_op:
+        batch_op.create_index("ix_monitoring_report_site_time", ["site", "observed_at"], unique=False)
+        batch_op.create_index("ix_monitoring_report_system_time", ["system_id", "observed_at"], unique=False)
+
+    op.create_table(
         "nist_checklist_item",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("system_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -238,6 +419,7 @@ def upgrade() -> None:
         sa.Column("note", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
         sa.Column("updated_by", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["system_id"], ["ai_system.id"], name=op.f("fk_nist_checklist_item_system_id_ai_system")
         ),
@@ -275,8 +457,12 @@ def upgrade() -> None:
         sa.Column("justification", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("required_signoffs", sa.JSON(), nullable=False),
+        sa.Column("required_because", sa.JSON(), nullable=False),
         sa.Column("classification_id", sa.Integer(), nullable=True),
         sa.Column("ai_act_class", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("sl_gap", sa.JSON(), nullable=False),
+        sa.Column("validity_months", sa.Integer(), nullable=False),
+        sa.Column("supersedes", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("conditions", sa.JSON(), nullable=False),
         sa.Column("content_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("valid_until", app.db.UTCDateTime(timezone=True), nullable=True),
@@ -302,6 +488,13 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_approval_state_site", ["state", "site", "id"], unique=False)
         batch_op.create_index("ix_approval_valid_until", ["state", "valid_until"], unique=False)
+        batch_op.create_index(
+            "uq_approval_open",
+            ["system_id", "version", "environment"],
+            unique=True,
+            sqlite_where=sa.text("state = 'submitted'"),
+            postgresql_where=sa.text("state = 'submitted'"),
+        )
 
     op.create_table(
         "sign_off",
@@ -333,6 +526,11 @@ def downgrade() -> None:
 
     op.drop_table("sign_off")
     with op.batch_alter_table("approval_request", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_approval_open",
+            sqlite_where=sa.text("state = 'submitted'"),
+            postgresql_where=sa.text("state = 'submitted'"),
+        )
         batch_op.drop_index("ix_approval_valid_until")
         batch_op.drop_index("ix_approval_state_site")
         batch_op.drop_index("ix_approval_release")
@@ -343,10 +541,25 @@ def downgrade() -> None:
 
     op.drop_table("risk_assessment")
     op.drop_table("nist_checklist_item")
+    with op.batch_alter_table("monitoring_report", schema=None) as batch_op:
+        batch_op.drop_index("ix_monitoring_report_system_time")
+        batch_op.drop_index("ix_monitoring_report_site_time")
+
+    op.drop_table("monitoring_report")
     with op.batch_alter_table("model_version", schema=None) as batch_op:
         batch_op.drop_index("ix_model_version_digest")
 
     op.drop_table("model_version")
+    with op.batch_alter_table("incident", schema=None) as batch_op:
+        batch_op.drop_index("ix_incident_system_status")
+        batch_op.drop_index("ix_incident_status_site")
+
+    op.drop_table("incident")
+    with op.batch_alter_table("deployment", schema=None) as batch_op:
+        batch_op.drop_index("ix_deployment_system_env_time")
+        batch_op.drop_index("ix_deployment_site_line_time")
+
+    op.drop_table("deployment")
     with op.batch_alter_table("classification", schema=None) as batch_op:
         batch_op.drop_index("ix_classification_system")
 
@@ -358,7 +571,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ai_system_site_stage")
         batch_op.drop_index("ix_ai_system_site_line")
         batch_op.drop_index("ix_ai_system_site_class")
+        batch_op.drop_index("ix_ai_system_site")
         batch_op.drop_index("ix_ai_system_owner")
+        batch_op.drop_index("ix_ai_system_live")
         batch_op.drop_index("ix_ai_system_class")
 
     op.drop_table("ai_system")
@@ -375,9 +590,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_token_user_id"))
 
     op.drop_table("api_token")
+    with op.batch_alter_table("webhook_outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_outbox_due")
+
+    op.drop_table("webhook_outbox")
     op.drop_table("site")
     op.drop_table("id_counter")
     op.drop_table("authz_revision")
+    with op.batch_alter_table("auth_failure", schema=None) as batch_op:
+        batch_op.drop_index("ix_auth_failure_key_at")
+        batch_op.drop_index(batch_op.f("ix_auth_failure_at"))
+
+    op.drop_table("auth_failure")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_event_ts"))
         batch_op.drop_index(batch_op.f("ix_audit_event_site"))

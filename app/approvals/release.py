@@ -1,0 +1,444 @@
+"""The release gate: may version V of system S run in environment E, right now?
+
+This is the hot path that pipelines call on every deployment, so it is built to be cheap: an ``async``
+endpoint (no threadpool) doing a handful of indexed point lookups with plain SQL on one pooled DBAPI
+connection (no ORM session), token authentication included. Nothing is cached across calls except the
+rule table (read at start) and Casbin's decisions (invalidated with every grant change), so the answer
+always reflects the registry as committed at the moment of the call.
+
+Reasons carry ``severity``: ``error`` reasons deny; ``warning`` reasons (e.g. ``SL_GAP_ACCEPTED``) may
+accompany an allowed answer. A denial always has at least one error reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Engine
+
+from app.approvals.models import ApprovalState
+from app.approvals.rules import Facts, Rules
+from app.approvals.service import failed_condition
+from app.db import utcnow
+from app.errors import NotFound, Unauthorized
+from app.identity import authz
+from app.identity.dependencies import Principal
+from app.identity.service import LAST_USED_RESOLUTION, TOKEN_PREFIX
+from app.systems.models import FR_CODES
+from app.zones.models import is_ot_level
+
+Reason = dict[str, str]
+
+NOT_CLASSIFIED = "NOT_CLASSIFIED"
+PROHIBITED = "PROHIBITED"
+UNKNOWN_VERSION = "UNKNOWN_VERSION"
+NO_APPROVAL = "NO_APPROVAL"
+APPROVAL_PENDING = "APPROVAL_PENDING"
+APPROVAL_REJECTED = "APPROVAL_REJECTED"
+APPROVAL_EXPIRED = "APPROVAL_EXPIRED"
+APPROVAL_REVOKED = "APPROVAL_REVOKED"
+RECLASSIFIED_SINCE_APPROVAL = "RECLASSIFIED_SINCE_APPROVAL"
+SUSPENDED_BY_INCIDENT = "SUSPENDED_BY_INCIDENT"
+SYSTEM_RETIRED = "SYSTEM_RETIRED"
+CONDITION_NOT_MET = "CONDITION_NOT_MET"
+SL_GAP_ACCEPTED = "SL_GAP_ACCEPTED"  # warning
+
+
+def error(code: str, message: str) -> Reason:
+    return {"code": code, "message": message, "severity": "error"}
+
+
+def warning(code: str, message: str) -> Reason:
+    return {"code": code, "message": message, "severity": "warning"}
+
+
+# --- plain SQL on a DBAPI connection -------------------------------------------------------------------
+
+_NAMED = re.compile(r":([a-z_]+)")
+
+
+class RawReader:
+    """Runs plain SQL (``:name`` parameters) on one DBAPI connection and decodes SQLite's text values."""
+
+    _pg_sql: dict[str, str] = {}
+
+    def __init__(self, dbapi_connection: Any, dialect: str) -> None:
+        self.cursor = dbapi_connection.cursor()
+        self.sqlite = dialect == "sqlite"
+
+    def all(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        if not self.sqlite:
+            converted = self._pg_sql.get(sql)
+            if converted is None:
+                converted = self._pg_sql[sql] = _NAMED.sub(r"%(\1)s", sql)
+            sql = converted
+        self.cursor.execute(sql, params)
+        return self.cursor.fetchall()
+
+    def one(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+    def dt(self, value: Any) -> datetime | None:
+        """A stored ``UTCDateTime`` as an aware datetime."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def js(self, value: Any) -> Any:
+        """A stored ``JSON`` column as Python data (psycopg decodes it already; SQLite gives text)."""
+        if isinstance(value, str | bytes):
+            return orjson.loads(value)
+        return value
+
+
+class ConnectionLost(Exception):
+    """The held database connection failed; it has been dropped (the next use opens a fresh one)."""
+
+
+class _Held(threading.local):
+    engine: Any = None
+    connection: Any = None
+    reader: RawReader | None = None
+
+
+_held = _Held()
+
+
+def _discard(held: _Held) -> None:
+    connection, held.connection, held.engine, held.reader = held.connection, None, None, None
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.invalidate()
+
+
+@contextmanager
+def raw_reader(engine: Engine) -> Iterator[RawReader]:
+    """A ``RawReader`` inside one read snapshot, on a pooled DBAPI connection this thread keeps.
+
+    The connection is checked out of the engine's pool once per thread (the event loop's thread, on the
+    hot path) and kept, which saves the pool's checkout and reset on every call; it is dropped and
+    replaced when it fails or when the engine changes. Every use ends with a rollback.
+    """
+    held = _held
+    if held.reader is None or held.engine is not engine:
+        _discard(held)
+        held.connection = engine.raw_connection()
+        held.engine = engine
+        held.reader = RawReader(held.connection, engine.dialect.name)
+    reader = held.reader
+    dbapi_error = engine.dialect.loaded_dbapi.OperationalError
+    try:
+        if reader.sqlite:
+            reader.cursor.execute("BEGIN")  # one snapshot for every lookup of this call
+        yield reader
+    except dbapi_error as exc:
+        _discard(held)
+        raise ConnectionLost(str(exc)) from exc
+    finally:
+        if held.connection is not None:
+            try:
+                held.connection.rollback()
+            except Exception:
+                _discard(held)
+
+
+_TOKEN_SQL = (
+    "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id, u.username, u.is_active,"
+    " (SELECT r.revision FROM authz_revision r WHERE r.id = 1)"
+    " FROM api_token t JOIN app_user u ON u.id = t.user_id WHERE t.token_hash = :h"
+)
+# The system with its zone, the requested version and the basis of its newest classification: one row.
+_SYSTEM_SQL = (
+    "SELECT s.site, s.ai_act_class, s.lifecycle_stage, s.personal_data, s.sl_achieved, s.archived_at,"
+    " s.risk_tier, z.purdue_level, z.sl_target, v.artifact_digest, v.metrics,"
+    " (SELECT c.basis FROM classification c WHERE c.system_id = s.id ORDER BY c.id DESC LIMIT 1)"
+    " FROM ai_system s LEFT JOIN zone z ON z.code = s.zone"
+    " LEFT JOIN model_version v ON v.system_id = s.id AND v.version = :ver"
+    " WHERE s.id = :sid"
+)
+# Every request for this release, each flagged when the system was classified into another class since.
+_APPROVALS_SQL = (
+    "SELECT a.id, a.state, a.artifact_digest, a.valid_until, a.classification_id, a.ai_act_class,"
+    " a.required_signoffs, a.conditions, a.sl_gap, a.created_at, a.close_reason,"
+    " EXISTS (SELECT 1 FROM classification c WHERE c.system_id = a.system_id"
+    "  AND c.id > COALESCE(a.classification_id, 0) AND c.ai_act_class <> a.ai_act_class)"
+    " FROM approval_request a WHERE a.system_id = :sid AND a.version = :ver AND a.environment = :env"
+)
+_SIGNED_SQL = "SELECT role FROM sign_off WHERE approval_id = :aid"
+
+
+def authenticate(
+    db: RawReader, token: str | None, get_authorizer: Callable[[int], authz.Authorizer]
+) -> tuple[Principal, bool]:
+    """The caller behind a bearer token, and whether its ``last_used_at`` is due to be refreshed."""
+    if token is None:
+        raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise Unauthorized("malformed token")
+    row = db.one(_TOKEN_SQL, {"h": hashlib.sha256(token.encode()).hexdigest()})
+    if row is None:
+        raise Unauthorized("unknown token")
+    token_id, expires_at, revoked_at, last_used_at, user_id, username, is_active, revision = row
+    now = utcnow()
+    if revoked_at is not None:
+        raise Unauthorized("token revoked")
+    expires = db.dt(expires_at)
+    if expires is None or expires <= now:
+        raise Unauthorized("token expired")
+    if not is_active:
+        raise Unauthorized("user deactivated")
+    last_used = db.dt(last_used_at)
+    principal = Principal(
+        user_id=user_id, username=username, authorizer=get_authorizer(revision or 0), token_id=token_id
+    )
+    return principal, last_used is None or now - last_used > LAST_USED_RESOLUTION
+
+
+# --- the decision --------------------------------------------------------------------------------------
+
+SuspensionCheck = Callable[[RawReader, str, str, str], list[Reason]]
+_suspension_checks: list[SuspensionCheck] = []
+
+
+def register_suspension_check(check: SuspensionCheck) -> None:
+    """Hook for the incidents domain: ``check(db, system_id, version, environment)`` returns
+    ``SUSPENDED_BY_INCIDENT`` reasons (use ``error(...)``) for releases an open incident suspends."""
+    _suspension_checks.append(check)
+
+
+def suspended_by_incident(db: RawReader, system_id: str, version: str, environment: str) -> list[Reason]:
+    """``SUSPENDED_BY_INCIDENT`` reasons: none until an incidents table registers its check above."""
+    reasons: list[Reason] = []
+    for check in _suspension_checks:
+        reasons.extend(check(db, system_id, version, environment))
+    return reasons
+
+
+def _gap(target: dict[str, int] | None, achieved: dict[str, int] | None) -> list[str]:
+    if not target:
+        return []
+    achieved = achieved or {}
+    return [fr for fr in FR_CODES if achieved.get(fr, 0) < target.get(fr, 0)]
+
+
+_APPROVED = ApprovalState.approved.value
+_EXPIRED = ApprovalState.expired.value
+
+
+def _effective(state: str, valid_until: datetime | None, now: datetime) -> str:
+    if state == _APPROVED and valid_until is not None and valid_until <= now:
+        return _EXPIRED
+    return state
+
+
+def decide(
+    db: RawReader,
+    principal: Principal,
+    *,
+    system_id: str,
+    version: str,
+    environment: str,
+    artifact_digest: str | None,
+    rules: Rules,
+    now: datetime,
+) -> dict[str, Any]:
+    """The release-permission answer for one request, computed from the registry's current state."""
+    system = db.one(_SYSTEM_SQL, {"sid": system_id, "ver": version})
+    if system is None:
+        raise NotFound(f"system {system_id!r} does not exist")
+    site, ai_class, stage, personal_data, sl_achieved, archived_at, risk_tier, purdue, sl_target = system[:9]
+    digest, metrics, basis = system[9], system[10], system[11]
+    principal.require("release", "read", site, entity_id=system_id)
+
+    reasons: list[Reason] = []
+    if archived_at is not None or stage == "retired":
+        reasons.append(error(SYSTEM_RETIRED, f"system {system_id} is retired"))
+    if ai_class is None:
+        reasons.append(error(NOT_CLASSIFIED, f"system {system_id} has not been classified under the AI Act"))
+    elif ai_class == "prohibited":
+        reasons.append(
+            error(PROHIBITED, f"system {system_id} is classified as a prohibited AI practice (AI Act Art. 5)")
+        )
+
+    approval_id: str | None = None
+    valid_until: datetime | None = None
+    current: dict[str, Any] | None = None
+    gap = _gap(db.js(sl_target), db.js(sl_achieved))
+    if digest is None:
+        reasons.append(error(UNKNOWN_VERSION, f"system {system_id} has no version {version!r}"))
+    elif artifact_digest is not None and artifact_digest != digest:
+        reasons.append(
+            error(
+                UNKNOWN_VERSION,
+                f"version {version} of {system_id} is recorded with digest {digest}, not {artifact_digest}",
+            )
+        )
+    else:
+        approvals = []
+        for r in db.all(_APPROVALS_SQL, {"sid": system_id, "ver": version, "env": environment}):
+            until = db.dt(r[3])
+            approvals.append(
+                {
+                    "id": r[0],
+                    "state": _effective(r[1], until, now),
+                    "digest": r[2],
+                    "valid_until": until,
+                    "classification_id": r[4],
+                    "ai_act_class": r[5],
+                    "close_reason": r[10],
+                    "reclassified": bool(r[11]),
+                    "row": r,
+                }
+            )
+        if len(approvals) > 1:
+            approvals.sort(key=lambda a: (db.dt(a["row"][9]), len(a["id"]), a["id"]), reverse=True)
+        current = next((a for a in approvals if a["state"] == _APPROVED and a["digest"] == digest), None)
+        if current is not None:
+            approval_id, valid_until = current["id"], current["valid_until"]
+            facts = Facts(
+                ai_act_class=ai_class,
+                environment=environment,
+                personal_data=bool(personal_data),
+                ot_zone=purdue is not None and is_ot_level(purdue),
+                sl_gap=gap,
+                basis=db.js(basis) or [],
+                risk_tier=risk_tier,
+            )
+            reasons += _check_current(rules, _details(db, current), facts, db.js(metrics))
+        else:
+            reasons += _explain_missing(db, approvals, system_id, version, environment, digest)
+            if approvals:
+                approval_id = approvals[0]["id"]
+    reasons += suspended_by_incident(db, system_id, version, environment)
+
+    allowed = not any(r["severity"] == "error" for r in reasons)
+    if allowed and current is not None and gap:
+        reasons.append(
+            warning(
+                SL_GAP_ACCEPTED,
+                f"security level below the zone target in {', '.join(gap)}; accepted with compensating "
+                f"countermeasures by the OT security sign-off of {current['id']}",
+            )
+        )
+    return {
+        "allowed": allowed,
+        "system": system_id,
+        "version": version,
+        "environment": environment,
+        "approval_id": approval_id,
+        "valid_until": valid_until,
+        "reasons": reasons,
+        "checked_at": now,
+    }
+
+
+def _details(db: RawReader, a: dict[str, Any]) -> dict[str, Any]:
+    """Decode the JSON columns of one request (only the one the answer rests on needs them)."""
+    row = a["row"]
+    a["required"] = db.js(row[6]) or []
+    a["conditions"] = db.js(row[7]) or []
+    a["sl_gap"] = db.js(row[8]) or []
+    return a
+
+
+def _check_current(
+    rules: Rules, a: dict[str, Any], facts: Facts, metrics: dict[str, Any] | None
+) -> list[Reason]:
+    """What may still stand in the way of a granted, unexpired approval."""
+    reasons: list[Reason] = []
+    if a["reclassified"] or facts.ai_act_class != a["ai_act_class"]:
+        reasons.append(
+            error(
+                RECLASSIFIED_SINCE_APPROVAL,
+                f"approval {a['id']} was granted for class {a['ai_act_class']}; the system has since been "
+                f"classified {facts.ai_act_class}: a new approval is needed",
+            )
+        )
+        return reasons
+    now_required = rules.required(facts)
+    missing = [r for r in now_required.roles if r not in a["required"]]
+    if missing:
+        why = "; ".join(f"{r}: {', '.join(now_required.because[r])}" for r in missing)
+        reasons.append(
+            error(
+                CONDITION_NOT_MET,
+                f"the system changed since approval {a['id']}: it now also needs the sign-off of "
+                f"{', '.join(missing)} ({why}); submit a new request",
+            )
+        )
+    unaccepted = [fr for fr in facts.sl_gap if fr not in a["sl_gap"]]
+    if unaccepted and "ot_security" not in missing:
+        reasons.append(
+            error(
+                CONDITION_NOT_MET,
+                f"security level below the zone target in {', '.join(unaccepted)}, which the OT security "
+                f"sign-off of {a['id']} did not accept; submit a new request",
+            )
+        )
+    for condition in a["conditions"]:
+        failure = failed_condition(condition, metrics)
+        if failure is not None:
+            who = condition.get("role")
+            reasons.append(
+                error(CONDITION_NOT_MET, failure + (f" (set by {who} in {a['id']})" if who else ""))
+            )
+    return reasons
+
+
+def _explain_missing(
+    db: RawReader,
+    approvals: list[dict[str, Any]],
+    system_id: str,
+    version: str,
+    environment: str,
+    digest: str,
+) -> list[Reason]:
+    """Why there is no usable approval: the newest request's fate, and that of the last one granted."""
+    if not approvals:
+        return [
+            error(NO_APPROVAL, f"no approval requested for {system_id} version {version} in {environment}")
+        ]
+    reasons = [_reason_for(db, approvals[0], digest)]
+    granted = next((a for a in approvals if a["state"] in ("approved", "expired", "revoked")), None)
+    if granted is not None and granted is not approvals[0]:
+        reasons.append(_reason_for(db, granted, digest))
+    return reasons
+
+
+def _reason_for(db: RawReader, a: dict[str, Any], digest: str) -> Reason:
+    state = a["state"]
+    if state == "submitted":
+        signed = {r[0] for r in db.all(_SIGNED_SQL, {"aid": a["id"]})}
+        pending = [r for r in _details(db, a)["required"] if r not in signed]
+        return error(
+            APPROVAL_PENDING, f"approval {a['id']} awaits the sign-off of {', '.join(pending) or 'nobody'}"
+        )
+    if state == "rejected":
+        return error(APPROVAL_REJECTED, f"approval {a['id']} was {a['close_reason'] or 'rejected'}")
+    if state == "revoked":
+        return error(
+            APPROVAL_REVOKED, f"approval {a['id']} was revoked: {a['close_reason'] or 'no reason given'}"
+        )
+    if state == "expired":
+        until = a["valid_until"].isoformat() if a["valid_until"] else "?"
+        return error(APPROVAL_EXPIRED, f"approval {a['id']} expired at {until}; a review is due")
+    if state == "withdrawn":
+        return error(NO_APPROVAL, f"approval request {a['id']} was withdrawn by its requester")
+    if a["digest"] != digest:
+        return error(NO_APPROVAL, f"approval {a['id']} is for artifact {a['digest']}, not {digest}")
+    return error(NO_APPROVAL, f"approval {a['id']} is {state}")
+
+
+def dumps(answer: dict[str, Any]) -> bytes:
+    return orjson.dumps(answer, option=orjson.OPT_UTC_Z)

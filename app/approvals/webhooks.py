@@ -1,0 +1,234 @@
+"""Outbound webhooks on approval state changes: an outbox written in the changing transaction, delivered
+by a background thread after commit, so a slow or dead receiver never holds up the request that caused it.
+
+Delivery: ``POST AIREG_WEBHOOK_URL`` with a JSON body
+``{"id": <delivery id>, "event": "approval.approved", "occurred_at": ..., "approval": {...}}`` and headers
+``X-Aireg-Event``, ``X-Aireg-Delivery`` (the same id on every retry), ``X-Aireg-Timestamp`` (Unix seconds) and
+``X-Aireg-Signature: sha256=<hex>``, the HMAC-SHA256 with ``AIREG_WEBHOOK_SECRET`` over
+``<timestamp>.<raw body>``. A receiver should recompute it, compare in constant time, refuse old timestamps.
+Any 2xx is a delivery; anything else (or no answer) is retried with exponential backoff
+(``BACKOFF_BASE * 2**(attempt-1)``, at most ``BACKOFF_MAX``) until ``MAX_ATTEMPTS``, then given up (kept in
+``webhook_outbox`` with the last error). Retries can reorder events of one approval; ``id`` grows with time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlmodel import Session, select
+
+from app.approvals.models import WebhookOutbox
+from app.db import session_scope, utcnow
+from app.settings import get_settings
+
+log = logging.getLogger("aireg.webhooks")
+
+BACKOFF_BASE = timedelta(seconds=5)
+BACKOFF_MAX = timedelta(hours=1)
+MAX_ATTEMPTS = 10
+CLAIM_FOR = timedelta(seconds=60)  # a delivery claimed by a worker that died is retried after this
+POLL_SECONDS = 1.0  # how often due retries (and rows written by other processes) are looked for
+TIMEOUT_SECONDS = 10.0
+MIN_SECRET_LENGTH = 16
+
+
+class WebhookConfigError(RuntimeError):
+    """``AIREG_WEBHOOK_URL`` is set without a usable ``AIREG_WEBHOOK_SECRET``."""
+
+
+def configured() -> bool:
+    return bool(get_settings().webhook_url)
+
+
+def check_config() -> None:
+    """Refuse to start with a webhook URL but no secret to sign with (unsigned events could be forged)."""
+    settings = get_settings()
+    if settings.webhook_url and len(settings.webhook_secret or "") < MIN_SECRET_LENGTH:
+        raise WebhookConfigError(
+            f"AIREG_WEBHOOK_URL is set, so AIREG_WEBHOOK_SECRET must be set too "
+            f"(at least {MIN_SECRET_LENGTH} characters) to sign the deliveries"
+        )
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 over ``<timestamp>.<body>``."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def enqueue(session: Session, event_name: str, approval: dict[str, Any], *, approval_id: str | None) -> None:
+    """Queue one event in the caller's transaction; it is sent once that transaction commits."""
+    if not configured():
+        return
+    now = utcnow()
+    row = WebhookOutbox(
+        event=event_name,
+        approval_id=approval_id,
+        payload={"event": event_name, "occurred_at": now, "approval": approval},
+        created_at=now,
+        next_attempt_at=now,
+    )
+    row.payload = orjson.loads(orjson.dumps(row.payload))
+    session.add(row)
+    session.flush()
+    event.listen(session, "after_commit", _kick_after_commit, once=True)
+
+
+def _kick_after_commit(_session: Session) -> None:
+    worker = _worker
+    if worker is not None:
+        worker.kick()
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+
+
+def _due(now: datetime) -> Any:
+    return sa.and_(
+        WebhookOutbox.delivered_at.is_(None),
+        WebhookOutbox.gave_up_at.is_(None),
+        WebhookOutbox.next_attempt_at <= now,
+        sa.or_(WebhookOutbox.claimed_until.is_(None), WebhookOutbox.claimed_until < now),
+    )
+
+
+def _claim(row_id: int) -> WebhookOutbox | None:
+    now = utcnow()
+    with session_scope() as session:
+        claimed = session.execute(
+            sa.update(WebhookOutbox)
+            .where(WebhookOutbox.id == row_id, _due(now))
+            .values(claimed_until=now + CLAIM_FOR)
+        ).rowcount
+        return session.get(WebhookOutbox, row_id) if claimed else None
+
+
+def _send(client: httpx.Client, row: WebhookOutbox) -> tuple[int | None, str | None]:
+    settings = get_settings()
+    body = orjson.dumps({"id": row.id, **row.payload})
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "aireg-webhooks/1",
+        "X-Aireg-Event": row.event,
+        "X-Aireg-Delivery": str(row.id),
+        "X-Aireg-Timestamp": timestamp,
+        "X-Aireg-Signature": signature(settings.webhook_secret or "", timestamp, body),
+    }
+    try:
+        response = client.post(str(settings.webhook_url), content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, f"HTTP {response.status_code}"
+
+
+def _record_attempt(row_id: int, status: int | None, error: str | None) -> None:
+    now = utcnow()
+    with session_scope() as session:
+        row = session.get(WebhookOutbox, row_id)
+        if row is None:
+            return
+        row.attempts += 1
+        row.last_status = status
+        row.last_error = error
+        row.claimed_until = None
+        if error is None:
+            row.delivered_at = now
+        elif row.attempts >= MAX_ATTEMPTS:
+            row.gave_up_at = now
+            log.error(
+                "webhook %s (%s) given up after %d attempts: %s", row.id, row.event, row.attempts, error
+            )
+        else:
+            row.next_attempt_at = now + _backoff(row.attempts)
+        session.add(row)
+
+
+def deliver_due(client: httpx.Client, *, limit: int = 50) -> int:
+    """Send every due delivery once (never inside a database transaction); returns how many were tried."""
+    if not configured():
+        return 0
+    with session_scope(write=False) as session:
+        ids = session.exec(
+            select(WebhookOutbox.id).where(_due(utcnow())).order_by(WebhookOutbox.id).limit(limit)
+        ).all()
+    tried = 0
+    for row_id in ids:
+        row = _claim(row_id)
+        if row is None:
+            continue  # another worker has it
+        status, error = _send(client, row)
+        _record_attempt(row_id, status, error)
+        tried += 1
+    return tried
+
+
+class Worker(threading.Thread):
+    """The approvals background thread: webhook deliveries, and the periodic ``sweep`` (expiry)."""
+
+    def __init__(self, sweep: Callable[[], Any] | None, sweep_seconds: float) -> None:
+        super().__init__(name="aireg-approvals-worker", daemon=True)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._sweep = sweep
+        self._sweep_seconds = sweep_seconds
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        next_sweep = time.monotonic()
+        with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+            while not self._stopping.is_set():
+                try:
+                    if self._sweep is not None and time.monotonic() >= next_sweep:
+                        next_sweep = time.monotonic() + self._sweep_seconds
+                        self._sweep()
+                    while deliver_due(client) and not self._stopping.is_set():
+                        pass
+                except Exception:  # keep the worker alive; the next round retries
+                    log.exception("approvals background worker round failed")
+                self._wake.wait(POLL_SECONDS if configured() else self._sweep_seconds)
+                self._wake.clear()
+
+
+_worker: Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def start_worker(sweep: Callable[[], Any] | None = None, sweep_seconds: float = 60.0) -> Worker:
+    """Start this process's background worker (replacing a stopped one)."""
+    global _worker
+    with _worker_lock:
+        if _worker is not None and _worker.is_alive():
+            _worker.stop()
+        _worker = Worker(sweep, sweep_seconds)
+        _worker.start()
+        return _worker
+
+
+def stop_worker() -> None:
+    global _worker
+    with _worker_lock:
+        if _worker is not None:
+            _worker.stop()
+            _worker = None

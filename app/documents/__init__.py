@@ -1,0 +1,1 @@
+"""Model cards, AI Act technical documentation and audit packs; layouts live in document_templates/."""

@@ -1,0 +1,1 @@
+"""Operating AI at scale: monitoring, deployments, incidents, reviews, replication, KPIs, bulk inventory."""

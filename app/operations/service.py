@@ -1,0 +1,406 @@
+"""Monitoring reports and deployments reported by pipelines (no HTTP here).
+
+Other domains call ``monitoring_status`` / ``monitoring_statuses`` (system lists, the dashboard, KPIs) and
+``deployments_at`` (what ran where at a given time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from app.audit import service as audit
+from app.audit.service import to_jsonable
+from app.db import utcnow
+from app.errors import Conflict, field_error
+from app.http import PageParams
+from app.identity.dependencies import Principal
+from app.operations.incidents import CLOCK_SKEW
+from app.operations.models import (
+    DEFAULT_MONITORING_INTERVAL_HOURS,
+    Deployment,
+    DeploymentCreate,
+    DeploymentRead,
+    MonitoringReport,
+    MonitoringReportCreate,
+    MonitoringReportRead,
+    MonitoringState,
+    MonitoringStatus,
+    MonitoringStatusRead,
+)
+from app.systems import service as systems
+from app.systems.models import AISystem, LifecycleStage
+
+# --- monitoring ----------------------------------------------------------------------------------------
+
+
+def record_monitoring(
+    session: Session, system: AISystem, data: MonitoringReportCreate, *, actor: str
+) -> MonitoringReport:
+    """Store one monitoring report of a registered version of the system."""
+    now = utcnow()
+    observed_at = data.observed_at or now
+    if observed_at > now + CLOCK_SKEW:
+        raise field_error(["body", "observed_at"], "lies in the future")
+    if systems.get_version(session, system.id, data.version) is None:
+        raise field_error(["body", "version"], f"system {system.id} has no version {data.version!r}")
+    report = MonitoringReport(
+        system_id=system.id,
+        site=system.site,
+        version=data.version,
+        status=data.status,
+        metrics=dict(data.metrics),
+        note=data.note,
+        observed_at=observed_at,
+        reported_by=actor,
+        created_at=now,
+    )
+    session.add(report)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="monitoring.report",
+        entity_type="system",
+        entity_id=system.id,
+        site=system.site,
+        after={
+            "report_id": report.id,
+            "version": report.version,
+            "status": report.status,
+            "metrics": report.metrics,
+            "observed_at": report.observed_at,
+        },
+    )
+    return report
+
+
+def monitoring_read(report: MonitoringReport) -> MonitoringReportRead:
+    return MonitoringReportRead.model_validate(report.model_dump())
+
+
+def list_monitoring(
+    session: Session,
+    system_id: str,
+    page: PageParams,
+    *,
+    status: MonitoringStatus | None = None,
+    since: datetime | None = None,
+) -> tuple[list[MonitoringReport], int]:
+    """A system's reports, newest first."""
+    conditions: list[Any] = [MonitoringReport.system_id == system_id]
+    if status is not None:
+        conditions.append(MonitoringReport.status == status)
+    if since is not None:
+        conditions.append(MonitoringReport.observed_at >= since)
+    total = session.exec(select(sa.func.count()).select_from(MonitoringReport).where(*conditions)).one()
+    rows = session.exec(
+        select(MonitoringReport)
+        .where(*conditions)
+        .order_by(MonitoringReport.observed_at.desc(), MonitoringReport.id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    return list(rows), total
+
+
+@dataclass(frozen=True)
+class _Latest:
+    observed_at: datetime
+    status: str
+    version: str
+
+
+def _latest_reports(
+    session: Session, *, system_ids: Iterable[str] | None = None, sites: Iterable[str] | None = None
+) -> dict[str, _Latest]:
+    """The newest report of each system (by observation time), for the given systems or sites."""
+    ranked = sa.select(
+        MonitoringReport.system_id,
+        MonitoringReport.observed_at,
+        MonitoringReport.status,
+        MonitoringReport.version,
+        sa.func.row_number()
+        .over(
+            partition_by=MonitoringReport.system_id,
+            order_by=(MonitoringReport.observed_at.desc(), MonitoringReport.id.desc()),
+        )
+        .label("rn"),
+    )
+    if system_ids is not None:
+        ranked = ranked.where(MonitoringReport.system_id.in_(sorted(set(system_ids))))
+    if sites is not None:
+        ranked = ranked.where(MonitoringReport.site.in_(sorted(set(sites))))
+    sub = ranked.subquery()
+    rows = session.execute(
+        sa.select(sub.c.system_id, sub.c.observed_at, sub.c.status, sub.c.version).where(sub.c.rn == 1)
+    ).all()
+    return {r[0]: _Latest(r[1], r[2], r[3]) for r in rows}
+
+
+def monitoring_interval(system: AISystem) -> int | None:
+    """Hours between expected reports: the system's own interval, or the default for production systems."""
+    if system.monitoring_interval_hours is not None:
+        return system.monitoring_interval_hours
+    if system.lifecycle_stage == LifecycleStage.production:
+        return DEFAULT_MONITORING_INTERVAL_HOURS
+    return None
+
+
+def _status(system: AISystem, latest: _Latest | None, now: datetime) -> MonitoringStatusRead:
+    interval = monitoring_interval(system)
+    tracked = interval is not None and system.lifecycle_stage in (
+        LifecycleStage.production,
+        LifecycleStage.pilot,
+    )
+    due_by = None
+    if not tracked:
+        state = MonitoringState.not_required
+    elif latest is None:
+        state = MonitoringState.missing
+    else:
+        due_by = latest.observed_at + timedelta(hours=interval or 0)
+        state = MonitoringState.active if now <= due_by else MonitoringState.lapsed
+    return MonitoringStatusRead(
+        system_id=system.id,
+        name=system.name,
+        site=system.site,
+        line=system.line,
+        lifecycle_stage=system.lifecycle_stage,
+        state=state,
+        interval_hours=interval if tracked else system.monitoring_interval_hours,
+        last_observed_at=latest.observed_at if latest else None,
+        last_status=MonitoringStatus(latest.status) if latest else None,
+        last_version=latest.version if latest else None,
+        due_by=due_by,
+    )
+
+
+def monitoring_status(
+    session: Session, system: AISystem, now: datetime | None = None
+) -> MonitoringStatusRead:
+    """Whether the system's monitoring is active, lapsed, missing or not required, with its last report."""
+    latest = _latest_reports(session, system_ids=[system.id]).get(system.id)
+    return _status(system, latest, now or utcnow())
+
+
+def monitoring_statuses(
+    session: Session, systems_: Iterable[AISystem], now: datetime | None = None
+) -> dict[str, MonitoringStatusRead]:
+    """Monitoring status of many systems at once (one query), by system id."""
+    rows = list(systems_)
+    if not rows:
+        return {}
+    latest = _latest_reports(session, system_ids=[s.id for s in rows]) if len(rows) <= 500 else None
+    if latest is None:  # many systems: read per site rather than binding thousands of ids
+        latest = _latest_reports(session, sites={s.site for s in rows})
+    moment = now or utcnow()
+    return {s.id: _status(s, latest.get(s.id), moment) for s in rows}
+
+
+def monitoring_overview(
+    session: Session,
+    *,
+    sites: set[str] | None,
+    site: str | None = None,
+    line: str | None = None,
+    states: set[MonitoringState] | None = None,
+) -> list[MonitoringStatusRead]:
+    """Monitoring status of every live system that is expected to report, optionally only some states."""
+    conditions: list[Any] = [
+        AISystem.archived_at.is_(None),
+        sa.or_(
+            AISystem.lifecycle_stage == LifecycleStage.production,
+            sa.and_(
+                AISystem.lifecycle_stage == LifecycleStage.pilot,
+                AISystem.monitoring_interval_hours.is_not(None),
+            ),
+        ),
+    ]
+    if sites is not None:
+        if not sites:
+            return []
+        conditions.append(AISystem.site.in_(sorted(sites)))
+    if site is not None:
+        conditions.append(AISystem.site == site)
+    if line is not None:
+        conditions.append(AISystem.line == line)
+    rows = session.exec(select(AISystem).where(*conditions).order_by(AISystem.id)).all()
+    statuses = monitoring_statuses(session, rows)
+    return [s for s in statuses.values() if states is None or s.state in states]
+
+
+def lapsed_monitoring(
+    session: Session, *, sites: set[str] | None, site: str | None = None, line: str | None = None
+) -> list[MonitoringStatusRead]:
+    """Systems expected to report whose monitoring has lapsed or never started (the dashboard's warning)."""
+    return monitoring_overview(
+        session, sites=sites, site=site, line=line, states={MonitoringState.lapsed, MonitoringState.missing}
+    )
+
+
+def system_monitoring_states(session: Session, rows: list[AISystem]) -> dict[str, dict[str, Any]]:
+    """The ``monitoring`` state each system read model shows (registered with the systems domain)."""
+    return {sid: {"monitoring": s.state.value} for sid, s in monitoring_statuses(session, rows).items()}
+
+
+# --- deployments ---------------------------------------------------------------------------------------
+
+
+def release_decision(
+    session: Session, principal: Principal, system: AISystem, version: str, environment: str
+) -> dict[str, Any]:
+    """The release gate's answer for this release (``GET /release-permission``), in this transaction."""
+    from app.approvals import release
+    from app.approvals.rules import get_rules
+
+    connection = session.connection()
+    db = release.RawReader(connection.connection.dbapi_connection, connection.dialect.name)
+    return release.decide(
+        db,
+        principal,
+        system_id=system.id,
+        version=version,
+        environment=environment,
+        artifact_digest=None,
+        rules=get_rules(),
+        now=utcnow(),
+    )
+
+
+def record_deployment(
+    session: Session, system: AISystem, data: DeploymentCreate, *, principal: Principal
+) -> Deployment:
+    """Record a rollout a pipeline made; refused (409, with the gate's reasons) unless the gate allows it."""
+    now = utcnow()
+    deployed_at = data.deployed_at or now
+    if deployed_at > now + CLOCK_SKEW:
+        raise field_error(["body", "deployed_at"], "lies in the future")
+    actor = principal.username
+    decision = release_decision(session, principal, system, data.version, data.environment.value)
+    if not decision.get("allowed"):
+        reasons = decision["reasons"]
+        codes = ", ".join(r["code"] for r in reasons if r.get("severity", "error") == "error")
+        raise Conflict(
+            f"release of {system.id} {data.version} to {data.environment.value} is not allowed ({codes})",
+            reasons=reasons,
+            release_permission=to_jsonable(decision),
+        )
+    version = systems.get_version(session, system.id, data.version)
+    if version is None:  # the gate denies unknown versions; kept as a guard
+        raise field_error(["body", "version"], f"system {system.id} has no version {data.version!r}")
+    deployment = Deployment(
+        system_id=system.id,
+        site=system.site,
+        line=system.line,
+        zone=system.zone,
+        version=data.version,
+        artifact_digest=version.artifact_digest,
+        environment=data.environment,
+        deployed_at=deployed_at,
+        approval_id=decision.get("approval_id"),
+        note=data.note,
+        reported_by=actor,
+        created_at=now,
+    )
+    session.add(deployment)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="deployment.create",
+        entity_type="system",
+        entity_id=system.id,
+        site=system.site,
+        after=deployment.model_dump(mode="json"),
+    )
+    return deployment
+
+
+def deployment_read(row: Deployment) -> DeploymentRead:
+    return DeploymentRead.model_validate(row.model_dump())
+
+
+def list_deployments(
+    session: Session, system_id: str, page: PageParams, *, environment: str | None = None
+) -> tuple[list[Deployment], int]:
+    """A system's deployment history, newest first."""
+    conditions: list[Any] = [Deployment.system_id == system_id]
+    if environment is not None:
+        conditions.append(Deployment.environment == environment)
+    total = session.exec(select(sa.func.count()).select_from(Deployment).where(*conditions)).one()
+    rows = session.exec(
+        select(Deployment)
+        .where(*conditions)
+        .order_by(Deployment.deployed_at.desc(), Deployment.id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    return list(rows), total
+
+
+def deployments_at(
+    session: Session,
+    at: datetime,
+    page: PageParams,
+    *,
+    system_id: str | None = None,
+    sites: set[str] | None = None,
+    site: str | None = None,
+    line: str | None = None,
+    environment: str | None = None,
+) -> tuple[list[Deployment], int]:
+    """What ran at ``at``: the newest deployment at or before it, per system and environment.
+
+    ``line`` matches the line the system was on when that deployment was made.
+    """
+    conditions: list[Any] = [Deployment.deployed_at <= at]
+    if system_id is not None:
+        conditions.append(Deployment.system_id == system_id)
+    if sites is not None:
+        if not sites:
+            return [], 0
+        conditions.append(Deployment.site.in_(sorted(sites)))
+    if site is not None:
+        conditions.append(Deployment.site == site)
+    if environment is not None:
+        conditions.append(Deployment.environment == environment)
+    ranked = (
+        sa.select(
+            Deployment.id,
+            Deployment.line,
+            sa.func.row_number()
+            .over(
+                partition_by=(Deployment.system_id, Deployment.environment),
+                order_by=(Deployment.deployed_at.desc(), Deployment.id.desc()),
+            )
+            .label("rn"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    current = [ranked.c.rn == 1]
+    if line is not None:
+        current.append(ranked.c.line == line)
+    ids = sa.select(ranked.c.id).where(*current)
+    total = session.execute(sa.select(sa.func.count()).select_from(ids.subquery())).scalar_one()
+    rows = session.exec(
+        select(Deployment)
+        .where(Deployment.id.in_(ids))
+        .order_by(Deployment.system_id, Deployment.environment)
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    return list(rows), total
+
+
+# System reads (lists, detail, replication) show the monitoring state; monitoring reports and deployments are
+# history that keeps a system from deletion.
+systems.register_read_extra(system_monitoring_states)
+systems.register_dependent("monitoring_report", MonitoringReport.__table__)
+systems.register_dependent("deployment", Deployment.__table__)

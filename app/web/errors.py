@@ -1,0 +1,40 @@
+"""Errors on page routes as friendly HTML pages (``/api`` keeps RFC 9457 problem details)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+
+from app.web.templating import render
+
+# What a reader should understand and do, per status; the error's own detail is shown under it.
+ERROR_PAGES: dict[int, tuple[str, str]] = {
+    400: ("Something in the request was not right", "Go back, check what you entered and try again."),
+    403: (
+        "You cannot do this",
+        "Your roles do not allow this action. Ask a compliance officer if you need it.",
+    ),
+    404: ("Page not found", "The page or record does not exist, or it is in a site you have no role in."),
+    405: ("Not possible here", "This address does not accept that kind of request."),
+    409: ("Someone changed this in the meantime", "Reload the page to see the latest state and try again."),
+    413: ("Too much data", "What you sent is larger than the registry accepts."),
+    422: ("Some values are not valid", "Go back, correct the values named below and try again."),
+    429: ("Too many attempts", "Wait a minute and try again."),
+    500: ("Something went wrong on our side", "The error has been logged. Try again in a moment."),
+}
+
+
+def render_error(request: Request, status: int, title: str, detail: str) -> Response:
+    """The HTML answer for an error on a page route; an anonymous visitor is sent to the login page."""
+    if status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        query = urlencode({"next": target}) if request.method == "GET" else ""
+        login = str(request.app.url_path_for("login_form"))
+        return RedirectResponse(f"{login}?{query}" if query else login, status_code=303)
+    heading, advice = ERROR_PAGES.get(status, (title, "Go back and try again."))
+    context = {"status": status, "heading": heading, "advice": advice, "title": title, "detail": detail}
+    if status >= 500:
+        context["detail"] = ""
+    return render(request, "error.html", context, status=status)

@@ -1,0 +1,146 @@
+"""The pages' Jinja environment (autoescaped), display labels and the one ``render`` every page calls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from app.classification.catalog import cite
+from app.db import utcnow
+from app.web import session as web_session
+from app.web.nav import navigation
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+# Display labels for stored codes (words only; the codes themselves stay in the data).
+LABELS: dict[str, dict[str, str]] = {
+    "ai_act_class": {
+        "prohibited": "Prohibited",
+        "high_risk": "High risk",
+        "limited_risk": "Limited risk",
+        "minimal_risk": "Minimal risk",
+    },
+    "risk_tier": {"low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"},
+    "lifecycle_stage": {"idea": "Idea", "pilot": "Pilot", "production": "Production", "retired": "Retired"},
+    "ai_act_role": {
+        "provider": "Provider",
+        "deployer": "Deployer",
+        "importer": "Importer",
+        "distributor": "Distributor",
+    },
+    "role": {
+        "admin": "Administrator",
+        "compliance_officer": "Compliance officer",
+        "risk_officer": "Risk officer",
+        "ot_security": "OT security",
+        "safety_engineer": "Safety engineer",
+        "dpo": "Data protection officer",
+        "business_owner": "Business owner",
+        "auditor": "Auditor",
+        "mlops": "MLOps pipeline",
+    },
+    "approval_state": {
+        "submitted": "Awaiting sign-off",
+        "approved": "Approved",
+        "rejected": "Rejected",
+        "withdrawn": "Withdrawn",
+        "revoked": "Revoked",
+        "expired": "Expired",
+    },
+    "decision": {"approve": "Approved", "reject": "Rejected"},
+    "environment": {"pilot": "Pilot", "production": "Production"},
+}
+
+
+def label(value: Any, kind: str) -> str:
+    """The display label of a stored code (``high_risk`` -> ``High risk``); unknown codes pass through."""
+    if value is None or value == "":
+        return "—"
+    key = getattr(value, "value", value)
+    return LABELS.get(kind, {}).get(str(key), str(key).replace("_", " "))
+
+
+def format_time(value: datetime | None, with_time: bool = True) -> str:
+    if value is None:
+        return "—"
+    return value.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
+
+
+def age(value: datetime | None) -> str:
+    """How long ago, in words a reader takes in at a glance (``3 days``, ``5 hours``)."""
+    if value is None:
+        return "—"
+    seconds = max(0, int((utcnow() - value).total_seconds()))
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return "just now"
+
+
+def days_until(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    return (value - utcnow()).days
+
+
+@jinja2.pass_context
+def url_for(
+    context: Mapping[str, Any], name: str, /, _query: Mapping[str, Any] | None = None, **params: Any
+) -> str:
+    """The path of a named route (relative to the app's root path), with an optional query string."""
+    request: Request = context["request"]
+    path = request.scope.get("root_path", "") + str(request.app.url_path_for(name, **params))
+    if _query:
+        pairs = [
+            (k, v)
+            for k, v in _query.items()
+            for v in (v if isinstance(v, list | tuple) else [v])
+            if v is not None and v != ""
+        ]
+        if pairs:
+            path += "?" + urlencode(pairs)
+    return path
+
+
+@jinja2.pass_context
+def static_url(context: Mapping[str, Any], path: str) -> str:
+    request: Request = context["request"]
+    return request.scope.get("root_path", "") + str(request.app.url_path_for("static", path=path))
+
+
+environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+    autoescape=jinja2.select_autoescape(["html", "svg"], default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    auto_reload=False,
+)
+environment.globals.update(url_for=url_for, static_url=static_url, cite=cite)
+environment.filters.update(label=label, time=format_time, age=age, days_until=days_until)
+
+
+def render(
+    request: Request, template: str, context: Mapping[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    """Render a page with what every page needs: the user, navigation, CSRF token and one-time messages."""
+    principal = web_session.web_principal(request)
+    page = {
+        "request": request,
+        "user": web_session.web_user(request),
+        "principal": principal,
+        "nav": navigation(principal) if principal is not None else None,
+        "csrf_token": web_session.csrf_token(request) if "session" in request.scope else "",
+        "flashes": web_session.pop_flashes(request) if "session" in request.scope else [],
+        "current_path": request.url.path,
+        **(context or {}),
+    }
+    html = environment.get_template(template).render(page)
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})

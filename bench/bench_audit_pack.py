@@ -1,0 +1,203 @@
+"""Time producing a system's audit pack: a system with ``--events`` audit events and ``--versions`` versions.
+
+Builds a fresh SQLite database in a temporary directory (the real migrations) through the real services: a
+site with a zone, a high-risk provider system with every documentation field filled, ``--versions`` model
+versions with metrics, a classification, a risk assessment with 10 risks, and AI RMF checklist updates until
+the system's trail holds ``--events`` events. Then it times, ``--runs`` times, building the pack from a
+snapshot (model card in three formats, Annex IV DOCX, JSON files, the JSON Lines trail, the chain walk,
+the manifest) and the full download path (build + recording the download event), checks that every
+build gave the same bytes, and prints median, min and max in milliseconds. Target: median < 1.5 s.
+
+Run: ``.venv/bin/python bench/bench_audit_pack.py [--events 1000] [--versions 20] [--runs 7] [--url URL]``
+(``--url`` benches another, empty database, e.g. PostgreSQL, instead of the temporary SQLite file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STATUSES = ("in_progress", "implemented", "not_started", "not_applicable")
+
+
+def _setup_environment(url: str | None) -> str:
+    if url is None:
+        tmp = tempfile.mkdtemp(prefix="aireg-bench-")
+        url = f"sqlite:///{tmp}/bench.db"
+    os.environ["AIREG_DATABASE_URL"] = url  # before any app module reads the settings
+    os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789abcdef")
+    os.environ["AIREG_LOG_LEVEL"] = "warning"
+    return url
+
+
+def _seed(events: int, versions: int) -> str:
+    """The documented system and its trail; returns its id."""
+    import sqlalchemy as sa
+
+    from app.audit.models import AuditEvent
+    from app.classification import service as classification
+    from app.classification.catalog import get_catalog
+    from app.classification.models import ChecklistUpdate, RiskAssessmentCreate
+    from app.db import session_scope
+    from app.identity import service as identity
+    from app.identity.models import UserCreate
+    from app.systems import service as systems
+    from app.systems.models import SiteCreate, SystemCreate, VersionCreate
+    from app.zones import service as zones
+    from app.zones.models import ZoneCreate
+
+    actor = "bench"
+    with session_scope() as s:
+        for name in ("owner", "tech"):
+            identity.create_user(s, UserCreate(username=name), actor=actor)
+        systems.create_site(
+            s,
+            SiteCreate(code="STR", name="Plant STR", lines=[{"code": "BODY1", "name": "Body"}]),
+            actor=actor,
+        )
+        zones.create_zone(
+            s,
+            ZoneCreate(
+                code="STR-CTL",
+                name="Control",
+                site="STR",
+                purdue_level=2,
+                sl_target={f"FR{i}": 3 for i in range(1, 8)},
+            ),
+            actor=actor,
+        )
+        system = systems.create_system(
+            s,
+            SystemCreate(
+                name="Weld seam inspection",
+                purpose="Detect porosity in weld seams of car bodies",
+                site="STR",
+                line="BODY1",
+                business_owner="owner",
+                technical_owner="tech",
+                ai_act_role="provider",
+                zone="STR-CTL",
+                sl_achieved={"FR1": 3, "FR2": 3, "FR3": 2, "FR4": 3, "FR5": 3, "FR6": 3, "FR7": 3},
+                license="apache-2.0",
+                intended_use="Flag seams for manual re-inspection",
+                out_of_scope_uses="Releasing bodies without human inspection",
+                human_oversight="An inspector confirms every flag",
+                limitations="Steel only",
+                training_data="48,000 labelled seam images",
+            ),
+            actor=actor,
+        )
+        sid = system.id
+        for i in range(versions):
+            systems.create_version(
+                s,
+                system,
+                VersionCreate(
+                    version=f"1.{i}.0",
+                    artifact_digest="sha256:" + hashlib.sha256(str(i).encode()).hexdigest(),
+                    notes=f"release {i}",
+                    metrics={"recall": 0.9 + i / 1000, "precision": 0.85 + i / 1000, "f1": 0.87},
+                ),
+                actor=actor,
+            )
+        classification.record_classification(s, system, {"annex3_uses": ["annex3.2"]}, actor=actor)
+        classification.record_risk_assessment(
+            s,
+            system,
+            RiskAssessmentCreate(
+                impact=4,
+                likelihood=3,
+                risks=[
+                    {"title": f"Risk {i}", "nist_refs": ["MEASURE 2.11", "MAP 5.1"], "mitigation": "review"}
+                    for i in range(10)
+                ],
+            ),
+            actor=actor,
+        )
+    subcategories = [sub.id for sub in get_catalog().nist.subcategories]
+    done = 0
+    with session_scope() as s:
+        system = systems.get_system(s, sid)
+        count = s.execute(
+            sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.entity_id == sid)
+        ).scalar_one()
+        revisions: dict[str, int] = {}
+        while count < events:
+            sub = subcategories[done % len(subcategories)]
+            row = classification.update_checklist_item(
+                s,
+                system,
+                sub,
+                ChecklistUpdate(status=STATUSES[done % len(STATUSES)], note=f"update {done}"),
+                if_match=revisions.get(sub, 0),
+                actor=actor,
+            )
+            revisions[sub] = row.revision
+            done += 1
+            count += 1
+    return sid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1000, help="audit events of the system")
+    parser.add_argument("--versions", type=int, default=20, help="model versions of the system")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs (median reported)")
+    parser.add_argument("--url", default=None, help="an empty database to bench instead of temporary SQLite")
+    args = parser.parse_args()
+    url = _setup_environment(args.url)
+
+    from app.db import migrate
+    from app.documents import pack, service
+    from app.systems import service as systems
+
+    migrate()
+    t0 = time.perf_counter()
+    sid = _seed(args.events, args.versions)
+    print(f"database: {url.split('@')[-1]}")
+    print(f"seeded {args.events} events and {args.versions} versions in {time.perf_counter() - t0:.1f} s")
+
+    def build() -> tuple[float, str, int]:
+        start = time.perf_counter()
+        with service.snapshot() as session:
+            built = pack.build_audit_pack(session, systems.get_system(session, sid))
+        elapsed = time.perf_counter() - start
+        built.close()
+        return elapsed, built.sha256, built.size
+
+    build()  # warm-up: imports, template compilation, catalogue
+    builds = [build() for _ in range(args.runs)]
+    downloads = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        built = pack.download_audit_pack(sid, actor="bench")
+        downloads.append((time.perf_counter() - start, built.sha256))
+        built.close()
+    digests = {d for _, d, _ in builds} | {d for _, d in downloads}
+    ms = [b[0] * 1000 for b in builds]
+    dl = [d[0] * 1000 for d in downloads]
+    print(f"pack: {builds[0][2]:,} bytes, {len(digests)} distinct digest(s) over {2 * args.runs} builds")
+    print(
+        f"build audit pack:    median {statistics.median(ms):7.1f} ms  min {min(ms):7.1f}  max {max(ms):7.1f}"
+    )
+    print(
+        f"download (+ audit):  median {statistics.median(dl):7.1f} ms  min {min(dl):7.1f}  max {max(dl):7.1f}"
+    )
+    target = statistics.median(dl) < 1500
+    print(f"target median < 1500 ms: {'met' if target else 'MISSED'}")
+    if len(digests) != 1:
+        print("ERROR: the same data gave different packs")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

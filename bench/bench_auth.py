@@ -1,0 +1,257 @@
+"""Per-request cost of authentication + Casbin decision with 1,000 users and 5,000 role grants.
+
+Builds a fresh database (SQLite file by default; ``--database-url postgresql+psycopg://...`` uses a throw-away
+schema there) with ~20 sites, the users, their grants and one token each, all through the identity service.
+Then measures, and prints:
+  (a) in process: ``app.identity.dependencies.authenticate(token)`` + ``principal.can(...)`` per call,
+      median and p99 in µs, cold (first decision per user on a fresh enforcer) and warm;
+  (b) through FastAPI's TestClient: ``GET /api/v1/users/me`` (a cheap authenticated endpoint) next to
+      ``GET /healthz`` (no login), so the difference is what authentication adds.
+
+Run: ``.venv/bin/python bench/bench_auth.py [--users 1000] [--grants 5000] [--sites 20] [--requests 2000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROLES = [
+    "compliance_officer",
+    "risk_officer",
+    "ot_security",
+    "safety_engineer",
+    "dpo",
+    "business_owner",
+    "auditor",
+    "mlops",
+    "admin",
+]
+ASKS = [
+    ("system", "read"),
+    ("system", "update"),
+    ("version", "create"),
+    ("audit", "read"),
+    ("signoff.risk_officer", "sign"),
+    ("release", "read"),
+    ("user", "manage"),
+]
+
+
+def _percentiles(samples_ns: list[int]) -> str:
+    s = sorted(samples_ns)
+    med = statistics.median(s) / 1000
+    p99 = s[min(len(s) - 1, int(len(s) * 0.99))] / 1000
+    return f"median {med:8.1f} µs   p99 {p99:8.1f} µs   (n={len(s)})"
+
+
+def _setup_database(url: str | None) -> tuple[str, str | None, Path | None]:
+    """Point the settings at a fresh database; returns (url, schema, temp dir)."""
+    if url is None:
+        tmp = Path(tempfile.mkdtemp(prefix="aireg-bench-"))
+        return f"sqlite:///{tmp / 'bench.db'}", None, tmp
+    import sqlalchemy as sa
+
+    schema = f"aireg_bench_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine.dispose()
+    return url, schema, None
+
+
+def populate(
+    users: int, grants: int, sites: int, seed: int
+) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
+    """Sites, users, grants and one token per user, through the service layer; returns tokens and grants."""
+    from app.db import session_scope
+    from app.identity import service
+    from app.identity.models import Role, UserCreate
+    from app.systems import service as systems
+    from app.systems.models import SiteCreate
+
+    rng = random.Random(seed)
+    codes = [f"S{n:02d}" for n in range(sites)]
+    with session_scope() as session:
+        for code in codes:
+            systems.create_site(session, SiteCreate(code=code, name=f"Plant {code}"), actor="bench")
+    names = [f"user{n:04d}" for n in range(users)]
+    tokens: list[str] = []
+    held: dict[str, list[tuple[str, str]]] = {name: [] for name in names}
+    pairs: set[tuple[str, str, str]] = set()
+    while len(pairs) < grants:
+        name = names[len(pairs) % users] if len(pairs) < users else rng.choice(names)
+        site = "*" if rng.random() < 0.01 else rng.choice(codes)
+        role = rng.choice(ROLES[:-1]) if site != "*" or rng.random() < 0.5 else "auditor"
+        pairs.add((name, role, site))
+    by_user: dict[str, list[tuple[str, str]]] = {}
+    for name, role, site in pairs:
+        by_user.setdefault(name, []).append((role, site))
+    for start in range(0, users, 100):
+        with session_scope() as session:
+            for name in names[start : start + 100]:
+                service.create_user(session, UserCreate(username=name), actor="bench")
+                for role, site in by_user.get(name, []):
+                    service.grant_role(session, name, Role(role), site, actor="bench")
+                    held[name].append((role, site))
+                tokens.append(
+                    service.issue_token(session, name, name="bench", expires_days=30, actor="bench").token
+                )
+    return tokens, held
+
+
+def bench_in_process(
+    tokens: list[str], held: dict[str, list[tuple[str, str]]], rounds: int, seed: int
+) -> None:
+    from app.db import session_scope
+    from app.identity.authz import get_authorizer, reset_authorizer
+    from app.identity.dependencies import authenticate
+
+    rng = random.Random(seed)
+    names = sorted(held)
+    asks = []
+    for name in names:
+        role_site = rng.choice(held[name]) if held[name] else ("", "S00")
+        site = role_site[1] if role_site[1] != "*" else "S01"
+        asks.append((rng.choice(ASKS), site if rng.random() < 0.8 else "S19"))
+
+    # touch every token once, so the timed calls measure reads (last_used_at is written every 5 min at most)
+    for token in tokens:
+        authenticate(token)
+
+    reset_authorizer()
+    with session_scope(write=False) as session:
+        t0 = time.perf_counter_ns()
+        get_authorizer(session)
+        build_ms = (time.perf_counter_ns() - t0) / 1e6
+    grants = sum(len(v) for v in held.values())
+    print(
+        f"enforcer build ({len(policy_lines())} policy lines, {grants} grants): {build_ms:.1f} ms "
+        "(once per process and per grant change)"
+    )
+
+    auth_ns, can_ns, both_cold, both_warm = [], [], [], []
+    for token, ((obj, act), site) in zip(tokens, asks, strict=True):
+        t0 = time.perf_counter_ns()
+        principal = authenticate(token)
+        t1 = time.perf_counter_ns()
+        principal.can(obj, act, site)
+        t2 = time.perf_counter_ns()
+        auth_ns.append(t1 - t0)
+        can_ns.append(t2 - t1)
+        both_cold.append(t2 - t0)
+    print(f"cold  authenticate + can (first decision per user): {_percentiles(both_cold)}")
+    print(f"  - of which authenticate:                       {_percentiles(auth_ns)}")
+    print(f"  - of which Casbin decision (cache miss):       {_percentiles(can_ns)}")
+    auth_ns, can_ns = [], []
+    order = list(range(len(tokens)))
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for i in order:
+            (obj, act), site = asks[i]
+            t0 = time.perf_counter_ns()
+            principal = authenticate(tokens[i])
+            t1 = time.perf_counter_ns()
+            principal.can(obj, act, site)
+            t2 = time.perf_counter_ns()
+            auth_ns.append(t1 - t0)
+            can_ns.append(t2 - t1)
+            both_warm.append(t2 - t0)
+    print(f"warm  authenticate + can:                           {_percentiles(both_warm)}")
+    print(f"  - of which authenticate:                       {_percentiles(auth_ns)}")
+    print(f"  - of which Casbin decision (cached):           {_percentiles(can_ns)}")
+    miss = []
+    for name, ((obj, act), site) in zip(names, asks, strict=True):
+        auth = principal.authorizer
+        t0 = time.perf_counter_ns()
+        auth.enforcer.enforce(name, site, obj, act)
+        miss.append(time.perf_counter_ns() - t0)
+    print(f"  - raw pycasbin enforce() per decision:         {_percentiles(miss)}")
+
+
+def policy_lines() -> list[list[str]]:
+    from app.identity.authz import read_policy_lines
+    from app.settings import get_settings
+
+    return read_policy_lines(get_settings().policies_dir / "policy.csv")
+
+
+def bench_http(tokens: list[str], requests: int, seed: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    rng = random.Random(seed)
+    with TestClient(create_app()) as client:
+        for path in ("/healthz", "/api/v1/users/me"):
+            samples = []
+            for n in range(requests + 100):
+                headers = {"Authorization": f"Bearer {rng.choice(tokens)}"} if "users" in path else {}
+                t0 = time.perf_counter_ns()
+                r = client.get(path, headers=headers)
+                elapsed = time.perf_counter_ns() - t0
+                assert r.status_code == 200, r.text
+                if n >= 100:  # warm-up
+                    samples.append(elapsed)
+            print(f"TestClient GET {path:<18} {_percentiles(samples)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--grants", type=int, default=5000)
+    parser.add_argument("--sites", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5, help="warm passes over every user")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    url, schema, tmp = _setup_database(args.database_url)
+    os.environ["AIREG_DATABASE_URL"] = url
+    if schema:
+        os.environ["AIREG_DATABASE_SCHEMA"] = schema
+    os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789")
+    os.environ.setdefault("AIREG_LOG_LEVEL", "warning")
+    from app.db import dispose_engines, migrate
+
+    try:
+        migrate()
+        t0 = time.perf_counter()
+        tokens, held = populate(args.users, args.grants, args.sites, args.seed)
+        backend = "PostgreSQL" if schema else "SQLite"
+        n_grants = sum(len(v) for v in held.values())
+        print(
+            f"{backend}: {len(tokens)} users, {n_grants} grants, {args.sites} sites "
+            f"(built in {time.perf_counter() - t0:.1f} s)"
+        )
+        bench_in_process(tokens, held, args.rounds, args.seed)
+        bench_http(tokens, args.requests, args.seed)
+    finally:
+        dispose_engines()
+        if schema:
+            import sqlalchemy as sa
+
+            engine = sa.create_engine(url)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            engine.dispose()
+        if tmp:
+            for f in tmp.iterdir():
+                f.unlink()
+            tmp.rmdir()
+
+
+if __name__ == "__main__":
+    main()

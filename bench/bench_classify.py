@@ -1,0 +1,94 @@
+"""Time ``classify()`` in process over a mix of answers; prints median and p99 in microseconds.
+
+Run: ``.venv/bin/python bench/bench_classify.py [--calls 10000] [--raw]`` (``--raw`` passes dicts, so answer
+parsing is timed too, as the HTTP path does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.classification.catalog import load_catalog
+from app.classification.engine import ClassificationAnswers, classify
+from app.settings import PROJECT_ROOT
+
+MIX: list[tuple[dict[str, Any], str]] = [
+    ({}, "provider"),
+    ({"transparency": ["art50.1"]}, "provider"),
+    ({"annex3_uses": ["annex3.4.a"]}, "provider"),
+    ({"annex3_uses": ["annex3.4.a", "annex3.5.b"]}, "deployer"),
+    (
+        {"annex3_uses": ["annex3.4.b"], "art6_3_conditions": ["art6.3.a"], "transparency": ["art50.1"]},
+        "provider",
+    ),
+    ({"annex3_uses": ["annex3.4.b"], "art6_3_conditions": ["art6.3.c"], "profiling": True}, "provider"),
+    (
+        {
+            "annex1": {
+                "legislation": "annex1.b.21",
+                "safety_component": True,
+                "third_party_conformity_assessment": True,
+            }
+        },
+        "deployer",
+    ),
+    (
+        {
+            "annex1": {
+                "legislation": "annex1.a.11",
+                "safety_component": True,
+                "third_party_conformity_assessment": True,
+            },
+            "annex3_uses": ["annex3.1.c"],
+            "transparency": ["art50.3"],
+        },
+        "provider",
+    ),
+    ({"prohibited_practices": ["art5.1.f"], "annex3_uses": ["annex3.4.b"], "gpai_model": True}, "provider"),
+    ({"transparency": ["art50.1", "art50.2"], "gpai_model": True, "gpai_systemic_risk": True}, "importer"),
+]
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--raw", action="store_true", help="pass answers as dicts (parsing included)")
+    args = parser.parse_args()
+
+    catalog = load_catalog(PROJECT_ROOT / "risk_catalog")
+    today = date(2026, 11, 30)
+    inputs = [(a if args.raw else ClassificationAnswers.model_validate(a), role) for a, role in MIX]
+    for answers, role in inputs * 20:  # warm-up
+        classify(answers, ai_act_role=role, catalog=catalog, today=today)
+
+    samples: list[int] = []
+    gc.disable()
+    try:
+        for answers, role in itertools.islice(itertools.cycle(inputs), args.calls):
+            start = time.perf_counter_ns()
+            classify(answers, ai_act_role=role, catalog=catalog, today=today)
+            samples.append(time.perf_counter_ns() - start)
+    finally:
+        gc.enable()
+
+    samples.sort()
+    median = statistics.median(samples) / 1000
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] / 1000
+    mode = "dict answers (parsing included)" if args.raw else "parsed answers"
+    print(f"classify(): {len(samples)} calls, {len(MIX)} answer shapes, {mode}")
+    print(f"median {median:.1f} us   p99 {p99:.1f} us   max {samples[-1] / 1000:.1f} us")
+
+
+if __name__ == "__main__":
+    main()

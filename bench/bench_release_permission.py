@@ -1,0 +1,391 @@
+"""Release-permission throughput and p99 under load, next to a bare constant-JSON endpoint, same server.
+
+Builds a fresh SQLite database with ``--systems`` AI systems (default 100,000), one model version, one
+classification and one approval request each (bulk Core inserts: ~80 % approved and valid, the rest
+pending, rejected, revoked or expired; a third in an OT zone with an SL gap; some carry go/no-go
+conditions), starts the service like ``aireg serve`` (``bench/bench_app.py``: uvicorn, 1 worker, on
+127.0.0.1, pinned to CPU 0 when there are two or more), then alternates load runs of ``GET /bench/constant``
+and ``GET /api/v1/release-permission`` (a random system each request, an mlops token) with ``--connections``
+concurrent clients (wrk on CPU 1 when installed, else an asyncio httpx client). Prints throughput and p99
+of each run, the medians, the ratio and the targets (release >= 50 % of bare, p99 < 25 ms).
+
+Run: ``.venv/bin/python bench/bench_release_permission.py [--systems 100000] [--duration 10] [--runs 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+VERSION = "1.0.0"
+CHUNK = 5000
+
+WRK_SCRIPT = """
+local token = os.getenv("AIREG_BENCH_TOKEN")
+local n = tonumber(os.getenv("AIREG_BENCH_SYSTEMS"))
+local path = os.getenv("AIREG_BENCH_PATH")
+local headers = {["Authorization"] = "Bearer " .. token}
+math.randomseed(os.time())
+request = function()
+  if path ~= "release" then
+    return wrk.format("GET", path, headers)
+  end
+  local p = string.format(
+    "/api/v1/release-permission?system=AIS-%06d&version=VERSION&environment=production", math.random(1, n))
+  return wrk.format("GET", p, headers)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+""".replace("VERSION", VERSION)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def populate(n: int, seed: int) -> tuple[str, dict[str, int]]:
+    """Bulk-insert the portfolio; returns an mlops token and how many approvals are in each state."""
+    import sqlalchemy as sa
+
+    from app.approvals import service as approvals
+    from app.approvals.models import ApprovalRequest
+    from app.classification.models import Classification
+    from app.db import get_engine, migrate, session_scope, utcnow
+    from app.identity import service as identity
+    from app.identity.models import Role, UserCreate
+    from app.systems.models import AISystem, IdCounter, ModelVersion, Site
+    from app.zones.models import Zone
+
+    migrate()
+    rng = random.Random(seed)
+    now = utcnow()
+    with session_scope() as session:
+        session.add(Site(code="STR", name="Stuttgart", created_at=now))
+        session.flush()
+        for code, level, target in (("STR-CTL", 2, 3), ("STR-ENT", 4, 2)):
+            session.add(
+                Zone(
+                    code=code,
+                    name=code,
+                    site="STR",
+                    purdue_level=level,
+                    sl_target={f"FR{i}": target for i in range(1, 8)},
+                    created_at=now,
+                )
+            )
+        identity.create_user(session, UserCreate(username="ci"), actor="bench")
+        identity.grant_role(session, "ci", Role.mlops, "*", actor="bench")
+        identity.create_user(session, UserCreate(username="bob"), actor="bench")
+        token = identity.issue_token(session, "ci", name="bench", expires_days=30, actor="bench").token
+
+    states: dict[str, int] = {}
+    engine = get_engine()
+    digest = "sha256:" + "ab" * 32
+    ids = [f"AIS-{i:06d}" for i in range(1, n + 1)]
+    for start in range(0, n, CHUNK):
+        systems, versions, classifications, requests = [], [], [], []
+        for offset, system_id in enumerate(ids[start : start + CHUNK]):
+            index = start + offset + 1
+            ot = rng.random() < 0.33
+            high = rng.random() < 0.7
+            cls = "high_risk" if high else "minimal_risk"
+            gap = ["FR4"] if ot else []
+            systems.append(
+                {
+                    "id": system_id,
+                    "name": f"System {index}",
+                    "purpose": "bench",
+                    "site": "STR",
+                    "business_owner": "bob",
+                    # OT systems miss the zone's SL-T 3 in FR4; the others meet their zone's SL-T 2
+                    "zone": "STR-CTL" if ot else "STR-ENT",
+                    "sl_achieved": {f"FR{i}": (2 if ot and i == 4 else 3) for i in range(1, 8)},
+                    "personal_data": False,
+                    "ai_act_role": "provider",
+                    "ai_act_class": cls,
+                    "lifecycle_stage": "production",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            versions.append(
+                {
+                    "system_id": system_id,
+                    "version": VERSION,
+                    "artifact_digest": digest,
+                    "metrics": {"recall": 0.98, "false_reject_rate": 0.01},
+                    "created_by": "bench",
+                    "created_at": now,
+                }
+            )
+            classifications.append(
+                {
+                    "id": index,
+                    "system_id": system_id,
+                    "answers": {},
+                    "ai_act_role": "provider",
+                    "ai_act_class": cls,
+                    "basis": ["art6.2", "annex3.4.a"] if high else [],
+                    "result": {},
+                    "catalog_version": "bench",
+                    "assessor": "bench",
+                    "created_at": now,
+                }
+            )
+            roll = rng.random()
+            state, valid_until = "approved", now + timedelta(days=180)
+            if roll > 0.95:
+                state, valid_until = "approved", now - timedelta(days=1)  # lapsed, not yet swept
+            elif roll > 0.90:
+                state, valid_until = "submitted", None
+            elif roll > 0.85:
+                state, valid_until = "rejected", None
+            elif roll > 0.80:
+                state, valid_until = "revoked", now + timedelta(days=90)
+            states[state if valid_until is None or valid_until > now else "expired"] = (
+                states.get(state if valid_until is None or valid_until > now else "expired", 0) + 1
+            )
+            required = ["business_owner", "compliance_officer"] + (["risk_officer"] if high else [])
+            required += ["ot_security"] if ot else []
+            row = dict(
+                id=f"APR-{index:06d}",
+                system_id=system_id,
+                site="STR",
+                version=VERSION,
+                artifact_digest=digest,
+                environment="production",
+                requester="bob",
+                justification="bench",
+                state=state,
+                required_signoffs=required,
+                required_because={r: ["bench"] for r in required},
+                classification_id=index,
+                ai_act_class=cls,
+                sl_gap=gap,
+                validity_months=6 if high else 12,
+                conditions=[
+                    {
+                        "metric": "recall",
+                        "op": ">=",
+                        "value": 0.97,
+                        "expression": "recall >= 0.97",
+                        "role": "compliance_officer",
+                        "signer": "clara",
+                    }
+                ]
+                if index % 4 == 0
+                else [],
+                valid_until=valid_until,
+                supersedes=None,
+                created_at=now,
+                updated_at=now,
+                revision=1,
+            )
+            row["content_hash"] = approvals.content_hash(SimpleNamespace(**row))  # type: ignore[arg-type]
+            requests.append(row)
+        with engine.begin() as conn:
+            conn.execute(AISystem.__table__.insert(), systems)
+            conn.execute(ModelVersion.__table__.insert(), versions)
+            conn.execute(Classification.__table__.insert(), classifications)
+            conn.execute(ApprovalRequest.__table__.insert(), requests)
+    with engine.begin() as conn:
+        for kind, value in (("system", n), ("approval", n)):
+            conn.execute(sa.insert(IdCounter).values(kind=kind, value=value))
+    return token, states
+
+
+def start_server(port: int, env: dict[str, str], pin: bool) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, str(ROOT / "bench" / "bench_app.py"), "--host", "127.0.0.1", "--port", str(port)]
+    if pin:
+        cmd = ["taskset", "-c", "0", *cmd]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("server did not come up within 60 s")
+
+
+def run_wrk(
+    url: str, path: str, env: dict[str, str], args: argparse.Namespace, pin: bool
+) -> dict[str, float]:
+    script = Path(args.tmp) / "bench.lua"
+    script.write_text(WRK_SCRIPT)
+    cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "-s", str(script), url]
+    if pin:
+        cmd = ["taskset", "-c", "1", *cmd]
+    out = subprocess.run(
+        cmd, env=env | {"AIREG_BENCH_PATH": path}, capture_output=True, text=True, check=True
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("BENCH "))
+    requests, duration_us, p50, p99, status_errors, socket_errors = map(int, line.split()[1:])
+    return {
+        "rps": requests / (duration_us / 1e6),
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+        "errors": status_errors + socket_errors,
+    }
+
+
+async def _httpx_load(url: str, path: str, token: str, n: int, args: argparse.Namespace) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + args.duration
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        rng = random.Random()
+        while time.perf_counter() < stop:
+            target = path
+            if path == "release":
+                target = (
+                    f"/api/v1/release-permission?system=AIS-{rng.randint(1, n):06d}&version={VERSION}"
+                    "&environment=production"
+                )
+            started = time.perf_counter()
+            r = await client.get(url + target, headers=headers)
+            latencies.append(time.perf_counter() - started)
+            errors += r.status_code != 200
+
+    began = time.perf_counter()
+    limits = httpx.Limits(max_connections=args.connections)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(args.connections)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    """Build the data, start the server, run the load, print the figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--systems", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each endpoint (alternating)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
+    args = parser.parse_args()
+    args.tmp = tempfile.mkdtemp(prefix="aireg-bench-release-")
+    db_url = f"sqlite:///{Path(args.tmp) / 'bench.db'}"
+    os.environ["AIREG_DATABASE_URL"] = db_url
+    os.environ.pop("AIREG_DATABASE_SCHEMA", None)
+    os.environ.pop("AIREG_WEBHOOK_URL", None)
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    pin = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+
+    began = time.perf_counter()
+    token, states = populate(args.systems, args.seed)
+    print(
+        f"populated {args.systems:,} systems, versions, classifications and approvals "
+        f"in {time.perf_counter() - began:.1f} s; approval states: {dict(sorted(states.items()))}"
+    )
+
+    port = free_port()
+    env = os.environ | {
+        "AIREG_DATABASE_URL": db_url,
+        "AIREG_BENCH_TOKEN": token,
+        "AIREG_BENCH_SYSTEMS": str(args.systems),
+        "PYTHONUNBUFFERED": "1",
+    }
+    server = start_server(port, env, pin)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        sample = [random.randint(1, args.systems) for _ in range(500)]
+        allowed = 0
+        for i in sample:
+            r = httpx.get(
+                f"{base}/api/v1/release-permission",
+                params={"system": f"AIS-{i:06d}", "version": VERSION},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert r.status_code == 200, r.text
+            allowed += r.json()["allowed"]
+        print(f"sanity: {allowed}/{len(sample)} sampled releases allowed")
+        client = (
+            "wrk (1 thread" + (", CPU 1; server on CPU 0)" if pin else ")") if use_wrk else "asyncio httpx"
+        )
+        print(f"load: {args.connections} concurrent clients, {args.duration} s per run, client {client}")
+        results: dict[str, list[dict[str, float]]] = {"bare": [], "release": []}
+        for run in range(args.runs):
+            for name, path in (("bare", "/bench/constant"), ("release", "release")):
+                if use_wrk:
+                    figures = run_wrk(base, path, env, args, pin)
+                else:
+                    figures = asyncio.run(_httpx_load(base, path, token, args.systems, args))
+                results[name].append(figures)
+                print(
+                    f"  run {run + 1} {name:<8} {figures['rps']:9,.0f} req/s"
+                    f"   p50 {figures['p50_ms']:6.2f} ms"
+                    f"   p99 {figures['p99_ms']:6.2f} ms   errors {figures['errors']:.0f}"
+                )
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(args.tmp, ignore_errors=True)
+
+    bare = statistics.median(r["rps"] for r in results["bare"])
+    rel = statistics.median(r["rps"] for r in results["release"])
+    bare_p99 = statistics.median(r["p99_ms"] for r in results["bare"])
+    rel_p99 = statistics.median(r["p99_ms"] for r in results["release"])
+    ratio = rel / bare
+    print()
+    print(f"bare /bench/constant        median {bare:9,.0f} req/s   p99 {bare_p99:6.2f} ms")
+    print(f"GET /release-permission     median {rel:9,.0f} req/s   p99 {rel_p99:6.2f} ms")
+    print(
+        f"ratio release/bare          {ratio:.1%}   (target >= 50 %: {'met' if ratio >= 0.5 else 'NOT met'})"
+    )
+    print(
+        f"release p99                 {rel_p99:.2f} ms"
+        f" (target < 25 ms: {'met' if rel_p99 < 25 else 'NOT met'})"
+    )
+    if any(r["errors"] for rs in results.values() for r in rs):
+        print("WARNING: some requests failed (see errors above)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,664 @@
+"""Build the shipped Word templates (``*.docx``) of ``document_templates/`` reproducibly.
+
+The .docx files are ordinary Word documents with Jinja2 tags in them (docxtpl syntax): open them in Word or
+LibreOffice and restyle them freely (styles, fonts, colours, logo, header and footer, wording, order). This
+script only (re)creates the *default* layouts; it never overwrites a template unless ``--force`` is given,
+so a compliance team's edits are safe. Its output is byte-for-byte reproducible.
+
+Run: ``.venv/bin/python document_templates/build_templates.py [--force] [--only NAME]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from docx import Document
+from docx.enum.section import WD_ORIENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.shared import Cm, Pt, RGBColor
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from app.documents.render import EPOCH, normalize_docx  # noqa: E402
+
+TBC = "{{ labels.to_be_completed }}"
+NR = "{{ labels.not_recorded }}"
+ACCENT = RGBColor(0x0B, 0x53, 0x94)
+
+
+class Builder:
+    """A thin layer over python-docx that writes docxtpl tags into paragraphs and table rows."""
+
+    def __init__(self, title: str) -> None:
+        self.doc = Document()
+        self.title = title
+        self._styles()
+
+    def _styles(self) -> None:
+        styles = self.doc.styles
+        normal = styles["Normal"]
+        normal.font.name = "Calibri"
+        normal.font.size = Pt(10)
+        normal.paragraph_format.space_after = Pt(4)
+        for name, size in (("Title", 22), ("Heading 1", 14), ("Heading 2", 11.5), ("Heading 3", 10.5)):
+            style = styles[name]
+            style.font.name = "Calibri"
+            style.font.size = Pt(size)
+            style.font.color.rgb = ACCENT
+        section = self.doc.sections[0]
+        section.orientation = WD_ORIENT.PORTRAIT
+        section.page_width, section.page_height = Cm(21.0), Cm(29.7)
+        for side in ("left_margin", "right_margin"):
+            setattr(section, side, Cm(2.0))
+        section.top_margin, section.bottom_margin = Cm(2.0), Cm(2.0)
+
+    # --- blocks ---------------------------------------------------------------------------------------
+
+    def heading(self, text: str, level: int = 1) -> None:
+        self.doc.add_heading(text, level=level)
+
+    def para(
+        self, text: str, *, label: str | None = None, style: str | None = None, small: bool = False
+    ) -> None:
+        """A paragraph; ``label`` is printed bold in front of the text."""
+        p = self.doc.add_paragraph(style=style)
+        if label:
+            p.add_run(label + " ").bold = True
+        run = p.add_run(text)
+        if small:
+            run.font.size = Pt(8.5)
+
+    def tag(self, tag: str) -> None:
+        """A paragraph holding only a docxtpl paragraph tag (``{%p if ... %}``); docxtpl removes it."""
+        self.doc.add_paragraph(tag)
+
+    def kv(self, rows: Sequence[tuple[str, str]]) -> None:
+        """A two-column field/value table."""
+        table = self.doc.add_table(rows=0, cols=2)
+        table.style = "Table Grid"
+        for key, value in rows:
+            cells = table.add_row().cells
+            cells[0].text = ""
+            cells[0].paragraphs[0].add_run(key).bold = True
+            cells[1].text = value
+            cells[0].width, cells[1].width = Cm(5.0), Cm(12.0)
+        self.doc.add_paragraph()
+
+    def loop_table(self, headers: Sequence[str], loop: str, cells: Sequence[str]) -> None:
+        """A header row and one row repeated by ``{%tr for ... %}``."""
+        table = self.doc.add_table(rows=0, cols=len(headers))
+        table.style = "Table Grid"
+        head = table.add_row().cells
+        for cell, text in zip(head, headers, strict=True):
+            cell.text = ""
+            cell.paragraphs[0].add_run(text).bold = True
+        table.add_row().cells[0].text = "{%tr " + loop + " %}"
+        for cell, text in zip(table.add_row().cells, cells, strict=True):
+            cell.text = text
+        table.add_row().cells[0].text = "{%tr endfor %}"
+        self.doc.add_paragraph()
+
+    def footer(self, text: str) -> None:
+        p = self.doc.sections[0].footer.paragraphs[0]
+        p.text = text
+        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        for run in p.runs:
+            run.font.size = Pt(8)
+
+    def save(self, path: Path) -> None:
+        props = self.doc.core_properties
+        props.title = self.title
+        props.author = "aireg"
+        props.last_modified_by = "aireg"
+        props.created = props.modified = props.last_printed = EPOCH
+        props.revision = 1
+        props.comments = "Template for aireg documents (docxtpl): restyle freely, keep the Jinja tags."
+        buffer = io.BytesIO()
+        self.doc.save(buffer)
+        path.write_bytes(normalize_docx(buffer.getvalue(), EPOCH))
+
+
+# --- shared pieces -------------------------------------------------------------------------------------
+
+OWNER = (
+    "{% if owners.business.display_name %}{{ owners.business.display_name }} ({{ owners.business.username }})"
+    "{% else %}{{ owners.business.username }}{% endif %}"
+)
+TECH_OWNER = (
+    "{% if owners.technical %}{% if owners.technical.display_name %}{{ owners.technical.display_name }} "
+    "({{ owners.technical.username }}){% else %}{{ owners.technical.username }}{% endif %}{% else %}"
+    + NR
+    + "{% endif %}"
+)
+AS_OF = (
+    "registry record as of {{ document.covered_until | datetime }} (audit event {{ document.covered_seq }})"
+)
+FOOTER = (
+    "{{ system.id }} · {{ document.kind }} · covers the audit trail to event {{ document.covered_seq }}, "
+    "chain head {{ document.audit_head_hash | short_hash(16) }} · catalogue {{ document.catalog_version }}"
+)
+
+
+def classification_block(b: Builder, *, missing: str) -> None:
+    b.tag("{%p if classification %}")
+    b.para(
+        '{{ classification.ai_act_class | label("ai_act_class") }}'
+        "{% if classification.basis %} ({{ classification.basis | join_cites }}){% endif %}",
+        label="Class:",
+    )
+    b.para("{{ classification.rationale | recorded }}", label="Rationale:")
+    b.para(
+        "{{ classification.created_at | datetime }} by {{ classification.assessor }} for the "
+        "{{ classification.ai_act_role }} role, catalogue {{ classification.catalog_version }}",
+        label="Classified:",
+    )
+    b.tag("{%p if classification.obligations %}")
+    b.loop_table(
+        ["Article", "Obligation", "Applies from", "In force on {{ document.covered_until | date }}"],
+        "for o in classification.obligations",
+        ["{{ o.cite }}", "{{ o.title }}", "{{ o.applies_from | date }}", "{{ o.in_force | yes_no }}"],
+    )
+    b.tag("{%p endif %}")
+    b.tag("{%p else %}")
+    b.para(missing)
+    b.tag("{%p endif %}")
+
+
+def security_table(b: Builder) -> None:
+    b.loop_table(
+        ["FR", "Requirement", "SL-T", "SL-A", "Gap"],
+        "for row in security.rows",
+        [
+            "{{ row.fr }}",
+            "{{ row.name }}",
+            "{{ row.target | recorded }}",
+            "{{ row.achieved | recorded }}",
+            "{{ 'yes' if row.gap else '' }}",
+        ],
+    )
+
+
+def approvals_block(b: Builder, source: str, empty: str) -> None:
+    b.tag("{%p for a in " + source + " %}")
+    b.heading(
+        '{{ a.id }}: version {{ a.version }}, {{ a.environment }}, {{ a.state | label("approval_state") }}', 3
+    )
+    b.para(
+        "requested {{ a.created_at | datetime }} by {{ a.requester }}; "
+        "valid until {{ a.valid_until | datetime }};"
+        ' required sign-offs: {{ a.required_signoffs | join(", ") | recorded }}'
+        '{% if a.missing_signoffs %}; missing: {{ a.missing_signoffs | join(", ") }}{% endif %}',
+        label="Status:",
+    )
+    b.para("{{ a.justification }}", label="Justification:")
+    b.para("{{ a.content_hash | recorded }}", label="Request content hash:", small=True)
+    b.tag("{%p if a.signoffs %}")
+    b.loop_table(
+        ["Role", "Signer", "Decision", "Signed", "Hash"],
+        "for s in a.signoffs",
+        [
+            "{{ s.role }}",
+            "{{ s.signer }}",
+            '{{ s.decision | label("decision") }}',
+            "{{ s.created_at | datetime }}",
+            "{{ s.hash }}",
+        ],
+    )
+    b.tag("{%p else %}")
+    b.para("Sign-offs: none yet.")
+    b.tag("{%p endif %}")
+    b.tag("{%p else %}")
+    b.para(empty)
+    b.tag("{%p endfor %}")
+
+
+def versions_table(b: Builder) -> None:
+    b.tag("{%p if versions %}")
+    b.loop_table(
+        ["Version", "Artifact digest", "Registered", "By", "Notes"],
+        "for v in versions",
+        [
+            "{{ v.version }}",
+            "{{ v.artifact_digest }}",
+            "{{ v.created_at | datetime }}",
+            "{{ v.created_by }}",
+            "{{ v.notes | recorded }}",
+        ],
+    )
+    b.tag("{%p else %}")
+    b.para("Model versions: " + NR)
+    b.tag("{%p endif %}")
+
+
+def risks_table(b: Builder, limit: str = "") -> None:
+    b.loop_table(
+        ["Risk", "NIST AI RMF", "Mitigation"],
+        "for r in risk.risks" + limit,
+        [
+            "{{ r.title }}",
+            '{{ r.nist_refs | map(attribute="id") | join(", ") | recorded }}',
+            "{{ r.mitigation | recorded }}",
+        ],
+    )
+
+
+# --- the documents -------------------------------------------------------------------------------------
+
+
+def model_card() -> Builder:
+    b = Builder("Model card")
+    b.heading("Model card: {{ system.name }}", 0)
+    b.para(
+        "{{ system.id }} · model version {{ version.version if version else labels.not_recorded }} · " + AS_OF
+    )
+
+    b.heading("Model details", 1)
+    b.kv(
+        [
+            ("System ID", "{{ system.id }}"),
+            ("Name", "{{ system.name }}"),
+            ("Site", "{{ system.site }}{% if system.site_name %} ({{ system.site_name }}){% endif %}"),
+            ("Line", "{{ system.line | recorded }}"),
+            ("Business owner", OWNER),
+            ("Technical owner", TECH_OWNER),
+            ("Vendor", "{{ system.vendor if system.vendor else labels.built_in_house }}"),
+            ("AI Act role", '{{ system.ai_act_role | label("ai_act_role") }}'),
+            ("Lifecycle stage", '{{ system.lifecycle_stage | label("lifecycle_stage") }}'),
+            ("Processes personal data", "{{ system.personal_data | yes_no }}"),
+            ("License", "{{ system.license | recorded }}"),
+            ("Model version", "{{ version.version if version else labels.not_recorded }}"),
+            ("Artifact digest", "{{ version.artifact_digest if version else labels.not_recorded }}"),
+            (
+                "Version registered",
+                "{% if version %}{{ version.created_at | datetime }} by {{ version.created_by }}"
+                "{% else %}" + NR + "{% endif %}",
+            ),
+            ("Version notes", "{{ (version.notes if version else none) | recorded }}"),
+        ]
+    )
+
+    b.heading("Uses", 1)
+    b.heading("Intended purpose", 2)
+    b.para("{{ system.purpose }}")
+    b.heading("Intended use", 2)
+    b.para("{{ system.intended_use | recorded }}")
+    b.heading("Out-of-scope uses", 2)
+    b.para("{{ system.out_of_scope_uses | recorded }}")
+
+    b.heading("EU AI Act classification", 1)
+    classification_block(b, missing=NR + ": the system has not been classified under the AI Act.")
+
+    b.heading("Risk (NIST AI RMF)", 1)
+    b.tag("{%p if risk %}")
+    b.para(
+        '{{ risk.tier | label("risk_tier") }} (impact {{ risk.impact }} {{ risk.impact_label | recorded }}, '
+        "likelihood {{ risk.likelihood }} {{ risk.likelihood_label | recorded }}); assessed "
+        "{{ risk.created_at | datetime }} by {{ risk.assessor }}",
+        label="Risk tier:",
+    )
+    b.tag("{%p if risk.risks %}")
+    b.heading("Top risks", 2)
+    risks_table(b, "[:5]")
+    b.tag("{%p if risk.risks | length > 5 %}")
+    b.para("{{ risk.risks | length - 5 }} further risks are listed in the risk assessment.")
+    b.tag("{%p endif %}")
+    b.tag("{%p else %}")
+    b.para("Top risks: " + NR)
+    b.tag("{%p endif %}")
+    b.tag("{%p else %}")
+    b.para(NR + ": no NIST AI RMF risk assessment.")
+    b.tag("{%p endif %}")
+
+    b.heading("Security (IEC 62443)", 1)
+    b.tag("{%p if security.zone %}")
+    b.para(
+        "{{ security.zone.code }} ({{ security.zone.name }}), Purdue level {{ security.zone.purdue_level }}"
+        "{% if security.zone.purdue_title %}: {{ security.zone.purdue_title }}{% endif %}",
+        label="Zone:",
+    )
+    b.para(
+        '{{ security.gap | join(", ") if security.gap else "none" }}'
+        "{% if not security.sl_achieved_recorded %} (achieved levels " + NR + "){% endif %}",
+        label="Security-level gap:",
+    )
+    security_table(b)
+    b.tag("{%p else %}")
+    b.para("Zone: " + NR)
+    b.tag("{%p endif %}")
+
+    b.heading("Evaluation", 1)
+    b.tag("{%p if version and version.metrics %}")
+    b.loop_table(["Metric", "Value"], "for m in version.metrics", ["{{ m.name }}", "{{ m.value }}"])
+    b.tag("{%p else %}")
+    b.para("Metrics: " + NR)
+    b.tag("{%p endif %}")
+
+    b.heading("Training data", 1)
+    b.para("{{ system.training_data | recorded }}")
+    b.heading("Human oversight", 1)
+    b.para("{{ system.human_oversight | recorded }}")
+    b.heading("Bias, risks and limitations", 1)
+    b.para("{{ system.limitations | recorded }}")
+
+    b.heading("Approval status and sign-offs", 1)
+    approvals_block(b, "version_approvals", "Approvals: " + NR + " for this version.")
+    b.footer(FOOTER)
+    return b
+
+
+def technical_documentation() -> Builder:
+    b = Builder("Technical documentation (AI Act Annex IV)")
+    b.heading("Technical documentation: {{ system.name }}", 0)
+    b.para(
+        "{{ system.id }} · version {{ version.version if version else labels.to_be_completed }} · " + AS_OF,
+    )
+    b.para(
+        "Drawn up under Art. 11 of Regulation (EU) 2024/1689 and following the items of its Annex IV "
+        "({{ document.legal_basis }}). Items the registry holds are filled from it; every other item reads "
+        "\u201c" + TBC + "\u201d",
+        small=True,
+    )
+
+    b.heading("AI Act classification", 1)
+    classification_block(b, missing="The system has not been classified under the AI Act. " + TBC)
+
+    b.heading("1. General description of the AI system", 1)
+    b.heading("(a) Intended purpose, provider and version", 2)
+    b.kv(
+        [
+            ("Intended purpose", "{{ system.purpose }}"),
+            ("Intended use", "{{ system.intended_use | recorded(labels.to_be_completed) }}"),
+            ("Out-of-scope uses", "{{ system.out_of_scope_uses | recorded(labels.to_be_completed) }}"),
+            ("AI Act role of the organisation", '{{ system.ai_act_role | label("ai_act_role") }}'),
+            ("Vendor", "{{ system.vendor if system.vendor else labels.built_in_house }}"),
+            ("Provider name and contact", TBC),
+            ("Version", "{{ version.version if version else labels.to_be_completed }}"),
+            ("Artifact digest", "{{ version.artifact_digest if version else labels.to_be_completed }}"),
+            ("Business owner", OWNER),
+            ("Technical owner", TECH_OWNER),
+        ]
+    )
+    b.heading("(b) Interaction with hardware, software or other AI systems", 2)
+    b.kv(
+        [
+            ("Site", "{{ system.site }}{% if system.site_name %} ({{ system.site_name }}){% endif %}"),
+            ("Line", "{{ system.line | recorded }}"),
+            (
+                "IEC 62443 zone",
+                "{% if security.zone %}{{ security.zone.code }} ({{ security.zone.name }}), Purdue level "
+                "{{ security.zone.purdue_level }}{% else %}" + NR + "{% endif %}",
+            ),
+            ("Interfaces and interacting systems", TBC),
+        ]
+    )
+    b.heading("(c) Software and firmware versions, update requirements", 2)
+    versions_table(b)
+    b.para(TBC, label="Update requirements:")
+    b.heading("(d) Forms in which the system is placed on the market or put into service", 2)
+    b.para('{{ system.lifecycle_stage | label("lifecycle_stage") }}', label="Lifecycle stage:")
+    b.para(TBC)
+    b.heading("(e) Hardware on which the system is intended to run", 2)
+    b.para(TBC)
+    b.heading("(f) Photographs or illustrations (where the system is a product component)", 2)
+    b.para(TBC)
+    b.heading("(g) User interface provided to the deployer", 2)
+    b.para(TBC)
+    b.heading("(h) Instructions for use for the deployer", 2)
+    b.para(TBC)
+
+    b.heading("2. Elements of the AI system and its development process", 1)
+    b.heading("(a) Methods and steps of development, including third-party pre-trained components", 2)
+    b.para("{{ system.vendor if system.vendor else labels.built_in_house }}", label="Vendor:")
+    b.para(TBC)
+    b.heading("(b) Design specifications: logic, algorithms, key choices, optimisation target, trade-offs", 2)
+    b.para(TBC)
+    b.heading("(c) System architecture and computational resources", 2)
+    b.para(TBC)
+    b.heading("(d) Data requirements and datasheets of training data", 2)
+    b.para("{{ system.training_data | recorded(labels.to_be_completed) }}")
+    b.para("{{ system.personal_data | yes_no }}", label="Personal data processed:")
+    b.heading("(e) Assessment of the human-oversight measures (Art. 14)", 2)
+    b.para("{{ system.human_oversight | recorded(labels.to_be_completed) }}")
+    b.heading("(f) Predetermined changes", 2)
+    b.para(TBC)
+    b.heading("(g) Validation and testing: procedures, metrics, test logs and reports", 2)
+    b.tag("{%p if version and version.metrics %}")
+    b.para("Metrics recorded for version {{ version.version }}:")
+    b.loop_table(["Metric", "Value"], "for m in version.metrics", ["{{ m.name }}", "{{ m.value }}"])
+    b.tag("{%p else %}")
+    b.para("Metrics: " + TBC)
+    b.tag("{%p endif %}")
+    b.para(TBC, label="Test procedures, discriminatory-impact metrics, dated and signed test logs:")
+    b.heading("(h) Cybersecurity measures (Art. 15)", 2)
+    b.tag("{%p if security.zone %}")
+    b.para(
+        "{{ security.standard }}; zone {{ security.zone.code }} ({{ security.zone.name }}), Purdue level "
+        "{{ security.zone.purdue_level }}; security-level gap: "
+        '{{ security.gap | join(", ") if security.gap else "none" }}'
+        "{% if not security.sl_achieved_recorded %} (achieved levels " + NR + "){% endif %}",
+        label="Zone model:",
+    )
+    security_table(b)
+    b.tag("{%p else %}")
+    b.para("IEC 62443 zone: " + NR + ". " + TBC)
+    b.tag("{%p endif %}")
+
+    b.heading("3. Monitoring, functioning and control", 1)
+    b.heading("Capabilities and limitations in performance", 2)
+    b.para("{{ system.limitations | recorded(labels.to_be_completed) }}")
+    b.heading("Foreseeable unintended outcomes and sources of risk", 2)
+    b.tag("{%p if risk and risk.risks %}")
+    risks_table(b)
+    b.tag("{%p else %}")
+    b.para(TBC)
+    b.tag("{%p endif %}")
+    b.heading("Human-oversight measures", 2)
+    b.para("{{ system.human_oversight | recorded(labels.to_be_completed) }}")
+    b.heading("Accuracy for specific groups and overall; input-data specifications", 2)
+    b.para(TBC)
+
+    b.heading("4. Appropriateness of the performance metrics", 1)
+    b.para(
+        '{% if version and version.metrics %}{{ version.metrics | map(attribute="name") | join(", ") }}'
+        "{% else %}" + NR + "{% endif %}",
+        label="Metrics recorded:",
+    )
+    b.para(TBC, label="Why these metrics are appropriate:")
+
+    b.heading("5. Risk management system (Art. 9)", 1)
+    b.tag("{%p if risk %}")
+    b.para(
+        '{{ risk.tier | label("risk_tier") }} (impact {{ risk.impact }} {{ risk.impact_label | recorded }}, '
+        "likelihood {{ risk.likelihood }} {{ risk.likelihood_label | recorded }}), assessed "
+        "{{ risk.created_at | datetime }} by {{ risk.assessor }} under the NIST AI RMF",
+        label="Risk tier:",
+    )
+    b.tag("{%p if risk.risks %}")
+    risks_table(b)
+    b.tag("{%p endif %}")
+    b.tag("{%p else %}")
+    b.para("Risk assessment: " + TBC)
+    b.tag("{%p endif %}")
+    b.para("AI RMF checklist coverage per function:")
+    b.loop_table(
+        ["Function", "Implemented", "In progress", "Not started", "Not applicable", "Coverage"],
+        "for f in nist_checklist.coverage",
+        [
+            "{{ f.function }}",
+            "{{ f.implemented }}",
+            "{{ f.in_progress }}",
+            "{{ f.not_started }}",
+            "{{ f.not_applicable }}",
+            "{{ '%.0f' | format(f.coverage * 100) }} %",
+        ],
+    )
+
+    b.heading("6. Relevant changes made through the lifecycle", 1)
+    b.heading("Model versions", 2)
+    versions_table(b)
+    b.heading("Classification history", 2)
+    b.loop_table(
+        ["Date", "Class", "Basis", "Catalogue", "Assessor"],
+        "for c in classification_history",
+        [
+            "{{ c.created_at | datetime }}",
+            '{{ c.ai_act_class | label("ai_act_class") }}',
+            "{{ c.basis | join_cites | recorded }}",
+            "{{ c.catalog_version }}",
+            "{{ c.assessor }}",
+        ],
+    )
+
+    b.heading("7. Harmonised standards applied", 1)
+    b.para(TBC, label="Harmonised standards:")
+    b.para(
+        "{% if security.zone %}{{ security.standard }} (zones and security levels, see 2(h)); {% endif %}"
+        "{% if risk %}NIST AI RMF 1.0 (risk assessment, see 5); {% endif %}" + TBC,
+        label="Other standards and specifications used:",
+    )
+
+    b.heading("8. EU declaration of conformity (Art. 47)", 1)
+    b.para(TBC)
+
+    b.heading("9. Post-market monitoring (Art. 72)", 1)
+    b.para(
+        "{% if system.monitoring_interval_hours %}every {{ system.monitoring_interval_hours }} hours"
+        "{% else %}" + NR + "{% endif %}",
+        label="Monitoring reports expected:",
+    )
+    b.para(TBC, label="Post-market monitoring plan (Art. 72(3)):")
+
+    b.heading("Registry records: release approvals and sign-offs", 1)
+    approvals_block(b, "approvals", "Approvals: " + NR + ".")
+    b.footer(FOOTER)
+    return b
+
+
+def art6_4_assessment() -> Builder:
+    b = Builder("Art. 6(3) assessment record (AI Act Art. 6(4))")
+    b.heading("Art. 6(3) assessment: {{ system.name }}", 0)
+    b.para("{{ system.id }} · " + AS_OF)
+    b.para(
+        "Art. 6(4) of Regulation (EU) 2024/1689: a provider that considers an Annex III system not high-risk "
+        "under Art. 6(3) documents that assessment before placing the system on the market or putting it "
+        "into service, and hands the documentation over to the national competent authorities on request. "
+        "Art. 49(2): the provider still registers itself and the system in the EU database.",
+        small=True,
+    )
+
+    b.heading("1. The system", 1)
+    b.kv(
+        [
+            ("System ID", "{{ system.id }}"),
+            ("Name", "{{ system.name }}"),
+            ("Intended purpose", "{{ system.purpose }}"),
+            ("Intended use", "{{ system.intended_use | recorded }}"),
+            ("Site and line", "{{ system.site }} / {{ system.line | recorded }}"),
+            ("AI Act role", '{{ system.ai_act_role | label("ai_act_role") }}'),
+            ("Vendor", "{{ system.vendor if system.vendor else labels.built_in_house }}"),
+            ("Business owner", OWNER),
+            ("Model version", "{{ version.version if version else labels.not_recorded }}"),
+            ("Artifact digest", "{{ version.artifact_digest if version else labels.not_recorded }}"),
+        ]
+    )
+
+    b.heading("2. Annex III use", 1)
+    b.tag("{%p if classification.annex3_uses %}")
+    b.loop_table(
+        ["Use", "Description"],
+        "for u in classification.annex3_uses",
+        ["{{ u.cite }}", "{{ u.title | recorded }}"],
+    )
+    b.tag("{%p else %}")
+    b.para(NR)
+    b.tag("{%p endif %}")
+
+    b.heading("3. Art. 6(3) conditions relied on", 1)
+    b.tag("{%p if classification.art6_3_conditions %}")
+    b.loop_table(
+        ["Condition", "Description"],
+        "for c in classification.art6_3_conditions",
+        ["{{ c.cite }}", "{{ c.title | recorded }}"],
+    )
+    b.tag("{%p else %}")
+    b.para(NR)
+    b.tag("{%p endif %}")
+    b.para(
+        "{{ classification.profiling | yes_no }} (an Annex III system that profiles natural persons is "
+        "always high-risk; Art. 6(3) last subparagraph)",
+        label="Profiling of natural persons:",
+    )
+
+    b.heading("4. Outcome and rationale", 1)
+    classification_block(b, missing=NR)
+
+    b.heading("5. Supporting evidence", 1)
+    b.tag("{%p if risk %}")
+    b.para(
+        '{{ risk.tier | label("risk_tier") }}, assessed {{ risk.created_at | datetime }} '
+        "by {{ risk.assessor }}",
+        label="NIST AI RMF risk tier:",
+    )
+    b.tag("{%p if risk.risks %}")
+    risks_table(b)
+    b.tag("{%p endif %}")
+    b.tag("{%p else %}")
+    b.para("Risk assessment: " + NR)
+    b.tag("{%p endif %}")
+    b.para("{{ system.human_oversight | recorded }}", label="Human oversight:")
+    b.para("{{ system.limitations | recorded }}", label="Limitations:")
+
+    b.heading("6. Registration in the EU database (Art. 49(2))", 1)
+    b.para(TBC, label="Registration number and date:")
+
+    b.heading("7. Assessment history", 1)
+    b.loop_table(
+        ["Date", "Class", "Basis", "Catalogue", "Assessor"],
+        "for c in classification_history",
+        [
+            "{{ c.created_at | datetime }}",
+            '{{ c.ai_act_class | label("ai_act_class") }}',
+            "{{ c.basis | join_cites | recorded }}",
+            "{{ c.catalog_version }}",
+            "{{ c.assessor }}",
+        ],
+    )
+
+    b.heading("8. Responsible person", 1)
+    b.para(TBC, label="Name, function, date and signature:")
+    b.footer(FOOTER)
+    return b
+
+
+TEMPLATES: dict[str, Callable[[], Builder]] = {
+    "model_card.docx": model_card,
+    "technical_documentation.docx": technical_documentation,
+    "art6_4_assessment.docx": art6_4_assessment,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="overwrite templates that already exist")
+    parser.add_argument("--only", choices=sorted(TEMPLATES), help="build one template")
+    parser.add_argument("--out", type=Path, default=HERE, help="directory to write to")
+    args = parser.parse_args(argv)
+    for name, build in TEMPLATES.items():
+        if args.only and name != args.only:
+            continue
+        path = args.out / name
+        if path.exists() and not args.force:
+            print(f"kept {path} (exists; --force overwrites)")
+            continue
+        build().save(path)
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

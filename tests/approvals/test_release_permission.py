@@ -1,0 +1,165 @@
+"""The release gate: authentication, 404s, every reason code, and answers that follow every write at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.approvals import release as gate
+from tests.approvals.conftest import long_lived_user
+from tests.approvals.helpers import (
+    ANNEX3_EMPLOYMENT,
+    COUNTERMEASURES,
+    MINIMAL,
+    classify,
+    codes,
+    release,
+    sign,
+    submit,
+)
+
+URL = "/api/v1/release-permission"
+
+
+def _approve_minimal(client: Any, team: dict, system: str, env: str = "production") -> str:
+    a = submit(client, team["bob"], system, "v1", env)["id"]
+    sign(client, team["clara"], a, "compliance_officer")
+    assert sign(client, team["berta"], a, "business_owner")["state"] == "approved"
+    return a
+
+
+def test_authentication_and_visibility(client: Any, team: dict, make_system: Any) -> None:
+    system = make_system(MINIMAL)
+    params = {"system": system, "version": "v1"}
+    assert client.get(URL, params=params).status_code == 401
+    assert client.get(URL, params=params, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get(URL, params=params, headers={"Authorization": "Basic eDp5"}).status_code == 401
+    unknown = {"Authorization": "Bearer aireg_" + "x" * 43}
+    r = client.get(URL, params=params, headers=unknown)
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+    assert client.get(URL, params=params, headers=team["leo"]).status_code == 404  # no role in STR
+    assert (
+        client.get(URL, params={"system": "AIS-999999", "version": "v1"}, headers=team["ci"]).status_code
+        == 404
+    )
+    site_admin = long_lived_user("sid", ("admin", "STR"))
+    assert (
+        client.get(URL, params=params, headers=site_admin).status_code == 403
+    )  # admins may not ask the gate
+    for bad in (
+        {"system": system},
+        {"version": "v1"},
+        {"system": "x", "version": "v1"},
+        {"system": system, "version": "v1", "environment": "staging"},
+        {"system": system, "version": "v1", "artifact_digest": "md5:00"},
+    ):
+        r = client.get(URL, params=bad, headers=team["ci"])
+        assert r.status_code == 422, (bad, r.text)
+    answer = release(client, team["ci"], system, "v1")  # environment defaults to production
+    assert answer["environment"] == "production" and codes(answer) == ["NO_APPROVAL"]
+
+
+def test_revoked_token_is_refused_at_once(client: Any, team: dict, make_system: Any) -> None:
+    system = make_system(MINIMAL)
+    r = client.post(
+        "/api/v1/users/ci/tokens", json={"name": "pipeline", "expires_days": 1}, headers=team["ci"]
+    )
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    headers = {"Authorization": f"Bearer {issued['token']}"}
+    assert release(client, headers, system, "v1")["allowed"] is False
+    assert client.delete(f"/api/v1/tokens/{issued['id']}", headers=team["ci"]).status_code == 204
+    assert client.get(URL, params={"system": system, "version": "v1"}, headers=headers).status_code == 401
+
+
+def test_material_changes_after_approval(client: Any, team: dict, make_system: Any) -> None:
+    ci, admin = team["ci"], team["admin"]
+    system = make_system(MINIMAL, zone="STR-ENT", sl_achieved={f"FR{i}": 2 for i in range(1, 8)})
+    _approve_minimal(client, team, system)
+    assert release(client, ci, system, "v1")["allowed"] is True
+    revision = client.get(f"/api/v1/systems/{system}", headers=admin).json()["revision"]
+    r = client.patch(
+        f"/api/v1/systems/{system}", json={"personal_data": True, "revision": revision}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    answer = release(client, ci, system, "v1")
+    assert codes(answer) == ["CONDITION_NOT_MET"] and "dpo" in answer["reasons"][0]["message"]
+    r = client.patch(
+        f"/api/v1/systems/{system}",
+        json={"personal_data": False, "revision": r.json()["revision"]},
+        headers=admin,
+    )
+    assert release(client, ci, system, "v1")["allowed"] is True
+    # The OT security sign-off accepted FR7 only; a wider gap later is not covered.
+    gap_system = make_system(
+        MINIMAL, zone="STR-CTL", sl_achieved={f"FR{i}": 3 for i in range(1, 7)} | {"FR7": 1}
+    )
+    a = submit(client, team["bob"], gap_system, "v1", "production")["id"]
+    sign(client, team["clara"], a, "compliance_officer")
+    sign(client, team["berta"], a, "business_owner")
+    sign(client, team["otto"], a, "ot_security", comment=COUNTERMEASURES)
+    answer = release(client, ci, gap_system, "v1")
+    assert answer["allowed"] is True and codes(answer, "warning") == ["SL_GAP_ACCEPTED"]
+    assert "FR7" in answer["reasons"][0]["message"]
+    revision = client.get(f"/api/v1/systems/{gap_system}", headers=admin).json()["revision"]
+    r = client.patch(
+        f"/api/v1/systems/{gap_system}",
+        json={"sl_achieved": {f"FR{i}": 3 for i in range(1, 6)} | {"FR6": 2, "FR7": 1}, "revision": revision},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    answer = release(client, ci, gap_system, "v1")
+    assert codes(answer) == ["CONDITION_NOT_MET"] and "FR6" in answer["reasons"][0]["message"]
+
+
+def test_retired_and_prohibited_after_approval(client: Any, team: dict, make_system: Any) -> None:
+    ci, admin = team["ci"], team["admin"]
+    system = make_system(MINIMAL)
+    _approve_minimal(client, team, system)
+    classify(client, admin, system, {"prohibited_practices": ["art5.1.f"]})
+    assert codes(release(client, ci, system, "v1")) == ["PROHIBITED", "RECLASSIFIED_SINCE_APPROVAL"]
+    revision = client.get(f"/api/v1/systems/{system}", headers=admin).json()["revision"]
+    r = client.patch(
+        f"/api/v1/systems/{system}", json={"lifecycle_stage": "retired", "revision": revision}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    answer = release(client, ci, system, "v1")
+    assert codes(answer) == ["SYSTEM_RETIRED", "PROHIBITED", "RECLASSIFIED_SINCE_APPROVAL"]
+    assert codes(release(client, ci, system, "v7")) == ["SYSTEM_RETIRED", "PROHIBITED", "UNKNOWN_VERSION"]
+    refused = submit(client, team["bob"], system, "v2", "pilot", expect=422)
+    assert refused["code"] == "SYSTEM_RETIRED"
+
+
+def test_a_newer_request_and_an_older_approval(client: Any, team: dict, make_system: Any) -> None:
+    ci = team["ci"]
+    system = make_system(ANNEX3_EMPLOYMENT)
+    first = submit(client, team["bob"], system, "v1", "pilot")["id"]
+    for user, role in (
+        ("clara", "compliance_officer"),
+        ("berta", "business_owner"),
+        ("rita", "risk_officer"),
+    ):
+        sign(client, team[user], first, role)
+    r = client.post(f"/api/v1/approvals/{first}/revoke", json={"reason": "drift"}, headers=team["rita"])
+    assert r.status_code == 200
+    second = submit(client, team["bob"], system, "v1", "pilot")["id"]
+    answer = release(client, ci, system, "v1", "pilot")
+    # every reason that applies: the new request is pending and the last approval was revoked
+    assert codes(answer) == ["APPROVAL_PENDING", "APPROVAL_REVOKED"] and answer["approval_id"] == second
+    assert "drift" in answer["reasons"][1]["message"]
+
+
+def test_suspension_hook(client: Any, team: dict, make_system: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    system = make_system(MINIMAL)
+    _approve_minimal(client, team, system)
+    assert gate.suspended_by_incident.__doc__ and release(client, team["ci"], system, "v1")["allowed"] is True
+    calls: list[tuple[str, str, str]] = []
+
+    def check(db: gate.RawReader, system_id: str, version: str, environment: str) -> list[dict[str, str]]:
+        calls.append((system_id, version, environment))
+        return [gate.error(gate.SUSPENDED_BY_INCIDENT, "incident INC-1 is open")]
+
+    monkeypatch.setattr(gate, "_suspension_checks", [check])
+    answer = release(client, team["ci"], system, "v1")
+    assert codes(answer) == ["SUSPENDED_BY_INCIDENT"] and calls == [(system, "v1", "production")]

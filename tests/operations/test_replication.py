@@ -1,0 +1,174 @@
+"""Replication: a linked copy at a new placement reuses the evidence and asks again only for the sign-offs
+the placement changes (policies/replication.yaml)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.operations.replication import PolicyError, load_policy
+from tests.operations.conftest import HIGH_RISK, digest
+from tests.systems.helpers import assert_problem, audit_events
+
+FULL_SL = {f"FR{i}": 3 for i in range(1, 8)}
+DOCS = {
+    "intended_use": "Flag weld seams for manual rework",
+    "out_of_scope_uses": "Grading welders",
+    "human_oversight": "An inspector confirms every rejection",
+    "limitations": "Galvanised steel",
+    "training_data": "40,000 labelled images",
+    "vendor": "Cognex",
+    "license": "proprietary",
+    "personal_data": False,
+    "monitoring_interval_hours": 12,
+}
+
+
+@pytest.fixture
+def origin(ops):  # type: ignore[no-untyped-def]
+    """A high-risk system in the OT zone STR-CTL, with two versions, 1.0.0 approved for production."""
+    system = ops.ready(HIGH_RISK, zone="STR-CTL", sl_achieved=FULL_SL, lifecycle_stage="production", **DOCS)
+    ops.version(system["id"], "1.1.0", n=2, notes="retrained")
+    approval = ops.approve(system["id"])
+    assert approval["required_signoffs"] == ["business_owner", "compliance_officer", "risk_officer", "ot_security"]
+    return {"system": system, "approval": approval}
+
+
+def replicate(ops, system_id, *, as_="carol", **body):  # type: ignore[no-untyped-def]
+    return ops.client.post(f"/api/v1/systems/{system_id}/replicate", json=body, headers=ops.h[as_])
+
+
+def roles(entries: list[dict]) -> list[str]:
+    return [e["role"] for e in entries]
+
+
+def test_replica_to_another_site_reuses_evidence_and_asks_placement_signoffs(ops, origin):
+    source = origin["system"]
+    body = ops.ok(replicate(ops, source["id"], site="LYO", line="SMT1", zone="LYO-CTL", business_owner="lou"), 201)
+    assert body["id"] != source["id"] and body["replicated_from"] == source["id"]
+    assert (body["site"], body["line"], body["zone"], body["business_owner"]) == ("LYO", "SMT1", "LYO-CTL", "lou")
+    assert (body["name"], body["purpose"]) == (source["name"], source["purpose"])
+    for key, value in DOCS.items():
+        assert body[key] == value, key
+    assert body["ai_act_class"] == "high_risk" and body["risk_tier"] == source["risk_tier"]
+    assert body["lifecycle_stage"] == "idea"  # it still has to be approved where it now runs
+    assert body["sl_achieved"] is None  # security is judged per zone, by the new zone's OT security
+
+    reused = body["replication"]["reused"]
+    assert reused["classification"]["same_result"] is True
+    assert reused["classification"]["ai_act_class"] == "high_risk"
+    assert reused["risk_assessment"]["risk_tier"] == source["risk_tier"]
+    assert reused["versions"] == [
+        {"version": "1.0.0", "artifact_digest": digest(1)},
+        {"version": "1.1.0", "artifact_digest": digest(2)},
+    ]
+    assert set(reused["documentation_fields"]) >= {"intended_use", "human_oversight", "training_data"}
+
+    plan = body["replication"]["signoffs"]
+    assert plan["origin_approval_id"] == origin["approval"]["id"]
+    assert (plan["version"], plan["environment"]) == ("1.0.0", "production")
+    assert [(e["role"], e["signer"]) for e in plan["reused"]] == [("compliance_officer", "carol"), ("risk_officer", "rita")]
+    assert roles(plan["asked_again"]) == ["business_owner", "ot_security"]
+    assert "site" in plan["asked_again"][0]["because"] and "zone" in plan["asked_again"][1]["because"]
+
+    # the evidence is really recorded on the replica
+    versions = ops.ok(ops.client.get(f"/api/v1/systems/{body['id']}/versions", headers=ops.carol))
+    assert sorted(v["version"] for v in versions["items"]) == ["1.0.0", "1.1.0"]
+    classification = ops.ok(ops.client.get(f"/api/v1/systems/{body['id']}/classification", headers=ops.carol))
+    assert classification["answers"] == {"annex3_uses": ["annex3.4.a"]}
+    assessment = ops.ok(ops.client.get(f"/api/v1/systems/{body['id']}/risk-assessment", headers=ops.carol))
+    assert (assessment["impact"], assessment["likelihood"]) == (3, 2)
+    # origin untouched, link visible on the replica, event on the trail
+    assert ops.ok(ops.client.get(f"/api/v1/systems/{source['id']}", headers=ops.carol))["replicated_from"] is None
+    events = audit_events(ops.client, ops.carol, entity_type="system", entity_id=body["id"])
+    replicate_event = next(e for e in events if e["action"] == "system.replicate")
+    assert replicate_event["after"]["replicated_from"] == source["id"]
+    assert replicate_event["actor"] == "carol"
+
+
+def test_replica_on_another_line_of_the_same_site_and_zone_reuses_every_signoff(ops, origin):
+    body = ops.ok(replicate(ops, origin["system"]["id"], as_="bob", site="STR", line="ASM2", zone="STR-CTL"), 201)
+    plan = body["replication"]["signoffs"]
+    assert roles(plan["reused"]) == ["business_owner", "compliance_officer", "risk_officer", "ot_security"]
+    assert plan["asked_again"] == []
+
+
+def test_new_owner_or_new_zone_each_ask_their_own_signoff(ops, origin):
+    source = origin["system"]["id"]
+    owner = ops.ok(
+        replicate(ops, source, site="STR", line="ASM2", zone="STR-CTL", business_owner="bea", name="Weld ASM2"), 201
+    )
+    assert roles(owner["replication"]["signoffs"]["asked_again"]) == ["business_owner"]
+    zone = ops.ok(replicate(ops, source, site="STR", line="ASM2", zone="LYO-CTL"), 422)
+    assert zone["errors"][0]["loc"][-1] == "zone"
+    # an IT zone (Purdue 4): no SL-A recorded there yet, so the SL gap rule still asks OT security
+    it_zone = ops.ok(replicate(ops, source, site="STR", line="ASM2", zone="STR-ENT"), 201)
+    assert it_zone["sl_gap"] == [f"FR{i}" for i in range(1, 8)] and it_zone["ot_system"] is False
+    assert roles(it_zone["replication"]["signoffs"]["asked_again"]) == ["ot_security"]
+    # outside any zone the rules require no OT security sign-off at all
+    no_zone = ops.ok(replicate(ops, source, site="STR", line="ASM2"), 201)
+    plan = no_zone["replication"]["signoffs"]
+    assert roles(plan["reused"]) == ["business_owner", "compliance_officer", "risk_officer"]
+    assert plan["asked_again"] == []
+
+
+def test_signoffs_the_origin_never_gave_are_asked(ops):
+    system = ops.ready(HIGH_RISK)  # not approved anywhere
+    body = ops.ok(replicate(ops, system["id"], site="LYO", line="SMT1", zone="LYO-CTL", business_owner="lou"), 201)
+    plan = body["replication"]["signoffs"]
+    assert plan["origin_approval_id"] is None and plan["reused"] == []
+    assert roles(plan["asked_again"]) == ["business_owner", "compliance_officer", "risk_officer", "ot_security"]
+    assert "no approval" in plan["asked_again"][1]["because"]
+
+
+def test_unclassified_origin_gives_an_unclassified_replica(ops):
+    system = ops.system(name="Early idea")
+    body = ops.ok(replicate(ops, system["id"], site="STR", line="ASM2"), 201)
+    assert body["ai_act_class"] is None and "classification" not in body["replication"]["reused"]
+    assert body["replication"]["reused"]["versions"] == []
+    assert_problem(ops.client.get(f"/api/v1/systems/{body['id']}/classification", headers=ops.carol), 404)
+
+
+def test_refusals(ops, origin, make_user):
+    source = origin["system"]["id"]
+    cases = [
+        ({"site": "XXX", "line": "SMT1"}, 422, "site"),
+        ({"site": "LYO", "line": "BODY1"}, 422, "line"),
+        ({"site": "LYO", "line": "SMT1", "zone": "STR-CTL"}, 422, "zone"),
+        ({"site": "LYO", "line": "SMT1", "business_owner": "nobody"}, 422, "business_owner"),
+        ({"site": "STR", "line": "BODY1", "zone": "STR-CTL"}, 422, None),  # where it already is
+        ({"line": "SMT1"}, 422, "site"),
+        ({"site": "LYO", "colour": "red"}, 422, "colour"),
+    ]
+    for body, status, field in cases:
+        assert_problem(replicate(ops, source, **body), status, field=field)
+    # only the owner may replicate with replicate_own; lou holds no role in STR
+    assert_problem(replicate(ops, source, as_="bea", site="LYO", line="SMT1"), 403)
+    assert_problem(replicate(ops, source, as_="lou", site="LYO", line="SMT1"), 404)
+    assert_problem(replicate(ops, source, as_="pip", site="LYO", line="SMT1"), 403)
+    # an owner who may not create systems in the target site
+    stan = make_user("stan", ("business_owner", "STR"))
+    mine = ops.ok(ops.client.post(
+        "/api/v1/systems",
+        json={"name": "Stan's", "purpose": "x", "site": "STR", "business_owner": "stan"},
+        headers=stan,
+    ), 201)
+    ops.h["stan"] = stan
+    assert_problem(replicate(ops, mine["id"], as_="stan", site="LYO", line="SMT1"), 403)
+    # nothing was created by any refusal
+    listed = ops.ok(ops.client.get("/api/v1/systems?site=LYO", headers=ops.carol))
+    assert listed["total"] == 0
+
+
+def test_policy_file_mistakes_are_named(tmp_path):
+    path = tmp_path / "replication.yaml"
+    path.write_text("version: 1\nasked_again:\n  - role: janitor\n    when_changed: [site]\n    because: x\n"
+                    "carry_over: {}\n")
+    with pytest.raises(PolicyError, match="asked_again.0.role"):
+        load_policy(path)
+    path.write_text("version: 1\nasked_again: []\ncarry_over: {documentation_fields: [site]}\n")
+    with pytest.raises(PolicyError, match="cannot carry over"):
+        load_policy(path)
+    path.write_text("version: 1\nasked_again:\n  - {role: ot_security, when_changed: [colour], because: x}\n"
+                    "carry_over: {}\n")
+    with pytest.raises(PolicyError, match="when_changed"):
+        load_policy(path)
