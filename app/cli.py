@@ -304,8 +304,8 @@ def _write_document(content: bytes, output: Path | None, binary: bool) -> None:
 def docs_model_card(
     system_id: Annotated[str, typer.Argument(help="e.g. AIS-000123")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or docx")] = "md",
-    version: Annotated[str | None, typer.Option("--version", help="model version (default: the newest)")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="file (default: stdout; docx needs one)")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="model version (default: newest)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="file (default: stdout)")] = None,
 ) -> None:
     """Write a system's model card (the download is recorded in the audit trail)."""
     from app.documents import service
@@ -334,9 +334,9 @@ def docs_model_card(
 def docs_technical_documentation(
     system_id: Annotated[str, typer.Argument(help="e.g. AIS-000123")],
     output: Annotated[Path, typer.Option("-o", "--output", help="DOCX file to write")],
-    version: Annotated[str | None, typer.Option("--version", help="model version (default: the newest)")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="model version (default: newest)")] = None,
 ) -> None:
-    """Write Annex IV technical documentation (high-risk) or the Art. 6(4) record (derogated); exit 1 otherwise."""
+    """Write Annex IV technical documentation (high-risk) or the Art. 6(4) record (derogated)."""
     from app.documents import service
 
     migrate()
@@ -358,7 +358,7 @@ def docs_audit_pack(
     system_id: Annotated[str, typer.Argument(help="e.g. AIS-000123")],
     output: Annotated[Path, typer.Option("-o", "--output", help="ZIP file to write")],
 ) -> None:
-    """Write a system's audit pack (same bytes as the HTTP download for the same data; recorded in the trail)."""
+    """Write a system's audit pack (the same bytes as the HTTP download; recorded in the trail)."""
     import shutil
 
     from app.documents import pack
@@ -374,7 +374,8 @@ def docs_audit_pack(
             shutil.copyfileobj(built.file, fh)
     finally:
         built.close()
-    typer.echo(f"wrote {output} ({built.size} bytes, sha256 {built.sha256}, covers event {built.coverage.seq})", err=True)
+    summary = f"{built.size} bytes, sha256 {built.sha256}, covers event {built.coverage.seq}"
+    typer.echo(f"wrote {output} ({summary})", err=True)
 
 
 # --- release gate --------------------------------------------------------------------------------------

@@ -58,7 +58,10 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1[redacted]"),
     (re.compile(r"aireg_[A-Za-z0-9_\-]{8,}"), "aireg_[redacted]"),
     (
-        re.compile(r"(?i)(\"?(?:password|passwd|secret|token|authorization)\"?\s*[:=]\s*\"?)[^\s\"',;&}]+"),
+        # key=value / "key": "value" for any key naming a password, secret, token or authorization
+        re.compile(
+            r"""(?i)((?:password|passwd|secret|token|authorization)\w*["']?\s*[:=]\s*["']?)[^\s"',;&}]+"""
+        ),
         r"\1[redacted]",
     ),
 )

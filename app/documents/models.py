@@ -65,10 +65,12 @@ class RenderedDocument:
 
     @property
     def media_type(self) -> str:
+        """The Content-Type of the file."""
         return MEDIA_TYPES[self.extension]
 
     @property
     def filename(self) -> str:
+        """``AIS-000123-model-card-1.2.0.md``."""
         suffix = f"-{self.version}" if self.version else ""
         return f"{self.system_id}-{self.kind.value}{suffix}.{self.extension}"
 

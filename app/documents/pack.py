@@ -160,9 +160,11 @@ class AuditPack:
 
     @property
     def filename(self) -> str:
+        """``AIS-000123-audit-pack-<covered seq>.zip``."""
         return f"{self.system_id}-audit-pack-{self.coverage.seq}.zip"
 
     def read(self) -> bytes:
+        """The whole pack (tests and small packs)."""
         self.file.seek(0)
         return self.file.read()
 
@@ -176,6 +178,7 @@ class AuditPack:
             self.file.close()
 
     def close(self) -> None:
+        """Release the spool file."""
         self.file.close()
 
 

@@ -83,12 +83,14 @@ def label(value: Any, group: str) -> Any:
 
 
 def fmt_datetime(value: datetime | None, placeholder: str | None = None) -> str:
+    """``2026-11-30 14:05:00 UTC``, or the placeholder."""
     if value is None:
         return placeholder if placeholder is not None else labels()["not_recorded"]
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def fmt_date(value: date | datetime | None, placeholder: str | None = None) -> str:
+    """``2026-11-30``, or the placeholder."""
     if value is None:
         return placeholder if placeholder is not None else labels()["not_recorded"]
     if isinstance(value, datetime):
@@ -97,6 +99,7 @@ def fmt_date(value: date | datetime | None, placeholder: str | None = None) -> s
 
 
 def yes_no(value: bool | None) -> str:
+    """The yes/no wording of ``labels.yaml``."""
     if value is None:
         return labels()["not_recorded"]
     return labels()["answer_yes"] if value else labels()["answer_no"]
@@ -119,6 +122,7 @@ def join_cites(items: Iterable[dict[str, Any]], sep: str = ", ") -> str:
 
 
 def short_hash(value: str | None, length: int = 12) -> str:
+    """The first ``length`` characters of a hash."""
     return value[:length] if value else labels()["not_recorded"]
 
 

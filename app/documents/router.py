@@ -21,7 +21,15 @@ VersionQuery = Annotated[
     Query(pattern=VERSION_PATTERN, description="model version to document (default: the newest)"),
 ]
 
-_FILE = {"description": "The document, as an attachment", "content": {}}
+_HEADERS = {
+    "Content-Disposition": {"description": "attachment; filename=...", "schema": {"type": "string"}},
+    "ETag": {"description": "the SHA-256 of the body, quoted", "schema": {"type": "string"}},
+    "X-Aireg-Covered-Seq": {
+        "description": "sequence number of the latest audit event the document covers (downloads excluded)",
+        "schema": {"type": "integer"},
+    },
+}
+_FILE = {"description": "The document, as an attachment", "content": {}, "headers": _HEADERS}
 
 
 def _headers(filename: str, sha256: str, covered_seq: int) -> dict[str, str]:
@@ -67,7 +75,17 @@ def model_card(
     "/systems/{system_id}/documents/technical-documentation",
     response_class=Response,
     responses={
-        200: {**_FILE, "content": {MEDIA_TYPES["docx"]: {}}},
+        200: {
+            **_FILE,
+            "content": {MEDIA_TYPES["docx"]: {}},
+            "headers": {
+                **_HEADERS,
+                "X-Aireg-Document": {
+                    "description": "technical-documentation, or art6-4-assessment for a derogated system",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
         409: {"description": "The system is not high-risk (nor a derogated Annex III system): no Annex IV"},
     },
 )

@@ -51,17 +51,21 @@ class Principal:
         site: str | None = None,
         *,
         entity_id: str | None = None,
+        entity_type: str | None = None,
         alternatives: tuple[str, ...] = (),
     ) -> str:
         """Allow, or raise: 404 for an object in a site the caller holds no role in, else 403.
 
         ``alternatives`` are further actions that would also do (e.g. ``update_own`` next to ``update``);
         the first allowed one is returned so the service can apply its record-level rule.
+        ``entity_type`` names the loaded object in the 404 (default ``obj``); pass the word the loader's own
+        "does not exist" uses (``system`` for a system's versions), so the two answers cannot be told apart.
         A denied attempt is written to the audit trail in a transaction of its own.
         """
         if site is not None and entity_id is not None and not self.holds_role_in(site):
             raise NotFound(
-                f"{obj} {entity_id!r} does not exist", denial=self.denial(obj, act, site, entity_id)
+                f"{entity_type or obj} {entity_id!r} does not exist",
+                denial=self.denial(obj, act, site, entity_id),
             )
         for action in (act, *alternatives):
             if self.can(obj, action, site):

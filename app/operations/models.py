@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pydantic import StringConstraints
 from sqlmodel import Field, SQLModel
 
-from app.approvals.models import Environment
+from app.approvals.models import ApprovalRead, Environment
 from app.db import UTCDateTime
 from app.http import IsoDateTime
 from app.systems.models import (
@@ -174,9 +174,7 @@ class MonitoringReportCreate(SQLModel):
     version: VersionString
     status: MonitoringStatus
     metrics: dict[MetricName, MetricValue] = Field(default_factory=dict, max_length=100)
-    observed_at: IsoDateTime | None = Field(
-        default=None, description="when the run happened (default: now)"
-    )
+    observed_at: IsoDateTime | None = Field(default=None, description="when the run happened (default: now)")
     note: Annotated[str, StringConstraints(max_length=5000)] | None = None
 
 
@@ -361,3 +359,19 @@ class ReviewDue(SQLModel):
     valid_until: datetime
     days_left: int = Field(description="whole days until valid_until; negative once past")
     renewal_id: str | None = Field(description="a newer request for the same release still awaiting sign-off")
+
+
+class RenewRequest(SQLModel):
+    """Optional body of a renewal: a justification of its own (default: names the approval renewed)."""
+
+    model_config = {"extra": "forbid"}
+
+    justification: Annotated[str, StringConstraints(min_length=1, max_length=5000)] | None = None
+
+
+class RenewalRead(SQLModel):
+    renews: str
+    approval: ApprovalRead
+    evidence: list[dict[str, Any]] = Field(
+        description="[{item, unchanged, before, now}] since the renewed approval"
+    )

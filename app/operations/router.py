@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, status
-from pydantic import StringConstraints
-from sqlmodel import Field, SQLModel
 
 from app.approvals import service as approvals
-from app.approvals.models import APPROVAL_ID_PATTERN, ApprovalRead, Environment
+from app.approvals.models import APPROVAL_ID_PATTERN, Environment
 from app.db import SessionDep, utcnow
 from app.http import IfMatchDep, IsoDateTime, Page, PageDep, PageParams
 from app.identity.dependencies import CurrentPrincipal
@@ -32,6 +30,8 @@ from app.operations.models import (
     MonitoringState,
     MonitoringStatus,
     MonitoringStatusRead,
+    RenewalRead,
+    RenewRequest,
     ReplicatedSystemRead,
     ReplicateRequest,
     ReviewDue,
@@ -333,20 +333,6 @@ def reviews_due(
     """Approvals whose validity ends within ``days`` (or ended) and that no newer approval replaced."""
     rows = reviews.reviews_due(session, days=days, sites=principal.sites_for("approval", "read"), site=site)
     return Page(items=rows[page.offset : page.offset + page.limit], total=len(rows), **_page(page))
-
-
-class RenewRequest(SQLModel):
-    model_config = {"extra": "forbid"}
-
-    justification: Annotated[str, StringConstraints(min_length=1, max_length=5000)] | None = None
-
-
-class RenewalRead(SQLModel):
-    renews: str
-    approval: ApprovalRead
-    evidence: list[dict[str, Any]] = Field(
-        description="[{item, unchanged, before, now}] since the renewed approval"
-    )
 
 
 @router.post(

@@ -190,10 +190,10 @@ def monitoring_status(
 
 
 def monitoring_statuses(
-    session: Session, systems_: Iterable[AISystem], now: datetime | None = None
+    session: Session, systems_list: Iterable[AISystem], now: datetime | None = None
 ) -> dict[str, MonitoringStatusRead]:
     """Monitoring status of many systems at once (one query), by system id."""
-    rows = list(systems_)
+    rows = list(systems_list)
     if not rows:
         return {}
     latest = _latest_reports(session, system_ids=[s.id for s in rows]) if len(rows) <= 500 else None

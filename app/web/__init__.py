@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
+from app.web import paths
 from app.web.routes import approvals, auth, dashboard, systems, wizard
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -15,6 +16,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 router = APIRouter(include_in_schema=False)
 for module in (auth, dashboard, systems, wizard, approvals):
     router.include_router(module.router)
+    paths.register(module.router.routes)
 
 
 def static_files() -> StaticFiles:

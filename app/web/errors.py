@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from app.web.paths import path_for
 from app.web.templating import render
 
 # What a reader should understand and do, per status; the error's own detail is shown under it.
@@ -31,7 +32,7 @@ def render_error(request: Request, status: int, title: str, detail: str) -> Resp
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         query = urlencode({"next": target}) if request.method == "GET" else ""
-        login = str(request.app.url_path_for("login_form"))
+        login = path_for(request, "login_form")
         return RedirectResponse(f"{login}?{query}" if query else login, status_code=303)
     heading, advice = ERROR_PAGES.get(status, (title, "Go back and try again."))
     context = {"status": status, "heading": heading, "advice": advice, "title": title, "detail": detail}

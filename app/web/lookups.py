@@ -74,6 +74,14 @@ def zones_by_site(session: Session, sites: set[str] | None) -> dict[str, list[Zo
         page = PageParams(limit=MAX_LIMIT, offset=page.offset + MAX_LIMIT)
 
 
+def system_names(session: Session, ids: list[str]) -> dict[str, str]:
+    """System id -> name, in one query."""
+    if not ids:
+        return {}
+    rows = session.exec(select(AISystem.id, AISystem.name).where(AISystem.id.in_(sorted(set(ids))))).all()
+    return dict(rows)
+
+
 def owners(session: Session, sites: set[str] | None) -> list[str]:
     """Business owners of live systems in ``sites`` (for the filter's suggestions)."""
     stmt = select(AISystem.business_owner).where(AISystem.archived_at.is_(None)).distinct()

@@ -16,6 +16,7 @@ from app.classification.catalog import cite
 from app.db import utcnow
 from app.web import session as web_session
 from app.web.nav import navigation
+from app.web.paths import path_for
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -97,13 +98,13 @@ def url_for(
 ) -> str:
     """The path of a named route (relative to the app's root path), with an optional query string."""
     request: Request = context["request"]
-    path = request.scope.get("root_path", "") + str(request.app.url_path_for(name, **params))
+    path = path_for(request, name, **params)
     if _query:
         pairs = [
-            (k, v)
-            for k, v in _query.items()
-            for v in (v if isinstance(v, list | tuple) else [v])
-            if v is not None and v != ""
+            (key, item)
+            for key, value in _query.items()
+            for item in (value if isinstance(value, list | tuple) else [value])
+            if item is not None and item != ""
         ]
         if pairs:
             path += "?" + urlencode(pairs)
@@ -113,7 +114,7 @@ def url_for(
 @jinja2.pass_context
 def static_url(context: Mapping[str, Any], path: str) -> str:
     request: Request = context["request"]
-    return request.scope.get("root_path", "") + str(request.app.url_path_for("static", path=path))
+    return path_for(request, "static", path=path)
 
 
 environment = jinja2.Environment(

@@ -313,3 +313,14 @@ def test_cli_changes_are_audited_as_the_console_user(client, admin, plant) -> No
         "/api/v1/systems/AIS-000001/versions", json={"version": "1", "artifact_digest": DIGEST}, headers=admin
     )
     assert r.status_code == 404
+
+
+def test_unreadable_json_is_a_broken_event_not_an_error(client, activity) -> None:  # type: ignore[no-untyped-def]
+    """SQLite stores JSON as text, so a raw edit can leave it unparseable; verify names the event."""
+    if get_engine().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's json type refuses text that is not JSON")
+    _sql("UPDATE audit_event SET before = '{not json' WHERE seq = 4")
+    result = _verify_api(client, activity["admin"])
+    assert result["valid"] is False and result["first_bad_seq"] == 4 and "JSON" in result["reason"]
+    out = runner.invoke(cli, ["audit", "verify"])
+    assert out.exit_code == 1 and "broken at event 4" in out.stderr

@@ -259,8 +259,7 @@ def test_mlops_sign_off_through_the_api(world, client) -> None:  # type: ignore[
     """Runs once the approvals endpoints exist (being built in parallel); skipped until then."""
     from app.main import create_app
 
-    paths = {getattr(r, "path", "") for r in create_app().routes}
-    if "/api/v1/approvals/{approval_id}/signoffs" not in paths:
+    if "/api/v1/approvals/{approval_id}/signoffs" not in create_app().openapi()["paths"]:
         pytest.skip("POST /api/v1/approvals/{id}/signoffs does not exist yet")
     users, sid = world["users"], world["str"]["id"]
     client.post(
@@ -278,7 +277,7 @@ def test_mlops_sign_off_through_the_api(world, client) -> None:  # type: ignore[
     )
     if r.status_code != 201:
         pytest.skip(f"could not open an approval request: {r.status_code} {r.text}")
-    approval = r.json()["id"]
+    approval, required, revision = r.json()["id"], r.json()["required_signoffs"], r.json()["revision"]
     for role in SIGNERS:
         r = client.post(
             f"/api/v1/approvals/{approval}/signoffs",
@@ -286,6 +285,14 @@ def test_mlops_sign_off_through_the_api(world, client) -> None:  # type: ignore[
             headers=users["mlops"],
         )
         assert r.status_code == 403, (role, r.text)
+    # the control: the role's own holder gets past authorization with the same request
+    role = next(r for r in required if r != "business_owner")  # the requester may not sign (separation)
+    r = client.post(
+        f"/api/v1/approvals/{approval}/signoffs",
+        json={"role": role, "decision": "approve", "comment": "reviewed"},
+        headers={**users[role], "If-Match": f'"{revision}"'},
+    )
+    assert r.status_code == 201, r.text
 
 
 def test_other_sites_objects_are_404(world, client) -> None:  # type: ignore[no-untyped-def]

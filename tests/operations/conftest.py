@@ -68,17 +68,24 @@ class Ops:
         body = {
             "impact": impact,
             "likelihood": likelihood,
-            "risks": [{"title": "Missed defects", "nist_refs": ["MEASURE 2.5"], "mitigation": "manual check"}],
+            "risks": [
+                {"title": "Missed defects", "nist_refs": ["MEASURE 2.5"], "mitigation": "manual check"}
+            ],
         }
         return self.ok(
-            self.client.post(f"/api/v1/systems/{system_id}/risk-assessment", json=body, headers=self.rita), 201
+            self.client.post(f"/api/v1/systems/{system_id}/risk-assessment", json=body, headers=self.rita),
+            201,
         )
 
     def version(self, system_id: str, version: str = "1.0.0", n: int = 1, **extra: Any) -> dict[str, Any]:
         body = {"version": version, "artifact_digest": digest(n), "metrics": {"recall": 0.98}, **extra}
-        return self.ok(self.client.post(f"/api/v1/systems/{system_id}/versions", json=body, headers=self.pip), 201)
+        return self.ok(
+            self.client.post(f"/api/v1/systems/{system_id}/versions", json=body, headers=self.pip), 201
+        )
 
-    def request(self, system_id: str, version: str = "1.0.0", environment: str = "production") -> dict[str, Any]:
+    def request(
+        self, system_id: str, version: str = "1.0.0", environment: str = "production"
+    ) -> dict[str, Any]:
         body = {"version": version, "environment": environment, "justification": "line trial passed"}
         return self.ok(
             self.client.post(f"/api/v1/systems/{system_id}/approvals", json=body, headers=self.bob), 201
@@ -103,7 +110,9 @@ class Ops:
             body = self.ok(r, 201) if r.status_code == 201 else self.ok(r)
         return body
 
-    def approve(self, system_id: str, version: str = "1.0.0", environment: str = "production") -> dict[str, Any]:
+    def approve(
+        self, system_id: str, version: str = "1.0.0", environment: str = "production"
+    ) -> dict[str, Any]:
         """Request and sign a release; a high-risk system is first approved for pilot (signoff_rules.yaml)."""
         system = self.ok(self.client.get(f"/api/v1/systems/{system_id}", headers=self.carol))
         if environment == "production" and system["ai_act_class"] == "high_risk":
@@ -112,7 +121,9 @@ class Ops:
         assert approval["state"] == "approved", approval
         return approval
 
-    def release(self, system_id: str, version: str = "1.0.0", environment: str = "production") -> dict[str, Any]:
+    def release(
+        self, system_id: str, version: str = "1.0.0", environment: str = "production"
+    ) -> dict[str, Any]:
         return self.ok(
             self.client.get(
                 "/api/v1/release-permission",

@@ -31,7 +31,9 @@ def test_refused_with_the_gates_reasons_until_approved(ops):
     ops.request(system["id"])
     body = assert_problem(deploy(ops, system["id"]), 409)
     assert [r["code"] for r in body["reasons"]] == ["APPROVAL_PENDING"]
-    assert ops.ok(ops.client.get(f"/api/v1/systems/{system['id']}/deployments", headers=ops.carol))["total"] == 0
+    assert (
+        ops.ok(ops.client.get(f"/api/v1/systems/{system['id']}/deployments", headers=ops.carol))["total"] == 0
+    )
 
 
 def test_recorded_when_allowed(ops):
@@ -39,7 +41,12 @@ def test_recorded_when_allowed(ops):
     approval = ops.approve(system["id"])
     when = utcnow().replace(microsecond=0) - timedelta(minutes=5)
     body = ops.ok(deploy(ops, system["id"], deployed_at=iso(when), note="blue/green switch"), 201)
-    assert (body["version"], body["environment"], body["line"], body["site"]) == ("1.0.0", "production", "BODY1", "STR")
+    assert (body["version"], body["environment"], body["line"], body["site"]) == (
+        "1.0.0",
+        "production",
+        "BODY1",
+        "STR",
+    )
     assert body["approval_id"] == approval["id"]
     assert body["artifact_digest"] == approval["artifact_digest"]
     assert datetime.fromisoformat(body["deployed_at"].replace("Z", "+00:00")) == when
@@ -53,13 +60,15 @@ def test_refusals(ops):
     ops.approve(system["id"])
     assert_problem(deploy(ops, system["id"], as_="bob"), 403)
     assert_problem(deploy(ops, system["id"], environment="staging"), 422, field="environment")
-    assert_problem(deploy(ops, system["id"], deployed_at=iso(utcnow() + timedelta(hours=1))), 422, field="deployed_at")
+    assert_problem(
+        deploy(ops, system["id"], deployed_at=iso(utcnow() + timedelta(hours=1))), 422, field="deployed_at"
+    )
     assert_problem(deploy(ops, system["id"], deployed_at="yesterday"), 422, field="deployed_at")
     assert_problem(deploy(ops, "AIS-424242"), 404)
     # the pilot environment has no approval of its own
-    assert [r["code"] for r in assert_problem(deploy(ops, system["id"], environment="pilot"), 409)["reasons"]] == [
-        "NO_APPROVAL"
-    ]
+    assert [
+        r["code"] for r in assert_problem(deploy(ops, system["id"], environment="pilot"), 409)["reasons"]
+    ] == ["NO_APPROVAL"]
 
 
 def test_which_version_ran_at_a_time_per_environment(ops):
@@ -77,7 +86,9 @@ def test_which_version_ran_at_a_time_per_environment(ops):
 
     def at(moment: datetime, **params: str) -> dict[str, str]:
         r = ops.client.get(
-            f"/api/v1/systems/{system['id']}/deployments", params={"at": iso(moment), **params}, headers=ops.audrey
+            f"/api/v1/systems/{system['id']}/deployments",
+            params={"at": iso(moment), **params},
+            headers=ops.audrey,
         )
         return {d["environment"]: d["version"] for d in ops.ok(r)["items"]}
 
@@ -95,17 +106,20 @@ def test_which_version_ran_at_a_time_per_environment(ops):
         ("1.0.0", "production"),
         ("1.0.0", "pilot"),
     ]
-    r = ops.client.get(f"/api/v1/systems/{system['id']}/deployments?at=2026-01-01T00:00:00", headers=ops.audrey)
+    r = ops.client.get(
+        f"/api/v1/systems/{system['id']}/deployments?at=2026-01-01T00:00:00", headers=ops.audrey
+    )
     assert_problem(r, 422, field="at")
 
 
 def test_line_wide_query_uses_the_line_at_deployment_time(ops):
     weld = ops.ready()
     paint = ops.ready(name="Paint inspection", line="ASM2")
-    lyo = ops.ready(name="Solder joints", site="LYO", line="SMT1", business_owner="lou", as_="lou")
+    lyo = ops.ready(name="Solder joints", site="LYO", line="SMT1")
     for s in (weld, paint, lyo):
-        ops.approve(s["id"]) if s is not lyo else None
+        ops.approve(s["id"])
     t0 = utcnow().replace(microsecond=0) - timedelta(days=5)
+    ops.ok(deploy(ops, lyo["id"], deployed_at=iso(t0)), 201)
     ops.ok(deploy(ops, weld["id"], deployed_at=iso(t0)), 201)
     ops.ok(deploy(ops, paint["id"], deployed_at=iso(t0 + timedelta(days=1))), 201)
     # weld moves to line ASM2 and is deployed again there
@@ -125,6 +139,10 @@ def test_line_wide_query_uses_the_line_at_deployment_time(ops):
     # default: production, now; the STR auditor sees STR only
     now_all = ops.ok(ops.client.get("/api/v1/deployments", headers=ops.audrey))
     assert sorted(d["system_id"] for d in now_all["items"]) == sorted([weld["id"], paint["id"]])
+    everywhere = ops.ok(ops.client.get("/api/v1/deployments", headers=ops.carol))
+    assert sorted(d["system_id"] for d in everywhere["items"]) == sorted([weld["id"], paint["id"], lyo["id"]])
+    lyo_line = ops.ok(ops.client.get("/api/v1/deployments?site=LYO&line=SMT1", headers=ops.carol))
+    assert [d["system_id"] for d in lyo_line["items"]] == [lyo["id"]]
     assert ops.ok(ops.client.get("/api/v1/deployments?environment=pilot", headers=ops.carol))["total"] == 0
 
 
@@ -133,5 +151,7 @@ def test_deployments_block_system_deletion(ops):
     ops.approve(system["id"])
     ops.ok(deploy(ops, system["id"]), 201)
     current = ops.ok(ops.client.get(f"/api/v1/systems/{system['id']}", headers=ops.carol))
-    r = ops.client.delete(f"/api/v1/systems/{system['id']}", headers={**ops.carol, "If-Match": f'"{current["revision"]}"'})
+    r = ops.client.delete(
+        f"/api/v1/systems/{system['id']}", headers={**ops.carol, "If-Match": f'"{current["revision"]}"'}
+    )
     assert "deployment" in assert_problem(r, 409)["detail"]

@@ -37,7 +37,12 @@ def test_serious_incident_of_high_risk_system_gets_art73_deadline_per_kind(ops, 
     system = ops.ready(HIGH_RISK)
     aware = utcnow().replace(microsecond=0) - timedelta(hours=3)
     body = ops.ok(
-        ops.incident(system["id"], kind=kind, aware_at=aware.isoformat(), occurred_at=(aware - timedelta(days=1)).isoformat()),
+        ops.incident(
+            system["id"],
+            kind=kind,
+            aware_at=aware.isoformat(),
+            occurred_at=(aware - timedelta(days=1)).isoformat(),
+        ),
         201,
     )
     days, rule = EXPECTED_DAYS[kind]
@@ -83,7 +88,9 @@ def test_not_reportable_incidents_through_the_api(ops):
 def test_deadline_passes_and_reporting_records_on_time_or_late(ops, travel):
     system = ops.ready(HIGH_RISK)
     on_time = ops.ok(ops.incident(system["id"], kind="death"), 201)
-    late = ops.ok(ops.incident(system["id"], kind="critical_infrastructure", title="Power grid feed lost"), 201)
+    late = ops.ok(
+        ops.incident(system["id"], kind="critical_infrastructure", title="Power grid feed lost"), 201
+    )
     travel(timedelta(days=3))
     body = ops.ok(ops.client.get(f"/api/v1/incidents/{late['id']}", headers=ops.audrey))
     assert body["deadline_state"] == "overdue" and body["time_left_seconds"] < -20 * 3600
@@ -96,7 +103,9 @@ def test_deadline_passes_and_reporting_records_on_time_or_late(ops, travel):
     now = utcnow()
     for incident, expected in ((on_time, "reported_on_time"), (late, "reported_late")):
         r = ops.client.post(
-            f"/api/v1/incidents/{incident['id']}/report", json={"reported_at": now.isoformat()}, headers=ops.carol
+            f"/api/v1/incidents/{incident['id']}/report",
+            json={"reported_at": now.isoformat()},
+            headers=ops.carol,
         )
         body = ops.ok(r)
         assert body["deadline_state"] == expected and body["time_left_seconds"] is None
@@ -111,24 +120,37 @@ def test_report_refusals(ops):
     incident = ops.ok(ops.incident(system["id"]), 201)
     url = f"/api/v1/incidents/{incident['id']}/report"
     too_early = (parse(incident["aware_at"]) - timedelta(minutes=1)).isoformat()
-    assert_problem(ops.client.post(url, json={"reported_at": too_early}, headers=ops.carol), 422, field="reported_at")
+    assert_problem(
+        ops.client.post(url, json={"reported_at": too_early}, headers=ops.carol), 422, field="reported_at"
+    )
     future = (utcnow() + timedelta(days=1)).isoformat()
-    assert_problem(ops.client.post(url, json={"reported_at": future}, headers=ops.carol), 422, field="reported_at")
+    assert_problem(
+        ops.client.post(url, json={"reported_at": future}, headers=ops.carol), 422, field="reported_at"
+    )
     naive = utcnow().replace(tzinfo=None).isoformat()
-    assert_problem(ops.client.post(url, json={"reported_at": naive}, headers=ops.carol), 422, field="reported_at")
+    assert_problem(
+        ops.client.post(url, json={"reported_at": naive}, headers=ops.carol), 422, field="reported_at"
+    )
     now = utcnow().isoformat()
     assert_problem(ops.client.post(url, json={"reported_at": now}, headers=ops.bob), 403)
-    assert_problem(
-        ops.client.post(url, json={"reported_at": now, "revision": 7}, headers=ops.carol), 409
+    assert_problem(ops.client.post(url, json={"reported_at": now, "revision": 7}, headers=ops.carol), 409)
+    assert (
+        ops.ok(ops.client.get(f"/api/v1/incidents/{incident['id']}", headers=ops.carol))["reported_at"]
+        is None
     )
-    assert ops.ok(ops.client.get(f"/api/v1/incidents/{incident['id']}", headers=ops.carol))["reported_at"] is None
 
 
 def test_create_validation(ops):
     system = ops.ready(HIGH_RISK)
     now = utcnow()
     cases = [
-        ({"aware_at": (now - timedelta(days=2)).isoformat(), "occurred_at": (now - timedelta(days=1)).isoformat()}, "aware_at"),
+        (
+            {
+                "aware_at": (now - timedelta(days=2)).isoformat(),
+                "occurred_at": (now - timedelta(days=1)).isoformat(),
+            },
+            "aware_at",
+        ),
         ({"occurred_at": (now + timedelta(hours=1)).isoformat()}, "occurred_at"),
         ({"aware_at": (now + timedelta(hours=1)).isoformat()}, "aware_at"),
         ({"aware_at": now.replace(tzinfo=None).isoformat()}, "aware_at"),
@@ -149,9 +171,18 @@ def test_close_requires_root_cause_and_corrective_action(ops):
     system = ops.ready(HIGH_RISK)
     incident = ops.ok(ops.incident(system["id"], serious=False, kind="property_environment"), 201)
     url = f"/api/v1/incidents/{incident['id']}/close"
-    assert_problem(ops.client.post(url, json={"root_cause": "glare"}, headers=ops.carol), 422, field="corrective_action")
-    assert_problem(ops.client.post(url, json={"root_cause": "", "corrective_action": "x"}, headers=ops.carol), 422, field="root_cause")
-    good = {"root_cause": "Sun glare on the camera", "corrective_action": "Hood fitted; retrained on glare images"}
+    assert_problem(
+        ops.client.post(url, json={"root_cause": "glare"}, headers=ops.carol), 422, field="corrective_action"
+    )
+    assert_problem(
+        ops.client.post(url, json={"root_cause": "", "corrective_action": "x"}, headers=ops.carol),
+        422,
+        field="root_cause",
+    )
+    good = {
+        "root_cause": "Sun glare on the camera",
+        "corrective_action": "Hood fitted; retrained on glare images",
+    }
     assert_problem(ops.client.post(url, json=good, headers=ops.bob), 403)
     body = ops.ok(ops.client.post(url, json=good, headers=ops.carol))
     assert body["status"] == "closed" and body["closed_by"] == "carol" and body["closed_at"]
@@ -184,8 +215,10 @@ def test_lists_filters_and_access(ops, make_user):
     mine = ops.ok(ops.client.get("/api/v1/incidents", headers=ops.audrey))
     assert {i["site"] for i in mine["items"]} == {"STR"} and mine["total"] == 2
     assert_problem(ops.incident(str_system["id"], as_="audrey"), 403)
-    lyo_incident = everything["items"][0] if everything["items"][0]["site"] == "LYO" else next(
-        i for i in everything["items"] if i["site"] == "LYO"
+    lyo_incident = (
+        everything["items"][0]
+        if everything["items"][0]["site"] == "LYO"
+        else next(i for i in everything["items"] if i["site"] == "LYO")
     )
     assert_problem(ops.client.get(f"/api/v1/incidents/{lyo_incident['id']}", headers=ops.audrey), 404)
     assert_problem(ops.client.get("/api/v1/incidents/INC-999999", headers=ops.carol), 404)
@@ -218,7 +251,10 @@ def _edit(directory: Path, change) -> None:  # type: ignore[no-untyped-def]
     ("change", "message"),
     [
         (lambda d: d["incident_deadlines"][2].update(kinds=["drowning"]), "unknown incident kind 'drowning'"),
-        (lambda d: d["incident_deadlines"][2].update(kinds=["critical_infrastructure"]), "already has a deadline"),
+        (
+            lambda d: d["incident_deadlines"][2].update(kinds=["critical_infrastructure"]),
+            "already has a deadline",
+        ),
         (lambda d: d["incident_deadlines"][0].update(kinds=["other"]), "need one general deadline"),
         (lambda d: d["incident_deadlines"][1].update(days=30), "longer than the general deadline"),
         (lambda d: d["incident_deadlines"][1].update(days=0), "incident_deadlines[1].days"),
@@ -238,5 +274,7 @@ def test_catalogue_deadlines_are_data(tmp_path):
     _edit(directory, lambda d: d["incident_deadlines"][2].update(days=7))
     catalog = load_catalog(directory).ai_act
     aware = datetime(2026, 9, 1, tzinfo=UTC)
-    deadline = report_deadline(serious=True, kind="death", ai_act_class="high_risk", aware_at=aware, catalog=catalog)
+    deadline = report_deadline(
+        serious=True, kind="death", ai_act_class="high_risk", aware_at=aware, catalog=catalog
+    )
     assert deadline is not None and deadline.due == datetime(2026, 9, 8, tzinfo=UTC)

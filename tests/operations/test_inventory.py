@@ -15,7 +15,8 @@ from app.cli import app as cli
 
 HEADER = "name,purpose,site,line,business_owner,zone,lifecycle_stage,personal_data,sl_achieved,vendor\n"
 GOOD_ROWS = [
-    'Weld inspection,Detect weld defects,STR,BODY1,bob,STR-CTL,production,false,"{""FR1"": 3, ""FR2"": 1}",Cognex\n',
+    "Weld inspection,Detect weld defects,STR,BODY1,bob,STR-CTL,production,false,"
+    '"{""FR1"": 3, ""FR2"": 1}",Cognex\n',
     "Paint check,Detect paint runs,STR,ASM2,bea,,pilot,true,,\n",
     "Solder joints,Check solder joints,LYO,SMT1,lou,LYO-CTL,idea,,,in-house vendor\n",
 ]
@@ -43,11 +44,18 @@ def test_csv_import_creates_every_row(ops, tmp_path):
     assert "imported 3 row(s): 3 created, 0 updated, 0 unchanged" in result.output
     rows = {s["name"]: s for s in systems(ops)}
     weld = rows["Weld inspection"]
-    assert (weld["site"], weld["line"], weld["zone"], weld["lifecycle_stage"]) == ("STR", "BODY1", "STR-CTL", "production")
+    assert (weld["site"], weld["line"], weld["zone"], weld["lifecycle_stage"]) == (
+        "STR",
+        "BODY1",
+        "STR-CTL",
+        "production",
+    )
     assert weld["sl_achieved"] == {"FR1": 3, "FR2": 1, "FR3": 0, "FR4": 0, "FR5": 0, "FR6": 0, "FR7": 0}
     assert weld["sl_gap"] == [f"FR{i}" for i in range(2, 8)] and weld["vendor"] == "Cognex"
     assert rows["Paint check"]["personal_data"] is True and rows["Paint check"]["zone"] is None
-    assert rows["Solder joints"]["personal_data"] is False and rows["Solder joints"]["ai_act_role"] == "deployer"
+    assert (
+        rows["Solder joints"]["personal_data"] is False and rows["Solder joints"]["ai_act_role"] == "deployer"
+    )
     assert sorted(s["id"] for s in rows.values()) == ["AIS-000001", "AIS-000002", "AIS-000003"]
     # every creation is on the trail, and the chain still holds
     events = ops.ok(ops.client.get("/api/v1/audit-events?entity_type=system&limit=500", headers=ops.admin))
@@ -66,7 +74,7 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(ops, tmp_path):
         + '"Multi\nline name",purpose,STR,BODY1,bob,,idea,,,\n'  # lines 4-5, fine
         + ",no name,STR,NOPE,ghost,LYO-CTL,sometimes,maybe,,\n"  # line 6
         + "\n"  # line 7, blank: skipped
-        + 'Bad SL,x,STR,BODY1,bob,STR-CTL,idea,,{FR1: 3},\n'  # line 8
+        + "Bad SL,x,STR,BODY1,bob,STR-CTL,idea,,{FR1: 3},\n"  # line 8
         + "Too few,cells\n"  # line 9
         + GOOD_ROWS[1]  # line 10
     )
@@ -83,7 +91,11 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(ops, tmp_path):
     assert "nothing was imported" in out
     assert systems(ops) == []
     # references are checked once the row itself is well formed
-    path = write(tmp_path, "refs.csv", HEADER + ",no name,STR,NOPE,ghost,LYO-CTL,idea,,,\n".replace(",no name", "N,no name"))
+    path = write(
+        tmp_path,
+        "refs.csv",
+        HEADER + ",no name,STR,NOPE,ghost,LYO-CTL,idea,,,\n".replace(",no name", "N,no name"),
+    )
     out = run("import", str(path)).output
     assert "line 2: line: site STR has no line 'NOPE'" in out
     assert "line 2: business_owner: unknown user 'ghost'" in out
@@ -110,9 +122,7 @@ def test_json_import_reports_the_line_each_bad_object_starts_on(ops, tmp_path):
     text = "[\n" + ",\n".join(json.dumps(o, indent=2) for o in objects) + "\n]\n"
     path = write(tmp_path, "inv.json", text)
     lines = text.splitlines()
-    bad_line = lines.index("  \"name\": \"Bad\",") if False else next(
-        i for i, line in enumerate(lines, 1) if '"Bad"' in line
-    ) - 1
+    bad_line = next(i for i, line in enumerate(lines, 1) if '"Bad"' in line) - 1  # the object's "{"
     list_line = next(i for i, line in enumerate(lines, 1) if line.strip() == "[" and i > 1)
     result = run("import", str(path))
     assert result.exit_code == 1, result.output
@@ -148,7 +158,9 @@ def test_export_then_import_round_trips(ops, tmp_path):
     result = run("import", str(edited))
     assert "0 created, 2 updated, 1 unchanged" in result.output, result.output
     by_id = {s["id"]: s for s in systems(ops)}
-    assert by_id["AIS-000002"]["name"] == "Paint check v2" and by_id["AIS-000003"]["lifecycle_stage"] == "pilot"
+    assert (
+        by_id["AIS-000002"]["name"] == "Paint check v2" and by_id["AIS-000003"]["lifecycle_stage"] == "pilot"
+    )
     # the same file again: the revisions it carries are stale now
     result = run("import", str(edited))
     assert result.exit_code == 1

@@ -57,7 +57,9 @@ def portfolio(ops, travel):  # type: ignore[no-untyped-def]
     travel(NOW - timedelta(hours=1))
     ops.ok(
         ops.client.post(
-            f"/api/v1/systems/{a['id']}/monitoring", json={"version": "1.0.0", "status": "ok"}, headers=ops.pip
+            f"/api/v1/systems/{a['id']}/monitoring",
+            json={"version": "1.0.0", "status": "ok"},
+            headers=ops.pip,
         ),
         201,
     )

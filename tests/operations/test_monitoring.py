@@ -21,12 +21,16 @@ def test_pipeline_reports_and_lists_newest_first(ops):
     system = ops.ready(lifecycle_stage="production")
     ops.version(system["id"], "1.1.0", n=2)
     first = ops.ok(report(ops, system["id"], observed_at=(utcnow() - timedelta(hours=2)).isoformat()), 201)
-    second = ops.ok(report(ops, system["id"], version="1.1.0", status="degraded", metrics={"recall": 0.91}), 201)
+    second = ops.ok(
+        report(ops, system["id"], version="1.1.0", status="degraded", metrics={"recall": 0.91}), 201
+    )
     assert (first["version"], first["status"], first["reported_by"]) == ("1.0.0", "ok", "pip")
     assert first["metrics"] == {"recall": 0.97, "drift.psi": 0.08}
     page = ops.ok(ops.client.get(f"/api/v1/systems/{system['id']}/monitoring", headers=ops.audrey))
     assert [r["id"] for r in page["items"]] == [second["id"], first["id"]] and page["total"] == 2
-    only = ops.ok(ops.client.get(f"/api/v1/systems/{system['id']}/monitoring?status=degraded", headers=ops.bob))
+    only = ops.ok(
+        ops.client.get(f"/api/v1/systems/{system['id']}/monitoring?status=degraded", headers=ops.bob)
+    )
     assert [r["id"] for r in only["items"]] == [second["id"]]
     events = audit_events(ops.client, ops.carol, entity_type="system", entity_id=system["id"])
     assert [e["after"]["status"] for e in events if e["action"] == "monitoring.report"] == ["ok", "degraded"]
@@ -44,7 +48,9 @@ def test_report_refusals(ops):
     naive = utcnow().replace(tzinfo=None).isoformat()
     assert_problem(report(ops, system["id"], observed_at=naive), 422, field="observed_at")
     assert_problem(report(ops, "AIS-999999"), 404)
-    assert ops.ok(ops.client.get(f"/api/v1/systems/{system['id']}/monitoring", headers=ops.carol))["total"] == 0
+    assert (
+        ops.ok(ops.client.get(f"/api/v1/systems/{system['id']}/monitoring", headers=ops.carol))["total"] == 0
+    )
 
 
 def test_state_follows_the_expected_interval(ops, travel):
@@ -81,7 +87,9 @@ def test_state_follows_the_expected_interval(ops, travel):
         pilot["id"]: "lapsed",
         idea["id"]: "not_required",
     }
-    assert ops.ok(ops.client.get(f"/api/v1/systems/{slow['id']}", headers=ops.carol))["monitoring"] == "active"
+    assert (
+        ops.ok(ops.client.get(f"/api/v1/systems/{slow['id']}", headers=ops.carol))["monitoring"] == "active"
+    )
 
     # a fresh report makes it active again
     ops.ok(report(ops, production["id"], status="alert"), 201)
@@ -97,7 +105,9 @@ def test_backfilled_old_report_does_not_count_as_recent(ops):
 
 def test_overview_filters_by_site_and_state(ops):
     str_prod = ops.ready(lifecycle_stage="production")
-    lyo_prod = ops.ready(lifecycle_stage="production", site="LYO", line="SMT1", business_owner="lou", as_="lou")
+    lyo_prod = ops.ready(
+        lifecycle_stage="production", site="LYO", line="SMT1", business_owner="lou", as_="lou"
+    )
     ops.ready(name="Idea only")
     ops.ok(report(ops, str_prod["id"]), 201)
     everything = ops.ok(ops.client.get("/api/v1/monitoring/status", headers=ops.carol))
@@ -118,5 +128,7 @@ def test_reports_block_system_deletion(ops):
     system = ops.ready()
     ops.ok(report(ops, system["id"]), 201)
     current = ops.ok(ops.client.get(f"/api/v1/systems/{system['id']}", headers=ops.carol))
-    r = ops.client.delete(f"/api/v1/systems/{system['id']}", headers={**ops.carol, "If-Match": f'"{current["revision"]}"'})
+    r = ops.client.delete(
+        f"/api/v1/systems/{system['id']}", headers={**ops.carol, "If-Match": f'"{current["revision"]}"'}
+    )
     assert "monitoring_report" in assert_problem(r, 409)["detail"]

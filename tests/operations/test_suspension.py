@@ -5,7 +5,10 @@ from __future__ import annotations
 from tests.operations.conftest import HIGH_RISK
 from tests.systems.helpers import assert_problem, audit_events
 
-CLOSE = {"root_cause": "Lighting changed after a lamp swap", "corrective_action": "Lamp type fixed; model recalibrated"}
+CLOSE = {
+    "root_cause": "Lighting changed after a lamp swap",
+    "corrective_action": "Lamp type fixed; model recalibrated",
+}
 
 
 def codes(answer: dict) -> list[str]:
@@ -36,7 +39,9 @@ def test_serious_incident_suspends_every_release_until_closed(ops):
     assert [x["code"] for x in body["reasons"]] == ["SUSPENDED_BY_INCIDENT"]
     assert body["release_permission"]["allowed"] is False
 
-    closed = ops.ok(ops.client.post(f"/api/v1/incidents/{incident['id']}/close", json=CLOSE, headers=ops.carol))
+    closed = ops.ok(
+        ops.client.post(f"/api/v1/incidents/{incident['id']}/close", json=CLOSE, headers=ops.carol)
+    )
     assert closed["suspends_release"] is False
     assert ops.release(system["id"])["allowed"] is True
 
@@ -58,7 +63,10 @@ def test_each_open_serious_incident_is_a_reason_and_only_for_its_system(ops):
     second = ops.ok(ops.incident(system["id"], kind="property_environment", as_="bob"), 201)
     answer = ops.release(system["id"])
     assert codes(answer) == ["SUSPENDED_BY_INCIDENT", "SUSPENDED_BY_INCIDENT"]
-    assert [first["id"] in answer["reasons"][0]["message"], second["id"] in answer["reasons"][1]["message"]] == [
+    assert [
+        first["id"] in answer["reasons"][0]["message"],
+        second["id"] in answer["reasons"][1]["message"],
+    ] == [
         True,
         True,
     ]
@@ -91,7 +99,11 @@ def test_compliance_officer_lifts_the_suspension_explicitly(ops):
 
     reason = "Cause contained: manual inspection of every part until the fix ships"
     lifted = ops.ok(ops.client.post(url, json={"reason": reason}, headers={**ops.carol, "If-Match": '"1"'}))
-    assert (lifted["lifted_by"], lifted["lift_reason"], lifted["suspends_release"]) == ("carol", reason, False)
+    assert (lifted["lifted_by"], lifted["lift_reason"], lifted["suspends_release"]) == (
+        "carol",
+        reason,
+        False,
+    )
     assert lifted["status"] == "open"  # still open: only its effect on releases is lifted
     assert ops.release(system["id"])["allowed"] is True
     assert_problem(ops.client.post(url, json={"reason": "again"}, headers=ops.carol), 409)

@@ -1,4 +1,4 @@
-"""Fixtures for the page tests: people with passwords and roles, a browser-like client per person, a system."""
+"""Page-test fixtures: people with passwords and roles, a browser-like client per person, a system."""
 
 from __future__ import annotations
 
@@ -26,13 +26,15 @@ PEOPLE: dict[str, tuple[tuple[str, str], ...]] = {
 
 @pytest.fixture(autouse=True)
 def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 with small cost parameters: the page tests sign in dozens of times (verification is the same)."""
+    """Argon2 with small cost parameters: page tests sign in dozens of times (the check is the same)."""
     from pwdlib import PasswordHash
     from pwdlib.hashers.argon2 import Argon2Hasher
 
     from app.identity import service
 
-    monkeypatch.setattr(service, "_password_hash", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024),)))
+    monkeypatch.setattr(
+        service, "_password_hash", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024),))
+    )
 
 
 @pytest.fixture
@@ -55,7 +57,9 @@ def web(client: TestClient, people: dict[str, dict[str, str]]) -> Callable[[str 
 
 
 @pytest.fixture
-def make_system(client: TestClient, admin: dict[str, str], people: dict[str, dict[str, str]]) -> Callable[..., dict[str, Any]]:
+def make_system(
+    client: TestClient, admin: dict[str, str], people: dict[str, dict[str, str]]
+) -> Callable[..., dict[str, Any]]:
     """Create a system through the API (as the admin) owned by bob in STR; keyword arguments override."""
 
     def factory(**overrides: Any) -> dict[str, Any]:

@@ -65,7 +65,14 @@ class WebClient:
             self.token = page.csrf() or self.token
         return page
 
-    def post(self, path: str, data: dict[str, Any] | list[tuple[str, str]], *, csrf: bool = True, follow: bool = True) -> Page:
+    def post(
+        self,
+        path: str,
+        data: dict[str, Any] | list[tuple[str, str]],
+        *,
+        csrf: bool = True,
+        follow: bool = True,
+    ) -> Page:
         """Post a form as the browser would (with the CSRF token of the last page unless ``csrf=False``)."""
         if not self.token and csrf:
             self.get("/login")

@@ -15,7 +15,11 @@ ANSWERS: dict[str, dict[str, Any]] = {
     "Weld seam visual inspection": {},
     "Paint defect detection": {},
     "Robot cell safety zone monitoring": {
-        "annex1": {"legislation": "annex1.b.21", "safety_component": True, "third_party_conformity_assessment": True}
+        "annex1": {
+            "legislation": "annex1.b.21",
+            "safety_component": True,
+            "third_party_conformity_assessment": True,
+        }
     },
     "Press predictive maintenance": {},
     "Energy optimisation of paint shop HVAC": {},
@@ -56,10 +60,16 @@ def tokens(*usernames: str) -> dict[str, dict[str, str]]:
 def seed_portfolio(client: TestClient) -> dict[str, str]:
     """Classify, assess and request approvals on the demo systems through the API; returns name -> id."""
     h = tokens("clara.compliance", "rita.risk", "bob.owner", "berta.owner", "otto.ot", "leo.owner")
-    listed = client.get("/api/v1/systems", params={"limit": 500}, headers=h["clara.compliance"]).json()["items"]
+    listed = client.get("/api/v1/systems", params={"limit": 500}, headers=h["clara.compliance"]).json()[
+        "items"
+    ]
     ids = {s["name"]: s["id"] for s in listed}
     for name, answers in ANSWERS.items():
-        r = client.post(f"/api/v1/systems/{ids[name]}/classification", json={"answers": answers}, headers=h["clara.compliance"])
+        r = client.post(
+            f"/api/v1/systems/{ids[name]}/classification",
+            json={"answers": answers},
+            headers=h["clara.compliance"],
+        )
         assert r.status_code == 201, r.text
     for name, (impact, likelihood) in RISKS.items():
         r = client.post(
@@ -67,7 +77,13 @@ def seed_portfolio(client: TestClient) -> dict[str, str]:
             json={
                 "impact": impact,
                 "likelihood": likelihood,
-                "risks": [{"title": "Wrong output reaches the line unnoticed", "nist_refs": ["MEASURE 2.5"], "mitigation": "Operator check of every reject"}],
+                "risks": [
+                    {
+                        "title": "Wrong output reaches the line unnoticed",
+                        "nist_refs": ["MEASURE 2.5"],
+                        "mitigation": "Operator check of every reject",
+                    }
+                ],
             },
             headers=h["rita.risk"],
         )
@@ -75,15 +91,25 @@ def seed_portfolio(client: TestClient) -> dict[str, str]:
     # an approved pilot, and requests still waiting for their signers
     weld = ids["Weld seam visual inspection"]
     approval = _request(client, weld, "1.2.0", "pilot", h["bob.owner"])
-    for role, who in (("business_owner", "berta.owner"), ("compliance_officer", "clara.compliance"), ("ot_security", "otto.ot")):
-        r = client.post(f"/api/v1/approvals/{approval}/signoffs", json={"role": role, "decision": "approve", "comment": "Checked"}, headers=h[who])
+    for role, who in (
+        ("business_owner", "berta.owner"),
+        ("compliance_officer", "clara.compliance"),
+        ("ot_security", "otto.ot"),
+    ):
+        r = client.post(
+            f"/api/v1/approvals/{approval}/signoffs",
+            json={"role": role, "decision": "approve", "comment": "Checked"},
+            headers=h[who],
+        )
         assert r.status_code in (200, 201), r.text
     _request(client, ids["Press predictive maintenance"], "1.2.0", "production", h["berta.owner"])
     _request(client, ids["End-of-line test anomaly detection"], "1.2.0", "pilot", h["leo.owner"])
     return ids
 
 
-def _request(client: TestClient, system_id: str, version: str, environment: str, headers: dict[str, str]) -> str:
+def _request(
+    client: TestClient, system_id: str, version: str, environment: str, headers: dict[str, str]
+) -> str:
     r = client.post(
         f"/api/v1/systems/{system_id}/approvals",
         json={"version": version, "environment": environment, "justification": "Validated on line data"},

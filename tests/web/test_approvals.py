@@ -40,7 +40,11 @@ def _request(browser: WebClient, sid: str, environment: str = "pilot") -> str:
     browser.get(f"/systems/{sid}/approvals/new")
     page = browser.post(
         f"/systems/{sid}/approvals/new",
-        {"version": "1.0.0", "environment": environment, "justification": "Validated on 3 weeks of line data"},
+        {
+            "version": "1.0.0",
+            "environment": environment,
+            "justification": "Validated on 3 weeks of line data",
+        },
         follow=False,
     )
     assert page.status == 303, page.response.text[:2000]
@@ -72,20 +76,32 @@ def test_owner_requests_approval_and_sees_who_will_sign(
 
 
 def test_request_form_explains_what_is_missing(
-    web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]], ready: Callable[..., str], client: TestClient, people: Any
+    web: Callable[..., WebClient],
+    make_system: Callable[..., dict[str, Any]],
+    ready: Callable[..., str],
+    client: TestClient,
+    people: Any,
 ) -> None:
     bob = web("bob")
     unclassified = make_system()["id"]
     page = bob.get(f"/systems/{unclassified}/approvals/new")
-    assert "not classified under the AI Act yet" in page.text() and not page.xpath("//select[@name='version']")
+    assert "not classified under the AI Act yet" in page.text() and not page.xpath(
+        "//select[@name='version']"
+    )
     sid = ready()
     bob.get(f"/systems/{sid}/approvals/new")
-    missing = bob.post(f"/systems/{sid}/approvals/new", {"version": "1.0.0", "environment": "pilot", "justification": ""})
+    missing = bob.post(
+        f"/systems/{sid}/approvals/new", {"version": "1.0.0", "environment": "pilot", "justification": ""}
+    )
     assert missing.status == 422 and missing.xpath("//*[@id='justification-error']")
-    unknown = bob.post(f"/systems/{sid}/approvals/new", {"version": "9.9.9", "environment": "pilot", "justification": "x"})
+    unknown = bob.post(
+        f"/systems/{sid}/approvals/new", {"version": "9.9.9", "environment": "pilot", "justification": "x"}
+    )
     assert unknown.status == 422 and "has no version '9.9.9'" in unknown.text()
     _request(bob, sid)
-    twice = bob.post(f"/systems/{sid}/approvals/new", {"version": "1.0.0", "environment": "pilot", "justification": "x"})
+    twice = bob.post(
+        f"/systems/{sid}/approvals/new", {"version": "1.0.0", "environment": "pilot", "justification": "x"}
+    )
     assert twice.status == 422 and "still open" in twice.text()
     assert client.get("/api/v1/approvals", headers=people["clara"]).json()["total"] == 1
     assert web("berta").get(f"/systems/{sid}/approvals/new").status == 403  # not her system
@@ -108,17 +124,25 @@ def test_signers_find_it_in_their_inbox_and_approve(
         assert len(form) == 1, signer
         assert form[0].xpath(".//input[@name='role']/@value") == [role]
         assert form[0].xpath(".//button[@name='decision']/@value") == ["approve", "reject"]
-        done = browser.post(f"/approvals/{aid}/signoffs", {"role": role, "decision": "approve", "comment": "", "return_to": "/inbox"})
+        done = browser.post(
+            f"/approvals/{aid}/signoffs",
+            {"role": role, "decision": "approve", "comment": "", "return_to": "/inbox"},
+        )
         assert done.response.url.path == "/inbox"
         assert f"You approved {aid}" in done.text("//*[@role='status']")
         assert done.xpath(f"//form[@action='/approvals/{aid}/signoffs']") == []
     api = client.get(f"/api/v1/approvals/{aid}", headers=people["clara"]).json()
     assert api["state"] == "approved"
-    assert [(s["role"], s["signer"]) for s in api["signoffs"]] == [("business_owner", "berta"), ("compliance_officer", "clara")]
+    assert [(s["role"], s["signer"]) for s in api["signoffs"]] == [
+        ("business_owner", "berta"),
+        ("compliance_officer", "clara"),
+    ]
     system_page = web("audrey").get(f"/systems/{sid}")
     assert "Approved" in system_page.text("//section[@id='approvals']")
     release = client.get(
-        "/api/v1/release-permission", params={"system": sid, "version": "1.0.0", "environment": "pilot"}, headers=people["pipe"]
+        "/api/v1/release-permission",
+        params={"system": sid, "version": "1.0.0", "environment": "pilot"},
+        headers=people["pipe"],
     ).json()
     assert release["allowed"] is True and release["approval_id"] == aid
 
@@ -132,11 +156,16 @@ def test_a_rejection_needs_a_reason(
     page = clara.get(f"/approvals/{aid}")
     comment = page.xpath("//textarea[@name='comment']")[0]
     assert "A rejection must say why" in page.text(f"//*[@id='{comment.get('aria-describedby').split()[0]}']")
-    refused = clara.post(f"/approvals/{aid}/signoffs", {"role": "compliance_officer", "decision": "reject", "comment": " "})
+    refused = clara.post(
+        f"/approvals/{aid}/signoffs", {"role": "compliance_officer", "decision": "reject", "comment": " "}
+    )
     assert refused.status == 422
     assert "a rejection must say why" in refused.text("//*[@id='sign-" + aid + "-comment-error']")
     assert client.get(f"/api/v1/approvals/{aid}", headers=people["clara"]).json()["signoffs"] == []
-    rejected = clara.post(f"/approvals/{aid}/signoffs", {"role": "compliance_officer", "decision": "reject", "comment": "No DPIA yet"})
+    rejected = clara.post(
+        f"/approvals/{aid}/signoffs",
+        {"role": "compliance_officer", "decision": "reject", "comment": "No DPIA yet"},
+    )
     assert rejected.status == 200 and "The request is rejected" in rejected.text("//*[@role='status']")
     api = client.get(f"/api/v1/approvals/{aid}", headers=people["clara"]).json()
     assert api["state"] == "rejected" and api["signoffs"][0]["comment"] == "No DPIA yet"
@@ -153,12 +182,24 @@ def test_ot_security_must_name_countermeasures_for_an_sl_gap(
     assert textarea.get("required") is not None
     hint = otto.get("/inbox").text(f"//*[@id='{textarea.get('aria-describedby').split()[0]}']")
     assert "compensating countermeasures" in hint
-    refused = otto.post(f"/approvals/{aid}/signoffs", {"role": "ot_security", "decision": "approve", "comment": ""})
+    refused = otto.post(
+        f"/approvals/{aid}/signoffs", {"role": "ot_security", "decision": "approve", "comment": ""}
+    )
     assert refused.status == 422 and "compensating countermeasures" in refused.text()
-    ok = otto.post(f"/approvals/{aid}/signoffs", {"role": "ot_security", "decision": "approve", "comment": "Firewall rules and monitoring", "conditions": "recall >= 0.97"})
+    ok = otto.post(
+        f"/approvals/{aid}/signoffs",
+        {
+            "role": "ot_security",
+            "decision": "approve",
+            "comment": "Firewall rules and monitoring",
+            "conditions": "recall >= 0.97",
+        },
+    )
     assert ok.status == 200
     api = client.get(f"/api/v1/approvals/{aid}", headers=people["clara"]).json()
-    assert api["signoffs"][0]["role"] == "ot_security" and api["conditions"][0]["expression"] == "recall >= 0.97"
+    assert (
+        api["signoffs"][0]["role"] == "ot_security" and api["conditions"][0]["expression"] == "recall >= 0.97"
+    )
 
 
 def test_signing_a_role_one_does_not_hold_is_refused(

@@ -47,7 +47,9 @@ def test_cookie_is_secure_when_served_over_https(client: TestClient, people: dic
     assert "; secure" in page.response.headers["set-cookie"].lower()
 
 
-def test_wrong_password_shows_the_form_again_with_an_error_and_no_session(web: Callable[..., WebClient]) -> None:
+def test_wrong_password_shows_the_form_again_with_an_error_and_no_session(
+    web: Callable[..., WebClient],
+) -> None:
     browser = web()
     browser.get("/login")
     for username, password in (("clara", "not-the-password"), ("nobody", PASSWORD), ("", "")):
@@ -81,7 +83,9 @@ def test_anonymous_page_request_goes_to_login_and_comes_back(web: Callable[..., 
     assert page.response.headers["location"] == "/login?next=%2Fsystems%3Fsite%3DSTR"
     form = browser.get(page.response.headers["location"])
     assert form.xpath("//input[@name='next']/@value") == ["/systems?site=STR"]
-    after = browser.post("/login", {"username": "bob", "password": PASSWORD, "next": "/systems?site=STR"}, follow=False)
+    after = browser.post(
+        "/login", {"username": "bob", "password": PASSWORD, "next": "/systems?site=STR"}, follow=False
+    )
     assert after.response.headers["location"] == "/systems?site=STR"
 
 
@@ -110,7 +114,10 @@ def test_logout_without_csrf_token_is_refused(web: Callable[..., WebClient]) -> 
 
 
 def test_every_form_post_without_a_valid_csrf_token_is_refused_and_changes_nothing(
-    web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]], client: TestClient, people: dict[str, Any]
+    web: Callable[..., WebClient],
+    make_system: Callable[..., dict[str, Any]],
+    client: TestClient,
+    people: dict[str, Any],
 ) -> None:
     system = make_system()
     browser = web("clara")
@@ -129,8 +136,12 @@ def test_every_form_post_without_a_valid_csrf_token_is_refused_and_changes_nothi
             assert "CSRF" in page.text()
     listed = client.get("/api/v1/systems", headers=people["clara"]).json()
     assert listed["total"] == 1
-    assert client.get(f"/api/v1/systems/{system['id']}/versions", headers=people["clara"]).json()["total"] == 0
-    assert client.get(f"/api/v1/systems/{system['id']}", headers=people["clara"]).json()["ai_act_class"] is None
+    assert (
+        client.get(f"/api/v1/systems/{system['id']}/versions", headers=people["clara"]).json()["total"] == 0
+    )
+    assert (
+        client.get(f"/api/v1/systems/{system['id']}", headers=people["clara"]).json()["ai_act_class"] is None
+    )
 
 
 def test_a_token_from_another_session_does_not_work(web: Callable[..., WebClient]) -> None:
@@ -165,7 +176,9 @@ def test_a_password_change_ends_existing_sessions(web: Callable[..., WebClient])
     browser = web("bob")
     assert browser.get("/systems").status == 200
     with session_scope() as session:
-        session.execute(sa.update(User).where(User.username == "bob").values(password_hash=hash_password("x" * 16)))
+        session.execute(
+            sa.update(User).where(User.username == "bob").values(password_hash=hash_password("x" * 16))
+        )
     assert browser.get("/systems", follow=False).status == 303
 
 

@@ -33,14 +33,20 @@ def test_dashboard_counts_the_portfolio_the_user_may_see(
     a = make_system(lifecycle_stage="production")
     b = make_system(name="B", lifecycle_stage="pilot")
     make_system(name="C", lifecycle_stage="idea")
-    lyo = make_system(name="Lyon", site="LYO", line="SMT1", business_owner="leo", zone=None, lifecycle_stage="production")
+    lyo = make_system(
+        name="Lyon", site="LYO", line="SMT1", business_owner="leo", zone=None, lifecycle_stage="production"
+    )
     _set(a["id"], ai_act_class="high_risk", risk_tier="high")
     _set(b["id"], ai_act_class="limited_risk", risk_tier="low")
     _set(lyo["id"], ai_act_class="high_risk", risk_tier="critical")
     page = web("clara").get("/dashboard")
     assert page.status == 200
     assert _bars(page, "c-class") == {
-        "Prohibited": 0, "High risk": 2, "Limited risk": 1, "Minimal risk": 0, "Not yet assessed": 1,
+        "Prohibited": 0,
+        "High risk": 2,
+        "Limited risk": 1,
+        "Minimal risk": 0,
+        "Not yet assessed": 1,
     }
     assert _bars(page, "c-tier") == {"Critical": 1, "High": 1, "Medium": 0, "Low": 1, "Not yet assessed": 1}
     assert _bars(page, "c-stage") == {"Idea": 1, "Pilot": 1, "Production": 2, "Retired": 0}
@@ -48,8 +54,13 @@ def test_dashboard_counts_the_portfolio_the_user_may_see(
     links = page.xpath("//svg//a/@href")
     assert "/systems?ai_act_class=high_risk" in links and "/systems?site=LYO" in links
     assert "/systems?lifecycle_stage=production" in links
-    kpis = dict(zip(page.texts("//div[@class='kpi' or starts-with(@class,'kpi ')]//*[@class='kpi__label']"),
-                    page.texts("//div[@class='kpi' or starts-with(@class,'kpi ')]//*[@class='kpi__value']"), strict=True))
+    kpis = dict(
+        zip(
+            page.texts("//div[@class='kpi' or starts-with(@class,'kpi ')]//*[@class='kpi__label']"),
+            page.texts("//div[@class='kpi' or starts-with(@class,'kpi ')]//*[@class='kpi__value']"),
+            strict=True,
+        )
+    )
     assert kpis["AI systems"] == "4" and kpis["high-risk (AI Act)"] == "2"
     # a business owner of STR sees STR only
     owner = web("bob").get("/dashboard")
@@ -66,7 +77,11 @@ def test_pending_approvals_and_reviews_due(
     for name in ("One", "Two"):
         sid = make_system(name=name)["id"]
         client.post(f"/api/v1/systems/{sid}/classification", json={"answers": {}}, headers=people["clara"])
-        client.post(f"/api/v1/systems/{sid}/versions", json={"version": "1.0.0", "artifact_digest": DIGEST}, headers=people["clara"])
+        client.post(
+            f"/api/v1/systems/{sid}/versions",
+            json={"version": "1.0.0", "artifact_digest": DIGEST},
+            headers=people["clara"],
+        )
         r = client.post(
             f"/api/v1/systems/{sid}/approvals",
             json={"version": "1.0.0", "environment": "pilot", "justification": "ok"},
@@ -75,12 +90,16 @@ def test_pending_approvals_and_reviews_due(
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
     for role, who in (("business_owner", "berta"), ("compliance_officer", "clara")):
-        r = client.post(f"/api/v1/approvals/{ids[0]}/signoffs", json={"role": role, "decision": "approve"}, headers=people[who])
+        r = client.post(
+            f"/api/v1/approvals/{ids[0]}/signoffs",
+            json={"role": role, "decision": "approve"},
+            headers=people[who],
+        )
         assert r.status_code in (200, 201), r.text
     valid_until = client.get(f"/api/v1/approvals/{ids[0]}", headers=people["clara"]).json()["valid_until"]
     assert valid_until is not None
     page = web("clara").get("/dashboard")
-    assert _bars(page, "c-age")["0–7 days"] == 1
+    assert _bars(page, "c-age")["0\u20137 days"] == 1
     assert page.xpath(f"//section[@aria-labelledby='pending-title']//a[@href='/approvals/{ids[1]}']")
     assert not page.xpath("//section[@aria-labelledby='due-title']//tbody")  # a year away
     try:
@@ -88,7 +107,7 @@ def test_pending_approvals_and_reviews_due(
         later = web("clara").get("/dashboard")
         assert later.xpath(f"//section[@aria-labelledby='due-title']//a[@href='/approvals/{ids[0]}']")
         assert sum(_bars(later, "c-due").values()) == 1
-        assert _bars(later, "c-age")["0–7 days"] == 0
+        assert _bars(later, "c-age")["0\u20137 days"] == 0
     finally:
         set_clock_offset(None)
 

@@ -33,7 +33,18 @@ def test_inventory_lists_readable_systems_with_every_column(
     page = web("clara").get("/systems")
     assert page.status == 200
     headers = page.texts("//thead/tr/th")
-    assert headers == ["System", "Site", "Line", "AI Act class", "Tier", "Stage", "Zone", "Owner", "Approval", "Updated"]
+    assert headers == [
+        "System",
+        "Site",
+        "Line",
+        "AI Act class",
+        "Tier",
+        "Stage",
+        "Zone",
+        "Owner",
+        "Approval",
+        "Updated",
+    ]
     row = page.xpath("//tbody/tr")[0]
     cells = {td.get("data-label"): " ".join(td.text_content().split()) for td in row.xpath("td")}
     assert cells["System"] == f"Weld seam inspection {weld['id']}"
@@ -41,7 +52,7 @@ def test_inventory_lists_readable_systems_with_every_column(
     assert cells["Zone"] == "STR-CTL SL gap 7"  # SL-T 3 everywhere, SL-A 2
     assert cells["Approval"] == "None yet"
     assert row.xpath(".//a/@href") == [f"/systems/{weld['id']}"]
-    assert "Showing 1–2 of 2 systems" in page.text()
+    assert "Showing 1\u20132 of 2 systems" in page.text()
 
 
 def test_a_user_sees_only_the_sites_they_hold_a_role_in(
@@ -72,14 +83,18 @@ def test_filters_combine_and_are_kept_in_the_form(
     assert none.xpath("//tbody") == [] and "No system matches these filters" in none.text()
 
 
-def test_search_treats_wildcards_literally(web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]]) -> None:
+def test_search_treats_wildcards_literally(
+    web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]]
+) -> None:
     make_system(name="Scrap rate 100% check")
     make_system(name="Scrap rate monitor")
     page = web("clara").get("/systems?q=100%25")
     assert len(_ids(page)) == 1
 
 
-def test_sorting_by_a_column_and_flipping_it(web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]]) -> None:
+def test_sorting_by_a_column_and_flipping_it(
+    web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]]
+) -> None:
     for name in ("Bravo", "Alpha", "Charlie"):
         make_system(name=name)
     browser = web("clara")
@@ -89,7 +104,11 @@ def test_sorting_by_a_column_and_flipping_it(web: Callable[..., WebClient], make
     assert [t.split(" AIS-")[0] for t in ascending.texts("//tbody/tr/td[1]")] == ["Alpha", "Bravo", "Charlie"]
     assert ascending.xpath("//th[@aria-sort]/@aria-sort") == ["ascending"]
     descending = browser.get(ascending.xpath("//thead//a[starts-with(normalize-space(), 'System')]/@href")[0])
-    assert [t.split(" AIS-")[0] for t in descending.texts("//tbody/tr/td[1]")] == ["Charlie", "Bravo", "Alpha"]
+    assert [t.split(" AIS-")[0] for t in descending.texts("//tbody/tr/td[1]")] == [
+        "Charlie",
+        "Bravo",
+        "Alpha",
+    ]
     assert descending.xpath("//th[@aria-sort]/@aria-sort") == ["descending"]
 
 
@@ -98,7 +117,7 @@ def test_pages_of_results(web: Callable[..., WebClient], make_system: Callable[.
     browser = web("clara")
     first = browser.get("/systems?per_page=25")
     assert _ids(first) == created[:25]
-    assert "Showing 1–25 of 30" in first.text()
+    assert "Showing 1\u201325 of 30" in first.text()
     assert first.xpath("//nav[@aria-label='Pages']//span[@aria-current='page']/text()") == ["1"]
     second = browser.get(first.xpath("//a[@rel='next']/@href")[0])
     assert _ids(second) == created[25:]
@@ -115,7 +134,7 @@ def test_bad_filter_values_get_an_html_error_page(web: Callable[..., WebClient],
 def test_csv_export_follows_the_filter_and_neutralises_formulas(
     web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]]
 ) -> None:
-    make_system(name="=HYPERLINK(\"http://x\")", vendor="+cmd")
+    make_system(name='=HYPERLINK("http://x")', vendor="+cmd")
     make_system(name="Paint check", line="ASM2")
     make_system(name="Lyon thing", site="LYO", line="SMT1", business_owner="leo", zone=None)
     browser = web("clara")
@@ -128,9 +147,11 @@ def test_csv_export_follows_the_filter_and_neutralises_formulas(
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert len(rows) == 1
-    assert rows[0]["name"] == "'=HYPERLINK(\"http://x\")" and rows[0]["vendor"] == "'+cmd"
+    assert rows[0]["name"] == '\'=HYPERLINK("http://x")' and rows[0]["vendor"] == "'+cmd"
     assert rows[0]["line"] == "BODY1" and rows[0]["sl_gap"] == ""
-    everything = list(csv.DictReader(io.StringIO(browser.client.get("/systems/export.csv").content.decode("utf-8-sig"))))
+    everything = list(
+        csv.DictReader(io.StringIO(browser.client.get("/systems/export.csv").content.decode("utf-8-sig")))
+    )
     assert len(everything) == 3
 
 
@@ -147,7 +168,9 @@ def test_csv_export_has_every_row_not_just_one_page(
     assert [r["name"] for r in rows] == [f"S{n}" for n in range(9)]
 
 
-def test_csv_for_a_user_without_system_read_is_refused(web: Callable[..., WebClient], make_user: Any, plant: Any) -> None:
+def test_csv_for_a_user_without_system_read_is_refused(
+    web: Callable[..., WebClient], make_user: Any, plant: Any
+) -> None:
     from tests.web.helpers import PASSWORD
 
     make_user("noone", password=PASSWORD)

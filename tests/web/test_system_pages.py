@@ -37,7 +37,9 @@ def test_business_owner_registers_a_system_through_the_form(
     assert form.status == 200
     for name in ("name", "purpose", "site", "line", "business_owner", "zone", "sl_FR1"):
         field_id = form.xpath(f"//*[@name='{name}']/@id")[0]
-        assert form.xpath(f"//label[@for='{field_id}']") or form.xpath(f"//*[@id='{field_id}']/@aria-label"), name
+        assert form.xpath(f"//label[@for='{field_id}']") or form.xpath(
+            f"//*[@id='{field_id}']/@aria-label"
+        ), name
     assert form.xpath("//select[@name='site']/option/@value") == ["STR"]  # the only site bob may register in
     assert form.xpath("//input[@name='business_owner']/@value") == ["bob"]
     page = browser.post("/systems/new", {**REGISTER, "personal_data": "on"}, follow=False)
@@ -62,7 +64,9 @@ def test_register_form_errors_are_shown_next_to_the_fields_and_values_kept(
     bad = {**REGISTER, "name": "", "line": "SMT1", "zone": "LYO-CTL", "business_owner": "ghost"}
     page = browser.post("/systems/new", bad)
     assert page.status == 422
-    assert page.texts("//*[@id='name-error']") and "at least 1 character" in page.text("//*[@id='name-error']")
+    assert page.texts("//*[@id='name-error']") and "at least 1 character" in page.text(
+        "//*[@id='name-error']"
+    )
     page2 = browser.post("/systems/new", {**bad, "name": "Kept name"})
     assert page2.status == 422
     errors = " ".join(page2.texts("//p[@class='error-text']"))
@@ -75,7 +79,9 @@ def test_register_form_errors_are_shown_next_to_the_fields_and_values_kept(
     assert client.get("/api/v1/systems", headers=people["clara"]).json()["total"] == 0
 
 
-def test_registering_in_a_site_without_a_role_is_refused(web: Callable[..., WebClient], client: TestClient, people: Any) -> None:
+def test_registering_in_a_site_without_a_role_is_refused(
+    web: Callable[..., WebClient], client: TestClient, people: Any
+) -> None:
     browser = web("bob")
     browser.get("/systems/new")
     page = browser.post("/systems/new", {**REGISTER, "site": "LYO", "line": "", "zone": ""})
@@ -95,23 +101,45 @@ def test_auditor_is_offered_no_registration_and_cannot_reach_it_by_url(
     assert page.texts("//h1") == ["You cannot do this"]
     posted = browser.post("/systems/new", REGISTER)
     assert posted.status == 403
-    denied = [e for e in client.get("/api/v1/audit-events", params={"actor": "audrey"}, headers=people["clara"]).json()["items"]]
+    denied = [
+        e
+        for e in client.get(
+            "/api/v1/audit-events", params={"actor": "audrey"}, headers=people["clara"]
+        ).json()["items"]
+    ]
     assert {e["action"] for e in denied} == {"access.denied"}
 
 
 def test_system_page_shows_everything_known(
-    web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]], client: TestClient, people: dict[str, Any]
+    web: Callable[..., WebClient],
+    make_system: Callable[..., dict[str, Any]],
+    client: TestClient,
+    people: dict[str, Any],
 ) -> None:
-    system = make_system(zone="STR-CTL", sl_achieved={"FR1": 3, "FR2": 3, "FR3": 1, "FR4": 3, "FR5": 3, "FR6": 3, "FR7": 3})
+    system = make_system(
+        zone="STR-CTL", sl_achieved={"FR1": 3, "FR2": 3, "FR3": 1, "FR4": 3, "FR5": 3, "FR6": 3, "FR7": 3}
+    )
     sid = system["id"]
-    r = client.post(f"/api/v1/systems/{sid}/versions", json={"version": "1.2.0", "artifact_digest": DIGEST, "metrics": {"recall": 0.97}}, headers=people["clara"])
+    r = client.post(
+        f"/api/v1/systems/{sid}/versions",
+        json={"version": "1.2.0", "artifact_digest": DIGEST, "metrics": {"recall": 0.97}},
+        headers=people["clara"],
+    )
     assert r.status_code == 201, r.text
     for answers in ({"transparency": ["art50.1"]}, {"annex3_uses": ["annex3.4.b"]}):
-        r = client.post(f"/api/v1/systems/{sid}/classification", json={"answers": answers}, headers=people["clara"])
+        r = client.post(
+            f"/api/v1/systems/{sid}/classification", json={"answers": answers}, headers=people["clara"]
+        )
         assert r.status_code == 201, r.text
     r = client.post(
         f"/api/v1/systems/{sid}/risk-assessment",
-        json={"impact": 4, "likelihood": 3, "risks": [{"title": "Missed defects", "nist_refs": ["MEASURE 2.5"], "mitigation": "Second camera"}]},
+        json={
+            "impact": 4,
+            "likelihood": 3,
+            "risks": [
+                {"title": "Missed defects", "nist_refs": ["MEASURE 2.5"], "mitigation": "Second camera"}
+            ],
+        },
         headers=people["rita"],
     )
     assert r.status_code == 201, r.text
@@ -123,10 +151,14 @@ def test_system_page_shows_everything_known(
     # classification history with rationale, newest first
     classification = page.text("//section[@id='classification']")
     assert "Annex III point 4(b)" in classification and "Art. 6(2)" in classification
-    assert page.texts("//section[@id='classification']//details/summary/span[contains(@class,'badge')]") == ["Limited risk"]
+    assert page.texts("//section[@id='classification']//details/summary/span[contains(@class,'badge')]") == [
+        "Limited risk"
+    ]
     assert page.texts("//section[@id='classification']//p[@class='rationale']")[0].startswith("Art. 6(2)")
     # risk assessment
-    assert "Missed defects" in page.text("//section[@id='risk']") and "MEASURE 2.5" in page.text("//section[@id='risk']")
+    assert "Missed defects" in page.text("//section[@id='risk']") and "MEASURE 2.5" in page.text(
+        "//section[@id='risk']"
+    )
     # versions
     assert page.texts("//section[@id='versions']//tbody/tr/td[1]/strong") == ["1.2.0"]
     # the SL chart: seven FR groups, the gap marked on FR3 only
@@ -157,12 +189,16 @@ def test_actions_follow_the_roles(
     assert f"/systems/{sid}/approvals/new" not in other_owner.links()
     assert f"/systems/{sid}/versions" not in other_owner.form_actions()
     officer = web("clara").get(f"/systems/{sid}")
-    assert officer.xpath("//a[normalize-space()='Classify under the AI Act']/@href") == [f"/systems/{sid}/classify"]
+    assert officer.xpath("//a[normalize-space()='Classify under the AI Act']/@href") == [
+        f"/systems/{sid}/classify"
+    ]
     assert f"/systems/{sid}/approvals/new" not in officer.links()  # compliance signs, the owner requests
     assert officer.xpath("//section[@id='documents']")
     pipeline = web("pipe").get(f"/systems/{sid}")
     assert pipeline.status == 200
-    assert not pipeline.xpath("//section[@id='classification']") and not pipeline.xpath("//section[@id='documents']")
+    assert not pipeline.xpath("//section[@id='classification']") and not pipeline.xpath(
+        "//section[@id='documents']"
+    )
 
 
 def test_a_system_in_a_site_without_a_role_is_not_found(
@@ -185,7 +221,10 @@ def test_owner_registers_a_version_and_errors_stay_on_the_page(
     sid = make_system()["id"]
     browser = web("bob")
     browser.get(f"/systems/{sid}")
-    page = browser.post(f"/systems/{sid}/versions", {"version": "2.0.0", "artifact_digest": DIGEST.upper().replace("SHA256", "sha256"), "notes": "first"})
+    page = browser.post(
+        f"/systems/{sid}/versions",
+        {"version": "2.0.0", "artifact_digest": DIGEST.upper().replace("SHA256", "sha256"), "notes": "first"},
+    )
     assert page.status == 200 and page.response.url.path == f"/systems/{sid}"
     assert page.texts("//section[@id='versions']//tbody/tr/td[1]/strong") == ["2.0.0"]
     again = browser.post(f"/systems/{sid}/versions", {"version": "2.0.0", "artifact_digest": DIGEST})
@@ -195,7 +234,10 @@ def test_owner_registers_a_version_and_errors_stay_on_the_page(
     bad = browser.post(f"/systems/{sid}/versions", {"version": "2.1.0", "artifact_digest": "md5:abc"})
     assert bad.status == 422 and bad.xpath("//*[@id='artifact_digest-error']")
     assert client.get(f"/api/v1/systems/{sid}/versions", headers=people["clara"]).json()["total"] == 1
-    assert web("berta").post(f"/systems/{sid}/versions", {"version": "9.9.9", "artifact_digest": DIGEST}).status == 403
+    assert (
+        web("berta").post(f"/systems/{sid}/versions", {"version": "9.9.9", "artifact_digest": DIGEST}).status
+        == 403
+    )
 
 
 def test_unknown_pages_and_api_paths_answer_in_their_own_format(web: Callable[..., WebClient]) -> None:
@@ -206,6 +248,8 @@ def test_unknown_pages_and_api_paths_answer_in_their_own_format(web: Callable[..
     api = browser.client.get("/api/v1/no-such-thing")
     assert api.status_code == 404 and api.headers["content-type"].startswith("application/problem+json")
     anonymous = web().client.get("/api/v1/systems")
-    assert anonymous.status_code == 401 and anonymous.headers["content-type"].startswith("application/problem+json")
+    assert anonymous.status_code == 401 and anonymous.headers["content-type"].startswith(
+        "application/problem+json"
+    )
     method = browser.client.delete("/systems")
     assert method.status_code == 405 and method.headers["content-type"].startswith("text/html")

@@ -26,9 +26,13 @@ def test_every_question_names_its_article_and_offers_the_catalogue_entries(
     assert articles[0].startswith("AI Act Art. 5(1)") and articles[1].startswith("AI Act Art. 6(1)")
     assert articles[2].startswith("AI Act Art. 6(2)") and articles[3].startswith("AI Act Art. 6(3)")
     assert articles[4].startswith("AI Act Art. 50")
-    assert page.xpath("//input[@name='prohibited_practices']/@value") == [p.id for p in ai.prohibited_practices]
+    assert page.xpath("//input[@name='prohibited_practices']/@value") == [
+        p.id for p in ai.prohibited_practices
+    ]
     assert page.xpath("//input[@name='annex3_uses']/@value") == [u.id for u in ai.annex3_uses]
-    assert page.xpath("//select[@name='annex1_legislation']//option/@value")[1:] == [a.id for a in ai.annex1_legislation]
+    assert page.xpath("//select[@name='annex1_legislation']//option/@value")[1:] == [
+        a.id for a in ai.annex1_legislation
+    ]
     assert page.xpath("//input[@name='art6_3_conditions']/@value") == [c.id for c in ai.art6_3_conditions]
     assert page.xpath("//input[@name='transparency']/@value") == [t.id for t in ai.transparency_duties]
     first = ai.annex3_uses[0]
@@ -43,7 +47,9 @@ def test_preview_without_javascript_shows_the_result_and_stores_nothing(
     sid = make_system(ai_act_role="provider")["id"]
     browser = web("bob")
     page = browser.get(f"/systems/{sid}/classify")
-    assert page.xpath("//form[@id='wizard-form']//button[@type='submit' and not(@formaction)]") == []  # no save
+    assert (
+        page.xpath("//form[@id='wizard-form']//button[@type='submit' and not(@formaction)]") == []
+    )  # no save
     preview_action = page.xpath("//button[@data-preview-button]/@formaction")[0]
     result = browser.post(preview_action, [("annex3_uses", "annex3.4.b"), ("transparency", "art50.1")])
     assert result.status == 200
@@ -51,9 +57,14 @@ def test_preview_without_javascript_shows_the_result_and_stores_nothing(
     basis = result.text("//*[@id='result-basis']")
     assert "Annex III point 4(b)" in basis and "Art. 6(2)" in basis
     assert "Art. 9" in result.text("//*[@id='result-obligations']")
-    assert result.xpath("//input[@value='annex3.4.b']/@checked") and result.xpath("//input[@value='art50.1']/@checked")
+    assert result.xpath("//input[@value='annex3.4.b']/@checked") and result.xpath(
+        "//input[@value='art50.1']/@checked"
+    )
     share = result.xpath("//a[@id='share-link']/@href")[0]
-    assert sorted(parse_qsl(urlsplit(share).query)) == [("annex3_uses", "annex3.4.b"), ("transparency", "art50.1")]
+    assert sorted(parse_qsl(urlsplit(share).query)) == [
+        ("annex3_uses", "annex3.4.b"),
+        ("transparency", "art50.1"),
+    ]
     assert client.get(f"/api/v1/systems/{sid}", headers=people["clara"]).json()["ai_act_class"] is None
     assert browser.post(f"/systems/{sid}/classify", [("transparency", "art50.1")]).status == 403
 
@@ -66,7 +77,11 @@ def test_a_shared_link_opens_the_answers_and_the_compliance_officer_saves_them(
     page = officer.get(f"/systems/{sid}/classify?annex3_uses=annex3.4.b&art6_3_conditions=art6.3.a")
     assert page.texts("//*[@id='result-class']") == ["Minimal risk"]  # derogated: a narrow procedural task
     assert page.xpath("//input[@value='art6.3.a']/@checked")
-    saved = officer.post(f"/systems/{sid}/classify", [("annex3_uses", "annex3.4.b"), ("art6_3_conditions", "art6.3.a")], follow=False)
+    saved = officer.post(
+        f"/systems/{sid}/classify",
+        [("annex3_uses", "annex3.4.b"), ("art6_3_conditions", "art6.3.a")],
+        follow=False,
+    )
     assert saved.status == 303 and saved.response.headers["location"] == f"/systems/{sid}#classification"
     stored = client.get(f"/api/v1/systems/{sid}/classification", headers=people["clara"]).json()
     assert stored["ai_act_class"] == "minimal_risk" and stored["assessor"] == "clara"
@@ -75,7 +90,10 @@ def test_a_shared_link_opens_the_answers_and_the_compliance_officer_saves_them(
     assert "Classification saved" in detail.text("//*[@role='status']")
     # the wizard reopens with the stored answers
     again = officer.get(f"/systems/{sid}/classify")
-    assert again.xpath("//input[@value='art6.3.a']/@checked") and "Currently classified as Minimal risk" in again.text()
+    assert (
+        again.xpath("//input[@value='art6.3.a']/@checked")
+        and "Currently classified as Minimal risk" in again.text()
+    )
 
 
 def test_answers_that_do_not_fit_together_are_explained(
@@ -84,7 +102,9 @@ def test_answers_that_do_not_fit_together_are_explained(
     sid = make_system()["id"]
     officer = web("clara")
     officer.get(f"/systems/{sid}/classify")
-    page = officer.post(f"/systems/{sid}/classify", [("art6_3_conditions", "art6.3.a"), ("gpai_systemic_risk", "on")])
+    page = officer.post(
+        f"/systems/{sid}/classify", [("art6_3_conditions", "art6.3.a"), ("gpai_systemic_risk", "on")]
+    )
     assert page.status == 422
     messages = page.text("//*[@id='wizard-errors']")
     assert "Art. 6(3) conditions only apply to an Annex III use" in messages
@@ -92,10 +112,15 @@ def test_answers_that_do_not_fit_together_are_explained(
     assert page.xpath("//input[@value='art6.3.a']/@checked")  # nothing the user ticked is lost
     unknown = officer.post(f"/systems/{sid}/classify/preview", [("annex3_uses", "annex3.99")])
     assert unknown.status == 422 and "unknown identifier 'annex3.99'" in unknown.text()
-    assert client.get(f"/api/v1/systems/{sid}/classification/history", headers=people["clara"]).json()["total"] == 0
+    assert (
+        client.get(f"/api/v1/systems/{sid}/classification/history", headers=people["clara"]).json()["total"]
+        == 0
+    )
 
 
-def test_annex1_product_route(web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]]) -> None:
+def test_annex1_product_route(
+    web: Callable[..., WebClient], make_system: Callable[..., dict[str, Any]]
+) -> None:
     sid = make_system(ai_act_role="provider")["id"]
     officer = web("clara")
     officer.get(f"/systems/{sid}/classify")

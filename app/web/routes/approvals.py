@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.approvals import flows
 from app.approvals import service as approvals
@@ -29,8 +29,10 @@ from app.identity.dependencies import CurrentPrincipal, Principal
 from app.systems import service as systems
 from app.systems.dependencies import system_access
 from app.systems.models import AISystem
+from app.web import lookups
 from app.web.forms import FormDep, field_errors, optional, text
 from app.web.nav import signer_roles
+from app.web.paths import path_for
 from app.web.routes.auth import safe_next
 from app.web.session import flash, require_csrf
 from app.web.templating import label, render
@@ -119,9 +121,7 @@ def approval_create(
         )
     roles = ", ".join(label(r, "role").lower() for r in created.required_signoffs)
     flash(request, f"Approval {created.id} is requested. It now waits for sign-off by: {roles}.")
-    return RedirectResponse(
-        request.app.url_path_for("approval_detail", approval_id=created.id), status_code=303
-    )
+    return RedirectResponse(path_for(request, "approval_detail", approval_id=created.id), status_code=303)
 
 
 # --- the inbox -----------------------------------------------------------------------------------------
@@ -150,24 +150,18 @@ def comment_rules(a: ApprovalRead) -> dict[str, str]:
 
 def _cards(session: Session, principal: Principal, items: list[ApprovalRead]) -> list[dict[str, Any]]:
     """Each request with its system and what the user may do with it."""
-    system_rows = {s.id: s for s in systems_by_id(session, [a.system_id for a in items])}
+    names = lookups.system_names(session, [a.system_id for a in items])
     reject_needs_comment = get_rules().reject_requires_comment
     return [
         {
             "approval": a,
-            "system": system_rows.get(a.system_id),
+            "system_name": names.get(a.system_id, a.system_id),
             "signable": signable(principal, a),
             "comment_hints": comment_rules(a),
             "reject_needs_comment": reject_needs_comment,
         }
         for a in items
     ]
-
-
-def systems_by_id(session: Session, ids: list[str]) -> list[AISystem]:
-    if not ids:
-        return []
-    return list(session.exec(select(AISystem).where(AISystem.id.in_(sorted(set(ids))))).all())
 
 
 @router.get("/inbox", name="inbox")
@@ -233,7 +227,6 @@ def _detail_context(
     return {
         "card": card,
         "approval": read,
-        "system": card["system"],
         "rules": rules,
         "can_withdraw": can_withdraw,
         "can_revoke": can_revoke,
@@ -280,7 +273,7 @@ def signoff_create(
         ApprovalState.rejected: " The request is rejected.",
     }.get(ApprovalState(a.state), "")
     flash(request, f"You {verdict} {a.id} as {label(data.role.value, 'role').lower()}.{outcome}")
-    target = return_to or str(request.app.url_path_for("approval_detail", approval_id=a.id))
+    target = return_to or path_for(request, "approval_detail", approval_id=a.id)
     return RedirectResponse(target, status_code=303)
 
 
@@ -298,7 +291,7 @@ def approval_withdraw(
             request, "approval.html", _detail_context(session, principal, a, errors=errors), status=exc.status
         )
     flash(request, f"{a.id} is withdrawn.")
-    return RedirectResponse(request.app.url_path_for("approval_detail", approval_id=a.id), status_code=303)
+    return RedirectResponse(path_for(request, "approval_detail", approval_id=a.id), status_code=303)
 
 
 @router.post("/approvals/{approval_id}/revoke", name="approval_revoke")
@@ -315,4 +308,4 @@ def approval_revoke(
         context = _detail_context(session, principal, a, errors=errors, values=values)
         return render(request, "approval.html", context, status=exc.status)
     flash(request, f"{a.id} is revoked; the release gate now refuses it.")
-    return RedirectResponse(request.app.url_path_for("approval_detail", approval_id=a.id), status_code=303)
+    return RedirectResponse(path_for(request, "approval_detail", approval_id=a.id), status_code=303)

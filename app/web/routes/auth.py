@@ -14,6 +14,7 @@ from app.identity.models import User
 from app.security import ratelimit
 from app.web.forms import FormDep, text
 from app.web.nav import anywhere, signer_roles
+from app.web.paths import path_for
 from app.web.session import require_csrf, sign_in, sign_out, web_principal
 from app.web.templating import render
 
@@ -34,7 +35,7 @@ def home(request: Request) -> Response:
     """Send each user to the page their work starts on."""
     principal = web_principal(request)
     if principal is None:
-        return RedirectResponse(request.app.url_path_for("login_form"), status_code=303)
+        return RedirectResponse(path_for(request, "login_form"), status_code=303)
     if anywhere(principal, "kpi", "read"):
         target = "dashboard"
     elif signer_roles(principal):
@@ -43,13 +44,13 @@ def home(request: Request) -> Response:
         target = "inventory"
     else:
         return render(request, "no_roles.html")
-    return RedirectResponse(request.app.url_path_for(target), status_code=303)
+    return RedirectResponse(path_for(request, target), status_code=303)
 
 
 @router.get("/login", name="login_form")
 def login_form(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
     if web_principal(request) is not None:
-        return RedirectResponse(safe_next(next) or request.app.url_path_for("home"), status_code=303)
+        return RedirectResponse(safe_next(next) or path_for(request, "home"), status_code=303)
     return render(request, "login.html", {"next": safe_next(next) or "", "username": "", "error": None})
 
 
@@ -73,10 +74,10 @@ def login(request: Request, form: FormDep) -> Response:
         return render(request, "login.html", context, status=400)
     ratelimit.login_succeeded(username)
     sign_in(request, user)
-    return RedirectResponse(next_path or request.app.url_path_for("home"), status_code=303)
+    return RedirectResponse(next_path or path_for(request, "home"), status_code=303)
 
 
 @router.post("/logout", name="logout")
 def logout(request: Request) -> Response:
     sign_out(request)
-    return RedirectResponse(request.app.url_path_for("login_form"), status_code=303)
+    return RedirectResponse(path_for(request, "login_form"), status_code=303)

@@ -41,6 +41,7 @@ from app.systems.models import (
 from app.web import charts, lookups
 from app.web.forms import FormDep, checked, field_errors, optional, text
 from app.web.nav import anywhere, permits
+from app.web.paths import path_for
 from app.web.routes.wizard import identifier_titles
 from app.web.session import flash, require_csrf
 from app.web.templating import render
@@ -336,7 +337,7 @@ def system_create(
         context["errors"] = field_errors(exc)
         return render(request, "system_new.html", context, status=422)
     flash(request, f"{system.id} “{system.name}” is registered. Next: classify it under the AI Act.")
-    return RedirectResponse(request.app.url_path_for("system_detail", system_id=system.id), status_code=303)
+    return RedirectResponse(path_for(request, "system_detail", system_id=system.id), status_code=303)
 
 
 # --- the system page -----------------------------------------------------------------------------------
@@ -514,5 +515,5 @@ def version_create(
         context = system_context(session, principal, system, version_values=values, version_errors=errors)
         return render(request, "system.html", context, status=422)
     flash(request, f"Version {created.version} is registered.")
-    url = request.app.url_path_for("system_detail", system_id=system.id)
+    url = path_for(request, "system_detail", system_id=system.id)
     return RedirectResponse(f"{url}#versions", status_code=303)

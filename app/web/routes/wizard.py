@@ -19,6 +19,7 @@ from app.systems.dependencies import system_access
 from app.systems.models import AISystem
 from app.web.forms import FormDep, checked, field_errors, text, values
 from app.web.nav import permits
+from app.web.paths import path_for
 from app.web.session import flash, require_csrf
 from app.web.templating import label, render
 
@@ -202,5 +203,5 @@ def wizard_save(
         request,
         f"Classification saved: {system.id} is now {label(row.ai_act_class, 'ai_act_class').lower()}.",
     )
-    url = request.app.url_path_for("system_detail", system_id=system.id)
+    url = path_for(request, "system_detail", system_id=system.id)
     return RedirectResponse(f"{url}#classification", status_code=303)
