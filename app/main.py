@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import apidocs, problems
+from app.approvals.router import release_router
 from app.approvals.router import router as approvals_router
 from app.audit.router import router as audit_router
 from app.classification.catalog import get_catalog
@@ -23,7 +24,7 @@ from app.settings import get_settings
 from app.systems.router import router as systems_router
 from app.web import router as web_router
 from app.web import static_files
-from app.web.errors import render_error
+from app.web.errors import PageErrorMiddleware, render_error
 from app.web.session import BrowserSessionMiddleware, WebPrincipalMiddleware
 from app.zones.router import router as zones_router
 
@@ -47,12 +48,14 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.state.page_error_renderer = render_error  # errors outside /api are HTML pages
+    app.add_middleware(PageErrorMiddleware)  # a crash on a page answers the HTML error page
     app.add_middleware(WebPrincipalMiddleware)  # the browser session's user, for pages and API downloads
     app.add_middleware(BrowserSessionMiddleware, secret_key=get_settings().secret_key)
     apidocs.install_problem_docs(app)
     app.add_middleware(InputLimitsMiddleware, openapi=app.openapi)
     app.add_middleware(RequestContextMiddleware)  # outermost: request id, access log, security headers
     apidocs.install(app)
+    app.include_router(release_router)  # first: the release gate is the hot path (routes match in order)
     app.include_router(health_router)
     app.include_router(identity_router)
     app.include_router(systems_router)

@@ -27,6 +27,8 @@ def create_app() -> FastAPI:
     async def constant() -> dict[str, Any]:
         return {"allowed": True, "reasons": []}
 
+    # Matched first, so the baseline pays no route scan at all (the strictest comparison).
+    app.router.routes.insert(0, app.router.routes.pop())
     return app
 
 

@@ -2,9 +2,9 @@
 
 Fills a fresh database (SQLite file by default; ``--database-url postgresql+psycopg://...`` uses a throw-away
 schema there) with valid chained events: hashes computed with ``app.audit.service.event_hash``, rows
-bulk-inserted with the driver's executemany in batches. Then ``verify_chain`` runs in a fresh process, so its peak RSS
-(``resource.getrusage``) covers the walk alone; the same process first reports its RSS before the walk, and
-the walk is repeated over the first tenth of the chain to show that memory does not grow with the length.
+bulk-inserted with the driver's executemany in batches. Then ``verify_chain`` runs in a fresh process, so
+its peak RSS (``resource.getrusage``) covers the walk alone; the same process first reports its RSS before
+the walk, and the walk is repeated over the first tenth of the chain to show memory does not grow with length.
 
 Run: ``.venv/bin/python bench/bench_audit_verify.py [--events 1000000] [--batch 5000] [--database-url URL]``
 """
@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,13 +65,13 @@ def populate(events: int, batch: int) -> None:
                     "entity_type": action.split(".")[0],
                     "entity_id": f"AIS-{seq % 100000:06d}",
                     "site": SITES[seq % len(SITES)],
-                    "before": to_jsonable({"name": f"System {seq - 1}", "revision": seq % 50, "pd": False}),
-                    "after": to_jsonable({"name": f"System {seq}", "revision": seq % 50 + 1, "sl": {"FR1": 3}}),
+                    "before": to_jsonable({"name": f"System {seq - 1}", "rev": seq % 50, "pd": False}),
+                    "after": to_jsonable({"name": f"System {seq}", "rev": seq % 50 + 1, "sl": {"FR1": 3}}),
                     "prev_hash": prev,
                 }
                 prev = event_hash(**fields)
                 fields["hash"] = prev
-                # stored as the UTCDateTime column stores it: naive UTC text on SQLite, timestamptz on PostgreSQL
+                # as UTCDateTime stores it: naive UTC text on SQLite, timestamptz on PostgreSQL
                 fields["ts"] = ts.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else ts
                 fields["before"], fields["after"] = json.dumps(fields["before"]), json.dumps(fields["after"])
                 rows.append(tuple(fields[c] for c in columns))
@@ -80,7 +81,8 @@ def populate(events: int, batch: int) -> None:
             raw.commit() if not sqlite else cursor.execute("COMMIT")
             done = min(first + batch - 1, events)
             if done % 100_000 < batch:
-                print(f"  inserted {done:>9,} events ({done / (time.perf_counter() - t0):,.0f}/s)", flush=True)
+                rate = done / (time.perf_counter() - t0)
+                print(f"  inserted {done:>9,} events ({rate:,.0f}/s)", flush=True)
     finally:
         raw.close()
     print(f"populated {events:,} events in {time.perf_counter() - t0:.1f} s; head {prev[:16]}…", flush=True)
@@ -95,7 +97,8 @@ def verify(batch: int, limit: int | None) -> dict[str, object]:
     from app.db import session_scope
 
     with session_scope(write=False) as session:
-        session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar_one()  # warm the connection
+        # warm the connection
+        session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar_one()
         rss_before = _rss_mb()
         t0 = time.perf_counter()
         result = verify_chain(session, batch=batch, upto=limit)
@@ -119,7 +122,9 @@ def _child(args: argparse.Namespace, limit: int | None) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5000, help="rows per insert and per verify read")
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
@@ -158,7 +163,8 @@ def main() -> None:
         for limit in (args.events // 10, None):
             r = _child(args, limit)
             print(
-                f"{backend} verify_chain over {r['events']:>9,} events: valid={r['valid']}  {r['seconds']} s  "
+                f"{backend} verify_chain over {r['events']:>9,} events: valid={r['valid']}  "
+                f"{r['seconds']} s  "
                 f"{r['events_per_s']:,} events/s  RSS before walk {r['rss_before_mb']} MB, "
                 f"peak {r['peak_rss_mb']} MB"
             )
@@ -172,9 +178,7 @@ def main() -> None:
                 conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
             engine.dispose()
         if tmp:
-            for f in tmp.iterdir():
-                f.unlink()
-            tmp.rmdir()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ accompany an allowed answer. A denial always has at least one error reason.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -24,15 +23,15 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Engine
 
-from app.approvals.models import ApprovalState
+from app.approvals.models import ApprovalState, Environment
 from app.approvals.rules import Facts, Rules
 from app.approvals.service import failed_condition
 from app.db import utcnow
-from app.errors import NotFound, Unauthorized
+from app.errors import NotFound, Unauthorized, Unprocessable
 from app.identity import authz
 from app.identity.dependencies import Principal
-from app.identity.service import LAST_USED_RESOLUTION, TOKEN_PREFIX
-from app.systems.models import FR_CODES
+from app.identity.service import TOKEN_PREFIX, hash_token, needs_touch
+from app.systems.models import DIGEST_PATTERN, FR_CODES, SYSTEM_ID_PATTERN, VERSION_PATTERN
 from app.zones.models import is_ot_level
 
 Reason = dict[str, str]
@@ -58,6 +57,45 @@ def error(code: str, message: str) -> Reason:
 
 def warning(code: str, message: str) -> Reason:
     return {"code": code, "message": message, "severity": "warning"}
+
+
+# --- the query --------------------------------------------------------------------------------------
+
+_PATTERNS = {
+    "system": re.compile(SYSTEM_ID_PATTERN),
+    "version": re.compile(VERSION_PATTERN),
+    "artifact_digest": re.compile(DIGEST_PATTERN),
+}
+_ENVIRONMENTS = frozenset(e.value for e in Environment)
+
+
+def parse_query(params: Mapping[str, str]) -> dict[str, str | None]:
+    """``system``, ``version``, ``environment`` (default production) and ``artifact_digest``, or one 422
+    naming every bad parameter."""
+    errors: list[dict[str, Any]] = []
+    values: dict[str, str | None] = {}
+    for name in ("system", "version", "artifact_digest"):
+        value = params.get(name)
+        if value is None:
+            if name != "artifact_digest":
+                errors.append({"loc": ["query", name], "msg": "Field required"})
+        elif not _PATTERNS[name].match(value):
+            errors.append(
+                {"loc": ["query", name], "msg": f"String should match pattern '{_PATTERNS[name].pattern}'"}
+            )
+        values[name] = value
+    environment = params.get("environment", "production")
+    if environment not in _ENVIRONMENTS:
+        errors.append({"loc": ["query", "environment"], "msg": "Input should be 'pilot' or 'production'"})
+    if errors:
+        first = errors[0]
+        raise Unprocessable(f"{'.'.join(first['loc'])}: {first['msg']}", errors=errors)
+    return {
+        "system_id": values["system"],
+        "version": values["version"],
+        "environment": environment,
+        "artifact_digest": values["artifact_digest"],
+    }
 
 
 # --- plain SQL on a DBAPI connection -------------------------------------------------------------------
@@ -181,28 +219,30 @@ _SIGNED_SQL = "SELECT role FROM sign_off WHERE approval_id = :aid"
 def authenticate(
     db: RawReader, token: str | None, get_authorizer: Callable[[int], authz.Authorizer]
 ) -> tuple[Principal, bool]:
-    """The caller behind a bearer token, and whether its ``last_used_at`` is due to be refreshed."""
+    """The caller behind a bearer token, and whether its ``last_used_at`` is due to be refreshed.
+
+    The same checks as ``app.identity.service.resolve_token`` (malformed, unknown, revoked, expired,
+    deactivated: 401), as one plain-SQL lookup on the gate's connection.
+    """
     if token is None:
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthorized("malformed token")
-    row = db.one(_TOKEN_SQL, {"h": hashlib.sha256(token.encode()).hexdigest()})
+    row = db.one(_TOKEN_SQL, {"h": hash_token(token)})
     if row is None:
         raise Unauthorized("unknown token")
     token_id, expires_at, revoked_at, last_used_at, user_id, username, is_active, revision = row
-    now = utcnow()
     if revoked_at is not None:
         raise Unauthorized("token revoked")
     expires = db.dt(expires_at)
-    if expires is None or expires <= now:
+    if expires is None or expires <= utcnow():
         raise Unauthorized("token expired")
     if not is_active:
         raise Unauthorized("user deactivated")
-    last_used = db.dt(last_used_at)
     principal = Principal(
         user_id=user_id, username=username, authorizer=get_authorizer(revision or 0), token_id=token_id
     )
-    return principal, last_used is None or now - last_used > LAST_USED_RESOLUTION
+    return principal, needs_touch(db.dt(last_used_at))
 
 
 # --- the decision --------------------------------------------------------------------------------------

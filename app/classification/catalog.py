@@ -513,7 +513,7 @@ class CatalogFiles(_Entry):
 class Manifest(_Entry):
     """``catalog.yaml``: the version and legal basis of the catalogue."""
 
-    catalog_version: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
+    catalog_version: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$", max_length=32)
     legal_basis: str = Field(min_length=1)
     legal_basis_version: str | None = None
     files: CatalogFiles = Field(default_factory=CatalogFiles)

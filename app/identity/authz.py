@@ -45,10 +45,14 @@ class GrantAdapter(persist.Adapter):
         self.grants = grants
 
     def load_policy(self, model: casbin.Model) -> None:
+        """Append the rules as field lists, as ``persist.load_policy_line`` does after parsing a text line."""
+        # (parsing 5,000 grant lines as text was three quarters of the enforcer's build time)
+        p_rules = model.model["p"]["p"].policy
         for line in read_policy_lines(self.policy_file):
-            persist.load_policy_line(", ".join(line), model)
+            p_rules.append(line[1:])
+        g_rules = model.model["g"]["g"].policy
         for username, role, site in self.grants:
-            persist.load_policy_line(f"g, {subject(username)}, {role}, {site}", model)
+            g_rules.append([subject(username), role, site])
 
 
 def read_policy_lines(policy_file: Path) -> list[list[str]]:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.web.paths import path_for
 from app.web.templating import render
+
+log = logging.getLogger("aireg")
 
 # What a reader should understand and do, per status; the error's own detail is shown under it.
 ERROR_PAGES: dict[int, tuple[str, str]] = {
@@ -39,3 +43,33 @@ def render_error(request: Request, status: int, title: str, detail: str) -> Resp
     if status >= 500:
         context["detail"] = ""
     return render(request, "error.html", context, status=status)
+
+
+class PageErrorMiddleware:
+    """A crash on a page route answers the HTML error page (the API keeps its problem+json 500).
+
+    The exception is logged with its stack trace here; the reader sees only that something went wrong.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(("/api/", "/static/", "/docs")):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error on %s %s", scope.get("method"), scope["path"])
+            response = render_error(Request(scope, receive), 500, "Internal server error", "")
+            await response(scope, receive, send)

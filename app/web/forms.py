@@ -52,7 +52,13 @@ def _field(loc: Any) -> str:
 
 
 def field_errors(exc: ValidationError | AppError) -> dict[str, str]:
-    """``{"line": "site STR has no line 'X'", "sl_achieved.FR1": "..."}`` from a schema or service error."""
+    """``{"line": "site STR has no line 'X'", "sl_achieved.FR1": "..."}`` from a schema or service error.
+
+    Only input problems (422) and conflicts (409) belong on the form; anything else (403, 404 ...) is raised
+    again so the error page answers it.
+    """
+    if isinstance(exc, AppError) and exc.status not in (409, 422):
+        raise exc
     if isinstance(exc, ValidationError):
         items = [{"loc": e["loc"], "msg": e["msg"]} for e in exc.errors(include_url=False)]
     else:

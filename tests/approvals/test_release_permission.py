@@ -56,6 +56,13 @@ def test_authentication_and_visibility(client: Any, team: dict, make_system: Any
     ):
         r = client.get(URL, params=bad, headers=team["ci"])
         assert r.status_code == 422, (bad, r.text)
+    r = client.get(URL, params={"version": "v1!", "environment": "staging"}, headers=team["ci"])
+    assert [e["loc"] for e in r.json()["errors"]] == [
+        ["query", "system"],
+        ["query", "version"],
+        ["query", "environment"],
+    ]
+    assert client.post(URL, params=params, headers=team["ci"]).status_code == 405
     answer = release(client, team["ci"], system, "v1")  # environment defaults to production
     assert answer["environment"] == "production" and codes(answer) == ["NO_APPROVAL"]
 

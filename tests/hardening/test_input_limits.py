@@ -252,3 +252,37 @@ def test_every_request_body_field_is_bounded(client: Any) -> None:
                     content.get("schema", {}), components, f"{method.upper()} {path} {media}:", set()
                 )
     assert not problems, "unbounded request fields:\n" + "\n".join(problems)
+
+
+def test_metrics_must_be_finite_json_numbers(client: Any, admin: dict[str, str], plant: Any) -> None:
+    r = client.post("/api/v1/systems", json=system_body(business_owner="admin"), headers=admin)
+    sid = r.json()["id"]
+    digest = "sha256:" + "e" * 64
+    for bad in (b"NaN", b"Infinity", b"true", b'"0.9"'):
+        body = b'{"version": "1.0.0", "artifact_digest": "%s", "metrics": {"recall": %s}}' % (
+            digest.encode(),
+            bad,
+        )
+        r = client.post(
+            f"/api/v1/systems/{sid}/versions",
+            content=body,
+            headers={**admin, "content-type": "application/json"},
+        )
+        assert_problem(r, 422, field="recall")
+    ok = {"version": "1.0.0", "artifact_digest": digest, "metrics": {"recall": 1, "f1": 0.5}}
+    r = client.post(f"/api/v1/systems/{sid}/versions", json=ok, headers=admin)
+    assert r.status_code == 201 and r.json()["metrics"] == {"recall": 1.0, "f1": 0.5}
+
+
+def test_times_are_iso_8601_never_bare_numbers(client: Any, admin: dict[str, str]) -> None:
+    for value in ("0", "1700000000", "0.5", "-1e3"):
+        assert_problem(
+            client.get("/api/v1/audit-events", params={"since": value}, headers=admin), 422, field="since"
+        )
+    r = client.get("/api/v1/audit-events", params={"since": "2026-01-01T00:00:00Z"}, headers=admin)
+    assert r.status_code == 200, r.text
+
+
+def test_integer_ids_beyond_the_database_range_are_422(client: Any, admin: dict[str, str]) -> None:
+    assert_problem(client.get("/api/v1/conduits/871980937699882434560", headers=admin), 422)
+    assert_problem(client.get("/api/v1/conduits/2147483647", headers=admin), 404)

@@ -253,3 +253,20 @@ def test_unknown_pages_and_api_paths_answer_in_their_own_format(web: Callable[..
     )
     method = browser.client.delete("/systems")
     assert method.status_code == 405 and method.headers["content-type"].startswith("text/html")
+
+
+def test_a_crash_on_a_page_is_a_friendly_html_500(
+    web: Callable[..., WebClient], people: Any, monkeypatch: Any
+) -> None:
+    from app.web import portfolio
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    browser = web("clara")
+    monkeypatch.setattr(portfolio, "breakdown", boom)
+    page = browser.get("/dashboard")
+    assert page.status == 500
+    assert page.response.headers["content-type"].startswith("text/html")
+    assert page.texts("//h1") == ["Something went wrong on our side"]
+    assert "secret internals" not in page.response.text and "Traceback" not in page.response.text

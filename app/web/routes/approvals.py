@@ -43,13 +43,6 @@ ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, description="e.g. 
 INBOX_SIZE = 100
 
 
-def _user_errors(exc: ValidationError | AppError) -> dict[str, str]:
-    """Field messages for a form; conflicts and rule refusals (409/422 without a field) go to the top."""
-    if isinstance(exc, AppError) and exc.status not in (409, 422):
-        raise exc
-    return field_errors(exc)
-
-
 # --- requesting approval -------------------------------------------------------------------------------
 
 
@@ -114,7 +107,7 @@ def approval_create(
             session, system, ApprovalCreate.model_validate(values), actor=principal.username
         )
     except (ValidationError, AppError) as exc:
-        errors = _user_errors(exc)
+        errors = field_errors(exc)
         session.rollback()
         return render(
             request, "approval_new.html", _request_context(session, system, values, errors), status=422
@@ -261,7 +254,7 @@ def signoff_create(
         data = SignOffCreate.model_validate(values)
         a = flows.sign(session, approval_id, data, principal=principal)
     except (ValidationError, AppError) as exc:
-        errors = _user_errors(exc)
+        errors = field_errors(exc)
         session.rollback()
         a = _load(session, principal, approval_id)
         values["conditions"] = "\n".join(values["conditions"])
@@ -284,7 +277,7 @@ def approval_withdraw(
     try:
         a = flows.withdraw(session, approval_id, principal=principal, reason=optional(form, "reason"))
     except AppError as exc:
-        errors = _user_errors(exc)
+        errors = field_errors(exc)
         session.rollback()
         a = _load(session, principal, approval_id)
         return render(
@@ -301,7 +294,7 @@ def approval_revoke(
     try:
         a = flows.revoke(session, approval_id, principal=principal, reason=text(form, "reason"))
     except AppError as exc:
-        errors = _user_errors(exc)
+        errors = field_errors(exc)
         session.rollback()
         a = _load(session, principal, approval_id)
         values = {"reason": text(form, "reason")}

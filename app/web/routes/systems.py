@@ -331,12 +331,10 @@ def system_create(
         principal.require("system", "create", data.site)
         system = systems.create_system(session, data, actor=principal.username)
     except (ValidationError, AppError) as exc:
-        if isinstance(exc, AppError) and exc.status not in (409, 422):
-            raise
-        session.rollback()
         context["errors"] = field_errors(exc)
+        session.rollback()
         return render(request, "system_new.html", context, status=422)
-    flash(request, f"{system.id} “{system.name}” is registered. Next: classify it under the AI Act.")
+    flash(request, f"{system.id} “{system.name}” is registered. Next: its AI Act classification.")
     return RedirectResponse(path_for(request, "system_detail", system_id=system.id), status_code=303)
 
 
@@ -506,10 +504,8 @@ def version_create(
             session, system, VersionCreate.model_validate(values), actor=principal.username
         )
     except (ValidationError, AppError) as exc:
-        if isinstance(exc, AppError) and exc.status not in (409, 422):
-            raise
-        session.rollback()
         errors = field_errors(exc)
+        session.rollback()
         if isinstance(exc, AppError) and exc.status == 409:
             errors = {"version": exc.detail}
         context = system_context(session, principal, system, version_values=values, version_errors=errors)

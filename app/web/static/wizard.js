@@ -73,7 +73,9 @@
     document.getElementById("result-hint").hidden = true;
     document.getElementById("result-error").hidden = true;
     document.getElementById("result-body").hidden = false;
-    document.getElementById("result-class").textContent = CLASSES[result.ai_act_class] || result.ai_act_class;
+    var cls = document.getElementById("result-class");
+    cls.hidden = false;
+    cls.textContent = CLASSES[result.ai_act_class] || result.ai_act_class;
     fill(document.getElementById("result-basis"), result.basis.map(function (id) {
       return item(cite(id), titles[id] || "");
     }), "No route to a higher class applies.");
@@ -89,6 +91,7 @@
     el.textContent = message;
     el.hidden = false;
     document.getElementById("result-body").hidden = true;
+    document.getElementById("result-class").hidden = true;
   }
 
   function shareQuery(form) {
