@@ -204,7 +204,7 @@ def bench_http(tokens: list[str], requests: int, seed: int) -> None:
                     wall.append(t1 - t0)
                     cpu.append(c1 - c0)
             print(f"TestClient GET {path:<17} wall {_percentiles(wall)}")
-            print(f"{'':<32} CPU  {_percentiles(cpu)}")
+            print(f"TestClient GET {path:<17} CPU  {_percentiles(cpu)}  (whole process)")
 
 
 def main() -> None:

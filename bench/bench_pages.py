@@ -189,12 +189,13 @@ def _seed_approvals(count: int) -> str:
     return waiting
 
 
-def _login(client: Any) -> None:
+def _login(client: Any, username: str) -> None:
+    """Sign in through the login form, as a browser does."""
     page = client.get("/login")
     token = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
     r = client.post(
         "/login",
-        data={"username": "clara", "password": PASSWORD, "csrf_token": token},
+        data={"username": username, "password": PASSWORD, "csrf_token": token},
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text

@@ -156,16 +156,14 @@ def populate(n: int, seed: int) -> tuple[str, dict[str, int]]:
             roll = rng.random()
             state, valid_until = "approved", now + timedelta(days=180)
             if roll > 0.95:
-                state, valid_until = "approved", now - timedelta(days=1)  # lapsed, not yet swept
+                state, valid_until = "expired", now - timedelta(days=1)  # lapsed and swept
             elif roll > 0.90:
                 state, valid_until = "submitted", None
             elif roll > 0.85:
                 state, valid_until = "rejected", None
             elif roll > 0.80:
                 state, valid_until = "revoked", now + timedelta(days=90)
-            states[state if valid_until is None or valid_until > now else "expired"] = (
-                states.get(state if valid_until is None or valid_until > now else "expired", 0) + 1
-            )
+            states[state] = states.get(state, 0) + 1
             required = ["business_owner", "compliance_officer"] + (["risk_officer"] if high else [])
             required += ["ot_security"] if ot else []
             row = dict(

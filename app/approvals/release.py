@@ -1,10 +1,12 @@
 """The release gate: may version V of system S run in environment E, right now?
 
 This is the hot path that pipelines call on every deployment, so it is built to be cheap: an ``async``
-endpoint (no threadpool) doing a handful of indexed point lookups with plain SQL on one pooled DBAPI
-connection (no ORM session), token authentication included. Nothing is cached across calls except the
-rule table (read at start) and Casbin's decisions (invalidated with every grant change), so the answer
-always reflects the registry as committed at the moment of the call.
+endpoint (no threadpool) running ONE plain-SQL statement of indexed point lookups (token and user, system,
+zone, version, newest classification basis, every request for this release with a reclassification flag)
+on a DBAPI connection the event-loop thread keeps (no ORM session, no pool round trip, no BEGIN). One
+statement is one snapshot. Nothing is cached across calls except the rule table (read at start) and
+Casbin's decisions (invalidated with every grant change), so the answer always reflects the registry as
+committed at the moment of the call.
 
 Reasons carry ``severity``: ``error`` reasons deny; ``warning`` reasons (e.g. ``SL_GAP_ACCEPTED``) may
 accompany an allowed answer. A denial always has at least one error reason.
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 from sqlalchemy.engine import Engine
@@ -69,6 +72,21 @@ _PATTERNS = {
 _ENVIRONMENTS = frozenset(e.value for e in Environment)
 
 
+def query_pairs(query_string: bytes) -> dict[str, str]:
+    """A raw query string as a dict (the last value of a repeated name wins, as in Starlette)."""
+    pairs: dict[str, str] = {}
+    if not query_string:
+        return pairs
+    for part in query_string.decode("latin-1").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        pairs[name] = value
+    return pairs
+
+
 def parse_query(params: Mapping[str, str]) -> dict[str, str | None]:
     """``system``, ``version``, ``environment`` (default production) and ``artifact_digest``, or one 422
     naming every bad parameter."""
@@ -79,7 +97,7 @@ def parse_query(params: Mapping[str, str]) -> dict[str, str | None]:
         if value is None:
             if name != "artifact_digest":
                 errors.append({"loc": ["query", name], "msg": "Field required"})
-        elif not _PATTERNS[name].match(value):
+        elif not _PATTERNS[name].fullmatch(value):
             errors.append(
                 {"loc": ["query", name], "msg": f"String should match pattern '{_PATTERNS[name].pattern}'"}
             )
@@ -157,81 +175,99 @@ def _discard(held: _Held) -> None:
     connection, held.connection, held.engine, held.reader = held.connection, None, None, None
     if connection is not None:
         with contextlib.suppress(Exception):
-            connection.invalidate()
+            connection.close()
+
+
+def _open(engine: Engine) -> Any:
+    """A DBAPI connection taken from the engine's pool (so its connect-time setup has run), detached from
+    the pool and switched to autocommit: every statement on it is its own read snapshot, and its mode can
+    never leak back into the pool's connections."""
+    connection = engine.raw_connection()
+    connection.detach()
+    if engine.dialect.name == "postgresql":
+        connection.driver_connection.autocommit = True
+    # SQLite connections already run with isolation_level=None (app.db), i.e. autocommit.
+    return connection
 
 
 @contextmanager
 def raw_reader(engine: Engine) -> Iterator[RawReader]:
-    """A ``RawReader`` inside one read snapshot, on a pooled DBAPI connection this thread keeps.
-
-    The connection is checked out of the engine's pool once per thread (the event loop's thread, on the
-    hot path) and kept, which saves the pool's checkout and reset on every call; it is dropped and
-    replaced when it fails or when the engine changes. Every use ends with a rollback.
-    """
+    """A ``RawReader`` on the connection this thread keeps (replaced when it fails or the engine changes)."""
     held = _held
     if held.reader is None or held.engine is not engine:
         _discard(held)
-        held.connection = engine.raw_connection()
+        held.connection = _open(engine)
         held.engine = engine
         held.reader = RawReader(held.connection, engine.dialect.name)
-    reader = held.reader
-    dbapi_error = engine.dialect.loaded_dbapi.OperationalError
+    dbapi = engine.dialect.loaded_dbapi
     try:
-        if reader.sqlite:
-            reader.cursor.execute("BEGIN")  # one snapshot for every lookup of this call
-        yield reader
-    except dbapi_error as exc:
+        yield held.reader
+    except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
         _discard(held)
         raise ConnectionLost(str(exc)) from exc
-    finally:
-        if held.connection is not None:
-            try:
-                held.connection.rollback()
-            except Exception:
-                _discard(held)
 
 
-_TOKEN_SQL = (
-    "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id, u.username, u.is_active,"
+# What the answer needs, in one statement: the token's owner (no row: unknown token), the system (NULL:
+# unknown), its zone, the requested version, the basis of its newest classification, and one row per
+# request for this release, each flagged when the system was classified into another class since.
+_CALLER = (
+    "t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id, u.username, u.is_active,"
     " (SELECT r.revision FROM authz_revision r WHERE r.id = 1)"
-    " FROM api_token t JOIN app_user u ON u.id = t.user_id WHERE t.token_hash = :h"
 )
-# The system with its zone, the requested version and the basis of its newest classification: one row.
-_SYSTEM_SQL = (
-    "SELECT s.site, s.ai_act_class, s.lifecycle_stage, s.personal_data, s.sl_achieved, s.archived_at,"
+_RELEASE = (
+    " s.id, s.site, s.ai_act_class, s.lifecycle_stage, s.personal_data, s.sl_achieved, s.archived_at,"
     " s.risk_tier, z.purdue_level, z.sl_target, v.artifact_digest, v.metrics,"
-    " (SELECT c.basis FROM classification c WHERE c.system_id = s.id ORDER BY c.id DESC LIMIT 1)"
-    " FROM ai_system s LEFT JOIN zone z ON z.code = s.zone"
-    " LEFT JOIN model_version v ON v.system_id = s.id AND v.version = :ver"
-    " WHERE s.id = :sid"
-)
-# Every request for this release, each flagged when the system was classified into another class since.
-_APPROVALS_SQL = (
-    "SELECT a.id, a.state, a.artifact_digest, a.valid_until, a.classification_id, a.ai_act_class,"
+    " (SELECT c.basis FROM classification c WHERE c.system_id = s.id ORDER BY c.id DESC LIMIT 1),"
+    " a.id, a.state, a.artifact_digest, a.valid_until, a.classification_id, a.ai_act_class,"
     " a.required_signoffs, a.conditions, a.sl_gap, a.created_at, a.close_reason,"
     " EXISTS (SELECT 1 FROM classification c WHERE c.system_id = a.system_id"
     "  AND c.id > COALESCE(a.classification_id, 0) AND c.ai_act_class <> a.ai_act_class)"
-    " FROM approval_request a WHERE a.system_id = :sid AND a.version = :ver AND a.environment = :env"
 )
+_JOINS = (
+    " LEFT JOIN zone z ON z.code = s.zone"
+    " LEFT JOIN model_version v ON v.system_id = s.id AND v.version = :ver"
+    " LEFT JOIN approval_request a ON a.system_id = s.id AND a.version = :ver AND a.environment = :env"
+)
+_GATE_SQL = (
+    f"SELECT {_CALLER},{_RELEASE} FROM api_token t JOIN app_user u ON u.id = t.user_id"
+    f" LEFT JOIN ai_system s ON s.id = :sid{_JOINS} WHERE t.token_hash = :h"
+)
+# The same for a caller already known (a browser session): no token part.
+_GATE_SQL_NO_TOKEN = (
+    "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    f"{_RELEASE} FROM (SELECT 1 AS one) k LEFT JOIN ai_system s ON s.id = :sid{_JOINS}"
+)
+_CALLER_COLUMNS = 8
 _SIGNED_SQL = "SELECT role FROM sign_off WHERE approval_id = :aid"
 
 
-def authenticate(
-    db: RawReader, token: str | None, get_authorizer: Callable[[int], authz.Authorizer]
-) -> tuple[Principal, bool]:
-    """The caller behind a bearer token, and whether its ``last_used_at`` is due to be refreshed.
+def fetch(db: RawReader, token: str | None, system_id: str, version: str, environment: str) -> list[Any]:
+    """The rows of ``_GATE_SQL`` (or, without a token, of ``_GATE_SQL_NO_TOKEN``)."""
+    params = {"sid": system_id, "ver": version, "env": environment}
+    if token is None:
+        return db.all(_GATE_SQL_NO_TOKEN, params)
+    return db.all(_GATE_SQL, params | {"h": hash_token(token)})
 
-    The same checks as ``app.identity.service.resolve_token`` (malformed, unknown, revoked, expired,
-    deactivated: 401), as one plain-SQL lookup on the gate's connection.
-    """
+
+def check_token(token: str | None) -> str:
+    """The bearer token, or 401 when there is none or it cannot be one of ours."""
     if token is None:
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthorized("malformed token")
-    row = db.one(_TOKEN_SQL, {"h": hash_token(token)})
-    if row is None:
+    return token
+
+
+def authenticate(
+    db: RawReader, rows: list[Any], get_authorizer: Callable[[int], authz.Authorizer]
+) -> tuple[Principal, bool]:
+    """The caller behind the token of ``rows``, and whether its ``last_used_at`` is due to be refreshed.
+
+    The same checks as ``app.identity.service.resolve_token``: unknown, revoked, expired, deactivated: 401.
+    """
+    if not rows:
         raise Unauthorized("unknown token")
-    token_id, expires_at, revoked_at, last_used_at, user_id, username, is_active, revision = row
+    token_id, expires_at, revoked_at, last_used_at, user_id, username, is_active, revision = rows[0][:8]
     if revoked_at is not None:
         raise Unauthorized("token revoked")
     expires = db.dt(expires_at)
@@ -284,6 +320,7 @@ def _effective(state: str, valid_until: datetime | None, now: datetime) -> str:
 
 def decide(
     db: RawReader,
+    rows: list[Any],
     principal: Principal,
     *,
     system_id: str,
@@ -293,10 +330,11 @@ def decide(
     rules: Rules,
     now: datetime,
 ) -> dict[str, Any]:
-    """The release-permission answer for one request, computed from the registry's current state."""
-    system = db.one(_SYSTEM_SQL, {"sid": system_id, "ver": version})
-    if system is None:
+    """The release-permission answer for one request, computed from the rows of ``fetch``."""
+    first = rows[0] if rows else None
+    if first is None or first[_CALLER_COLUMNS] is None:
         raise NotFound(f"system {system_id!r} does not exist")
+    system = first[_CALLER_COLUMNS + 1 : _CALLER_COLUMNS + 13]
     site, ai_class, stage, personal_data, sl_achieved, archived_at, risk_tier, purdue, sl_target = system[:9]
     digest, metrics, basis = system[9], system[10], system[11]
     principal.require("release", "read", site, entity_id=system_id)
@@ -326,7 +364,10 @@ def decide(
         )
     else:
         approvals = []
-        for r in db.all(_APPROVALS_SQL, {"sid": system_id, "ver": version, "env": environment}):
+        for row in rows:
+            r = row[_CALLER_COLUMNS + 13 :]
+            if r[0] is None:
+                continue  # the LEFT JOIN found no request
             until = db.dt(r[3])
             approvals.append(
                 {

@@ -252,10 +252,12 @@ async def release_permission(request: Request) -> Response:
 
     Reasons have ``severity``: ``error`` denies; ``warning`` (``SL_GAP_ACCEPTED``) may come with an allow.
     With ``artifact_digest`` the answer also requires that digest to be the version's recorded one.
+    An unknown version is 200 with ``UNKNOWN_VERSION``; an archived (retired, deleted) system answers
+    ``SYSTEM_RETIRED``; an unknown system, or one in a site the caller holds no role in, is 404.
     The query is parsed here rather than by FastAPI's parameter machinery, which would cost as much as
     the decision itself (the parameters are documented above all the same).
     """
-    query = release.parse_query(request.query_params)
+    query = release.parse_query(release.query_pairs(request.scope["query_string"]))
     token = _bearer(request)
     web_principal = getattr(request.state, "web_principal", None) if token is None else None
     try:
@@ -278,18 +280,26 @@ release_router.routes.insert(0, Route("/api/v1/release-permission", release_perm
 def _decide(
     token: str | None, web_principal: Principal | None, **query: Any
 ) -> tuple[dict[str, Any], Principal, bool]:
-    """Authenticate and decide inside one read snapshot (a lost connection is retried once)."""
+    """Authenticate and decide on one statement's snapshot (a lost connection is retried once)."""
+    if web_principal is None:
+        token = release.check_token(token)
     engine = get_engine()
     for attempt in (1, 2):
         try:
             with release.raw_reader(engine) as db:
-                touch = False
+                rows = release.fetch(
+                    db,
+                    None if web_principal else token,
+                    query["system_id"],
+                    query["version"],
+                    query["environment"],
+                )
                 if web_principal is not None:
-                    principal = web_principal
+                    principal, touch = web_principal, False
                 else:
-                    principal, touch = release.authenticate(db, token, authz.authorizer_for)
+                    principal, touch = release.authenticate(db, rows, authz.authorizer_for)
                 set_request_user(principal.username)
-                answer = release.decide(db, principal, rules=get_rules(), now=utcnow(), **query)
+                answer = release.decide(db, rows, principal, rules=get_rules(), now=utcnow(), **query)
                 return answer, principal, touch
         except (release.ConnectionLost, sa.exc.OperationalError):
             if attempt == 2:

@@ -79,7 +79,7 @@ def enqueue(session: Session, event_name: str, approval: dict[str, Any], *, appr
         created_at=now,
         next_attempt_at=now,
     )
-    row.payload = orjson.loads(orjson.dumps(row.payload))
+    row.payload = orjson.loads(orjson.dumps(row.payload, option=orjson.OPT_UTC_Z))
     session.add(row)
     session.flush()
     event.listen(session, "after_commit", _kick_after_commit, once=True)

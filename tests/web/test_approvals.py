@@ -247,3 +247,21 @@ def test_requester_withdraws_and_compliance_revokes(
 
 def test_inbox_is_refused_to_a_pipeline_account(web: Callable[..., WebClient], people: Any) -> None:
     assert web("pipe").get("/inbox").status == 403
+
+
+def test_inbox_shows_the_longest_waiting_first_in_pages(
+    web: Callable[..., WebClient], ready: Callable[..., str], monkeypatch: Any
+) -> None:
+    from app.web.routes import approvals as pages
+
+    monkeypatch.setattr(pages, "INBOX_SIZE", 2)
+    requested = [_request(web("bob"), ready(name=f"System {n}")) for n in range(3)]
+    clara = web("clara")
+    first = clara.get("/inbox")
+    assert first.xpath("//article//h3/a/@href") == [f"/approvals/{a}" for a in requested[:2]]
+    assert first.text("//nav[@aria-label='Inbox pages']").startswith("1 / 2")
+    second = clara.get(first.xpath("//a[@rel='next']/@href")[0])
+    assert second.xpath("//article//h3/a/@href") == [f"/approvals/{requested[2]}"]
+    assert second.xpath("//form[contains(@action,'signoffs')]//input[@name='return_to']/@value") == [
+        "/inbox?page=2"
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -40,7 +40,7 @@ from app.web.templating import label, render
 router = APIRouter(dependencies=[Depends(require_csrf)], include_in_schema=False)
 
 ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, description="e.g. APR-000042")]
-INBOX_SIZE = 100
+INBOX_SIZE = 40  # cards per inbox page, each with its sign form
 
 
 # --- requesting approval -------------------------------------------------------------------------------
@@ -158,22 +158,35 @@ def _cards(session: Session, principal: Principal, items: list[ApprovalRead]) ->
 
 
 @router.get("/inbox", name="inbox")
-def inbox(request: Request, session: SessionDep, principal: CurrentPrincipal) -> Response:
+def inbox(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
     """What awaits the user's signature, oldest first, and the requests the user is waiting on."""
     roles = signer_roles(principal)
     read_sites = principal.sites_for("approval", "read")
     awaiting: list[ApprovalRead] = []
     total = 0
     if roles:
-        awaiting, total = approvals.list_approvals(
-            session,
-            approvals.ApprovalFilters(),
-            read_sites=read_sites,
-            page=PageParams(limit=INBOX_SIZE, offset=0),
-            username=principal.username,
-            sign_sites=sign_sites(principal),
-        )
-        awaiting.sort(key=lambda a: a.created_at)
+
+        def waiting(limit: int, offset: int) -> tuple[list[ApprovalRead], int]:
+            return approvals.list_approvals(
+                session,
+                approvals.ApprovalFilters(),
+                read_sites=read_sites,
+                page=PageParams(limit=limit, offset=offset),
+                username=principal.username,
+                sign_sites=sign_sites(principal),
+            )
+
+        # The approvals service lists newest first; the inbox shows the longest-waiting first.
+        _, total = waiting(1, 0)
+        end = max(0, total - (page - 1) * INBOX_SIZE)
+        if end:
+            awaiting, _ = waiting(min(INBOX_SIZE, end), max(0, end - INBOX_SIZE))
+            awaiting.sort(key=approvals.approval_order)
     mine: list[ApprovalRead] = []
     if read_sites is None or read_sites:
         mine, _ = approvals.list_approvals(
@@ -187,6 +200,8 @@ def inbox(request: Request, session: SessionDep, principal: CurrentPrincipal) ->
     context = {
         "cards": _cards(session, principal, awaiting),
         "total": total,
+        "page": page,
+        "pages": max(1, -(-total // INBOX_SIZE)),
         "mine": _cards(session, principal, mine),
         "roles": roles,
         "errors": {},
