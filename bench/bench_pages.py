@@ -141,11 +141,9 @@ def _seed_systems(rows: int) -> None:
             conn.exec_driver_sql("ANALYZE")
 
 
-def _seed_approvals(count: int) -> str:
-    """``count`` real requests (classify, version, submit); every third one signed by a business owner.
-
-    Returns the id of a request still waiting for the compliance officer.
-    """
+def _seed_approvals(count: int) -> tuple[str, int]:
+    """Up to ``count`` real requests (classify, version, submit; retired systems skipped); every third one
+    signed by a business owner. Returns a request still waiting for the compliance officer, and how many."""
     import sqlalchemy as sa
 
     from app.approvals import flows
@@ -158,7 +156,7 @@ def _seed_approvals(count: int) -> str:
     from app.systems import service as systems
     from app.systems.models import VersionCreate
 
-    waiting = ""
+    waiting, made = "", 0
     with session_scope() as session:
         berta = session.exec(sa.select(User).where(User.username == "berta")).scalar_one()
         signer = Principal(user_id=berta.id, username="berta", authorizer=get_authorizer(session))
@@ -185,8 +183,8 @@ def _seed_approvals(count: int) -> str:
                     SignOffCreate(role="business_owner", decision="approve"),
                     principal=signer,
                 )
-            waiting = request.id
-    return waiting
+            waiting, made = request.id, made + 1
+    return waiting, made
 
 
 def _login(client: Any, username: str) -> None:
@@ -235,9 +233,9 @@ def main() -> None:
     migrate()
     t0 = time.perf_counter()
     _seed_systems(args.rows)
-    waiting = _seed_approvals(args.approvals)
+    waiting, made = _seed_approvals(args.approvals)
     print(
-        f"database: {url.split('@')[-1]}; seeded {args.rows:,} systems and {args.approvals} approval "
+        f"database: {url.split('@')[-1]}; seeded {args.rows:,} systems and {made} approval "
         f"requests in {time.perf_counter() - t0:.1f} s"
     )
     system = "AIS-000001"

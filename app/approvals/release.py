@@ -183,9 +183,9 @@ def _open(engine: Engine) -> Any:
     the pool and switched to autocommit: every statement on it is its own read snapshot, and its mode can
     never leak back into the pool's connections."""
     connection = engine.raw_connection()
-    connection.detach()
     if engine.dialect.name == "postgresql":
         connection.driver_connection.autocommit = True
+    connection.detach()
     # SQLite connections already run with isolation_level=None (app.db), i.e. autocommit.
     return connection
 

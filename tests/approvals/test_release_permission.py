@@ -136,6 +136,9 @@ def test_retired_and_prohibited_after_approval(client: Any, team: dict, make_sys
     assert codes(release(client, ci, system, "v7")) == ["SYSTEM_RETIRED", "PROHIBITED", "UNKNOWN_VERSION"]
     refused = submit(client, team["bob"], system, "v2", "pilot", expect=422)
     assert refused["code"] == "SYSTEM_RETIRED"
+    assert client.delete(f"/api/v1/systems/{system}", headers=admin).status_code == 204  # archived
+    assert client.get(f"/api/v1/systems/{system}", headers=admin).status_code == 404
+    assert codes(release(client, ci, system, "v1"))[0] == "SYSTEM_RETIRED"  # still a definite "no"
 
 
 def test_a_newer_request_and_an_older_approval(client: Any, team: dict, make_system: Any) -> None:

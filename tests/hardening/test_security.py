@@ -91,12 +91,12 @@ def test_an_unhandled_error_is_a_problem_500_with_headers_and_no_trace(db: None)
 
     app = create_app()
 
-    @app.get("/boom-test")
+    @app.get("/api/v1/boom-test")
     def boom() -> None:
         raise RuntimeError("secret internals aireg_abcdefghijklmnop")
 
     with TestClient(app, raise_server_exceptions=False) as c:
-        r = c.get("/boom-test", headers={"X-Request-ID": "boom-1"})
+        r = c.get("/api/v1/boom-test", headers={"X-Request-ID": "boom-1"})
     problem = assert_problem(r, 500)
     assert "secret internals" not in r.text and "Traceback" not in r.text
     assert problem["detail"]

@@ -90,7 +90,13 @@ def test_anonymous_page_request_goes_to_login_and_comes_back(web: Callable[..., 
 
 
 def test_login_never_redirects_off_site(web: Callable[..., WebClient]) -> None:
-    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/\t/evil.example",
+    ):
         browser = web()
         browser.get("/login")
         page = browser.post("/login", {"username": "bob", "password": PASSWORD, "next": target}, follow=False)

@@ -27,6 +27,8 @@ def safe_next(target: str | None) -> str | None:
     """Only a path on this site may follow a login (no ``//host`` or ``https://...``: no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
+    if any(ch <= " " or ch == "\x7f" for ch in target):  # browsers drop tabs and newlines: "/\t/evil"
+        return None
     return target
 
 
