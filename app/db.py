@@ -98,7 +98,15 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+WRITE_LOCK_KEY = 0x41495245  # "AIRE": the advisory lock of writers and of the audit chain head on PostgreSQL
+
+
 def _configure_postgres(engine: Engine, schema: str | None) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("aireg_write_lock"):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
     if not schema:
         return
 
@@ -145,10 +153,15 @@ def get_engine() -> Engine:
 
 
 def write_engine(engine: Engine) -> Engine:
-    """The same engine, beginning transactions that take the write lock at once on SQLite."""
+    """The same engine, beginning transactions that take the write lock at once.
+
+    SQLite: ``BEGIN IMMEDIATE``. PostgreSQL: the transaction-scoped advisory lock that also guards the audit
+    chain head, taken first thing, so every writer takes its locks in one order (chain, then rows) and two
+    writers can never deadlock (e.g. one locking a row then appending to the trail, the other the reverse).
+    """
     if engine.dialect.name == "sqlite":
         return engine.execution_options(sqlite_begin="IMMEDIATE")
-    return engine
+    return engine.execution_options(aireg_write_lock=True)
 
 
 @contextmanager

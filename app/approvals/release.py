@@ -162,6 +162,10 @@ class ConnectionLost(Exception):
     """The held database connection failed; it has been dropped (the next use opens a fresh one)."""
 
 
+SQLITE_CACHE_KIB = 65_536  # 64 MiB page cache for the gate's own connection
+SQLITE_MMAP_BYTES = 1 << 30  # map up to 1 GiB of the database file
+
+
 class _Held(threading.local):
     engine: Any = None
     connection: Any = None
@@ -186,7 +190,13 @@ def _open(engine: Engine) -> Any:
     if engine.dialect.name == "postgresql":
         connection.driver_connection.autocommit = True
     connection.detach()
-    # SQLite connections already run with isolation_level=None (app.db), i.e. autocommit.
+    if engine.dialect.name == "sqlite":
+        # Already autocommit (isolation_level=None, app.db). This long-lived, read-only connection gets a
+        # larger page cache and memory-mapped reads: the lookups then cost no read() system calls.
+        cursor = connection.cursor()
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+        cursor.close()
     return connection
 
 
@@ -320,7 +330,6 @@ def _effective(state: str, valid_until: datetime | None, now: datetime) -> str:
 
 def decide(
     db: RawReader,
-    rows: list[Any],
     principal: Principal,
     *,
     system_id: str,
@@ -329,8 +338,15 @@ def decide(
     artifact_digest: str | None,
     rules: Rules,
     now: datetime,
+    rows: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """The release-permission answer for one request, computed from the rows of ``fetch``."""
+    """The release-permission answer, computed from the registry's current state.
+
+    Other domains may call it on any DBAPI connection (e.g. their transaction's, to refuse a deployment
+    with the gate's reasons); the endpoint passes the ``rows`` it fetched with the caller's token.
+    """
+    if rows is None:
+        rows = fetch(db, None, system_id, version, environment)
     first = rows[0] if rows else None
     if first is None or first[_CALLER_COLUMNS] is None:
         raise NotFound(f"system {system_id!r} does not exist")

@@ -299,7 +299,7 @@ def _decide(
                 else:
                     principal, touch = release.authenticate(db, rows, authz.authorizer_for)
                 set_request_user(principal.username)
-                answer = release.decide(db, rows, principal, rules=get_rules(), now=utcnow(), **query)
+                answer = release.decide(db, principal, rules=get_rules(), now=utcnow(), rows=rows, **query)
                 return answer, principal, touch
         except (release.ConnectionLost, sa.exc.OperationalError):
             if attempt == 2:

@@ -19,10 +19,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from app.audit.models import AuditEvent, ChainVerification
-from app.db import utcnow
+from app.db import WRITE_LOCK_KEY, utcnow
 
 GENESIS_HASH = "0" * 64
-_CHAIN_LOCK_KEY = 0x41495245  # "AIRE": the advisory lock id of the chain head on PostgreSQL
 
 
 def _jsonable(value: Any) -> Any:
@@ -84,7 +83,7 @@ def lock_chain(session: Session) -> None:
     in the same order (chain head, then rows) and two of them can never deadlock on PostgreSQL.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
 
 
 def record(

@@ -38,7 +38,9 @@ def system_access(
         if not _SYSTEM_ID.fullmatch(system_id):  # a malformed id names no system: 404, like an unknown one
             raise NotFound(f"system {system_id[:40]!r} does not exist")
         system = service.get_system(session, system_id, for_update=for_update)
-        granted = principal.require(obj, act, system.site, entity_id=system.id, alternatives=(f"{act}_own",))
+        granted = principal.require(
+            obj, act, system.site, entity_id=system.id, entity_type="system", alternatives=(f"{act}_own",)
+        )
         check_ownership(principal, system, granted, obj)
         return system
 

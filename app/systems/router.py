@@ -76,6 +76,9 @@ def create_system(data: SystemCreate, session: SessionDep, principal: CurrentPri
     if not principal.holds_role_in(data.site):
         service.ensure_site_exists(session, data.site, ["body", "site"])
     principal.require("system", "create", data.site)
+    if data.business_owner != principal.username:
+        # Business owners register their own systems; naming another owner takes `system:assign_owner`.
+        principal.require("system", "assign_owner", data.site)
     system = service.create_system(session, data, actor=principal.username)
     return service.read_one(session, system)
 

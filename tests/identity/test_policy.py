@@ -51,6 +51,7 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
     | READ_ONLY
     | {
         ("system", "create"),
+        ("system", "assign_owner"),
         ("system", "update"),
         ("system", "delete"),
         ("system", "replicate"),

@@ -176,3 +176,16 @@ def test_not_json_and_no_token(client, bob):
     assert_problem(
         client.post("/api/v1/systems", json=system_body(), headers={"Authorization": "Bearer x"}), 401
     )
+
+
+def test_business_owner_registers_only_own_systems(client, plant, make_user):
+    """Business owners create their own systems; naming someone else as owner is a compliance decision."""
+    make_user("berta", ("business_owner", "STR"))
+    bob = make_user("bob", ("business_owner", "STR"))
+    body = {"name": "Paint check", "purpose": "paint defects", "site": "STR", "business_owner": "berta"}
+    r = client.post("/api/v1/systems", json=body, headers=bob)
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = client.post("/api/v1/systems", json=body | {"business_owner": "bob"}, headers=bob)
+    assert r.status_code == 201, r.text
+    assert r.json()["business_owner"] == "bob"

@@ -1,14 +1,21 @@
 """A lived-in portfolio on top of the demo data: classifications, risk assessments and approvals in several
-states, so the dashboard and system pages show what they show in daily use (browser tests, screenshots)."""
+states, so the dashboard and system pages show what they show in daily use (browser tests, screenshots).
+
+The demo plants, the classifications and one approved pilot are recorded about a year ago (the service clock
+is moved back), so that approval now comes due for review within 30 days; the open requests are recent."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.db import session_scope
+from app import demo
+from app.db import session_scope, set_clock_offset
 from app.identity import service as identity
+
+RECORDED_DAYS_AGO = 350  # an approval of 12 months' validity then expires in about two weeks
 
 # demo system name -> classification answers (recorded by the compliance officer)
 ANSWERS: dict[str, dict[str, Any]] = {
@@ -58,8 +65,22 @@ def tokens(*usernames: str) -> dict[str, dict[str, str]]:
 
 
 def seed_portfolio(client: TestClient) -> dict[str, str]:
-    """Classify, assess and request approvals on the demo systems through the API; returns name -> id."""
-    h = tokens("clara.compliance", "rita.risk", "bob.owner", "berta.owner", "otto.ot", "leo.owner")
+    """Load the demo, then classify, assess and request approvals through the API; returns name -> id."""
+    set_clock_offset(timedelta(days=-RECORDED_DAYS_AGO))
+    try:
+        with session_scope() as session:
+            assert demo.load_demo(session)
+        ids = _classify_and_approve(client)
+    finally:
+        set_clock_offset(None)
+    h = tokens("berta.owner", "leo.owner")
+    _request(client, ids["Press predictive maintenance"], "1.2.0", "production", h["berta.owner"])
+    _request(client, ids["End-of-line test anomaly detection"], "1.2.0", "pilot", h["leo.owner"])
+    return ids
+
+
+def _classify_and_approve(client: TestClient) -> dict[str, str]:
+    h = tokens("clara.compliance", "rita.risk", "bob.owner", "berta.owner", "otto.ot")
     listed = client.get("/api/v1/systems", params={"limit": 500}, headers=h["clara.compliance"]).json()[
         "items"
     ]
@@ -102,8 +123,6 @@ def seed_portfolio(client: TestClient) -> dict[str, str]:
             headers=h[who],
         )
         assert r.status_code in (200, 201), r.text
-    _request(client, ids["Press predictive maintenance"], "1.2.0", "production", h["berta.owner"])
-    _request(client, ids["End-of-line test anomaly detection"], "1.2.0", "pilot", h["leo.owner"])
     return ids
 
 

@@ -59,12 +59,8 @@ def _free_port() -> int:
 @pytest.fixture
 def demo(client: TestClient) -> dict[str, str]:
     """The demo portfolio with classifications, risk assessments and approvals on top."""
-    from app import demo as demo_data
-    from app.db import session_scope
     from tests.web.seed import seed_portfolio
 
-    with session_scope() as session:
-        assert demo_data.load_demo(session)
     return seed_portfolio(client)
 
 
@@ -301,6 +297,16 @@ def test_owner_to_signers_to_auditor_in_a_real_browser(
             overflow = viewer.page.evaluate("document.documentElement.scrollWidth")
             assert overflow <= width, f"{name} is {overflow} px wide at {width} px"
             shots[f"{name}-{width}"] = _screenshot(viewer, f"{name}-{width}")
+        for path in (
+            "/systems",
+            f"/systems/{system_id}/classify",
+            "/inbox",
+            f"/approvals/{approval_id}",
+            "/systems/new",
+        ):
+            viewer.goto(path)
+            overflow = viewer.page.evaluate("document.documentElement.scrollWidth")
+            assert overflow <= width, f"{path} is {overflow} px wide at {width} px"
         if viewer is not clara:
             viewer.close()
     README_SHOTS.mkdir(parents=True, exist_ok=True)

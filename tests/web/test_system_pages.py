@@ -35,13 +35,14 @@ def test_business_owner_registers_a_system_through_the_form(
     browser = web("bob")
     form = browser.get("/systems/new")
     assert form.status == 200
-    for name in ("name", "purpose", "site", "line", "business_owner", "zone", "sl_FR1"):
+    for name in ("name", "purpose", "site", "line", "zone", "sl_FR1"):
         field_id = form.xpath(f"//*[@name='{name}']/@id")[0]
         assert form.xpath(f"//label[@for='{field_id}']") or form.xpath(
             f"//*[@id='{field_id}']/@aria-label"
         ), name
     assert form.xpath("//select[@name='site']/option/@value") == ["STR"]  # the only site bob may register in
     assert form.xpath("//input[@name='business_owner']/@value") == ["bob"]
+    assert form.xpath("//input[@name='business_owner']/@type") == ["hidden"]  # owners register their own
     page = browser.post("/systems/new", {**REGISTER, "personal_data": "on"}, follow=False)
     assert page.status == 303
     location = page.response.headers["location"]
@@ -59,7 +60,7 @@ def test_business_owner_registers_a_system_through_the_form(
 def test_register_form_errors_are_shown_next_to_the_fields_and_values_kept(
     web: Callable[..., WebClient], client: TestClient, people: dict[str, Any]
 ) -> None:
-    browser = web("bob")
+    browser = web("clara")  # a compliance officer may name any owner
     browser.get("/systems/new")
     bad = {**REGISTER, "name": "", "line": "SMT1", "zone": "LYO-CTL", "business_owner": "ghost"}
     page = browser.post("/systems/new", bad)
@@ -76,6 +77,16 @@ def test_register_form_errors_are_shown_next_to_the_fields_and_values_kept(
     assert page2.xpath("//input[@name='name']/@value") == ["Kept name"]
     assert page2.xpath("//input[@name='name']/@aria-invalid") == []
     assert page2.xpath("//select[@name='line']/@aria-invalid") == ["true"]
+    assert client.get("/api/v1/systems", headers=people["clara"]).json()["total"] == 0
+
+
+def test_an_owner_cannot_register_a_system_for_someone_else(
+    web: Callable[..., WebClient], client: TestClient, people: Any
+) -> None:
+    browser = web("bob")
+    browser.get("/systems/new")
+    page = browser.post("/systems/new", {**REGISTER, "business_owner": "berta"})
+    assert page.status == 403 and page.texts("//h1") == ["You cannot do this"]
     assert client.get("/api/v1/systems", headers=people["clara"]).json()["total"] == 0
 
 

@@ -305,6 +305,7 @@ def _register_context(session: Session, principal: Principal, values: dict[str, 
         "enums": _enums(),
         "frs": catalog.iec62443.fr_by_id,
         "security_levels": catalog.iec62443.sl_by_level,
+        "assigns_owner": anywhere(principal, "system", "assign_owner"),
         "errors": {},
     }
 
@@ -329,6 +330,9 @@ def system_create(
         if not any(s.code == data.site for s in context["sites"]):
             raise field_error(["body", "site"], "choose one of the sites you may register systems in")
         principal.require("system", "create", data.site)
+        if data.business_owner != principal.username:
+            # As the API: business owners register their own systems; naming another owner takes assign_owner.
+            principal.require("system", "assign_owner", data.site)
         system = systems.create_system(session, data, actor=principal.username)
     except (ValidationError, AppError) as exc:
         context["errors"] = field_errors(exc)
