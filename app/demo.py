@@ -6,10 +6,16 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from app.approvals import flows
+from app.approvals.models import ApprovalCreate, SignOffCreate
+from app.classification import service as classification
+from app.classification.models import RiskAssessmentCreate, RiskIn
 from app.identity import service as identity
+from app.identity.authz import get_authorizer
+from app.identity.dependencies import Principal
 from app.identity.models import Role, User, UserCreate
 from app.systems import service as systems
-from app.systems.models import LineIn, Site, SiteCreate, SLVector, SystemCreate, SystemUpdate, VersionCreate
+from app.systems.models import AISystem, LineIn, Site, SiteCreate, SLVector, SystemCreate, SystemUpdate, VersionCreate
 from app.zones import service as zones
 from app.zones.models import ZoneCreate
 
@@ -42,7 +48,9 @@ USERS: list[tuple[str, str, list[tuple[Role, str]]]] = [
     ("bob.owner", "Bob Schmidt (Business owner, Stuttgart)", [(Role.business_owner, "STR")]),
     ("berta.owner", "Berta Lang (Business owner, Stuttgart)", [(Role.business_owner, "STR")]),
     ("leo.owner", "Leo Dubois (Business owner, Lyon)", [(Role.business_owner, "LYO")]),
+    ("lina.owner", "Lina Moreau (Business owner, Lyon)", [(Role.business_owner, "LYO")]),
     ("piotr.owner", "Piotr Zielinski (Business owner, Poznan)", [(Role.business_owner, "POZ")]),
+    ("pawel.owner", "Pawel Nowicki (Business owner, Poznan)", [(Role.business_owner, "POZ")]),
     ("hanna.hr", "Hanna Roth (HR business owner)", [(Role.business_owner, "STR")]),
     ("audrey.auditor", "Audrey Klein (Auditor)", [(Role.auditor, "*")]),
     ("ci-pipeline", "MLOps pipeline service account", [(Role.mlops, "*")]),
@@ -178,11 +186,128 @@ def load_demo(session: Session) -> bool:
                     ),
                     actor="ci-pipeline",
                 )
+        story = STORIES.get(spec["name"])
+        if story is not None:
+            _tell(session, system, story)
         if retired:
             systems.update_system(
                 session, system, SystemUpdate(lifecycle_stage="retired"), if_match=system.revision, actor=ACTOR
             )
     return True
+
+
+# What happened to each demo system: its AI Act answers, NIST rating and approvals (environment, outcome).
+MINIMAL: dict[str, Any] = {}
+STORIES: dict[str, dict[str, Any]] = {
+    "Weld seam visual inspection": dict(answers=MINIMAL, risk=(2, 2), approvals=[("pilot", "approve"), ("production", "approve")]),
+    "Paint defect detection": dict(answers=MINIMAL, risk=(2, 2), approvals=[("pilot", "pending")]),
+    # A machine's safety function with third-party assessment: high-risk through Annex I (Machinery Regulation).
+    "Robot cell safety zone monitoring": dict(
+        answers={"annex1": {"legislation": "annex1.b.21", "safety_component": True,
+                            "third_party_conformity_assessment": True}},
+        risk=(5, 2),
+        approvals=[("pilot", "pending")],
+    ),
+    "Press predictive maintenance": dict(answers=MINIMAL, risk=(3, 2), approvals=[("production", "approve")]),
+    "Energy optimisation of paint shop HVAC": dict(answers=MINIMAL, risk=(1, 2), approvals=[("production", "approve")]),
+    "Maintenance assistant chatbot": dict(
+        answers={"transparency": ["art50.1"], "gpai_model": True}, risk=(2, 3), approvals=[("pilot", "approve")]
+    ),
+    # Task allocation of workers: Annex III point 4(b).
+    "Worker shift scheduler": dict(
+        answers={"annex3_uses": ["annex3.4.b"], "profiling": True}, risk=(4, 3), approvals=[("pilot", "pending")]
+    ),
+    "CV screening for apprentices": dict(answers={"annex3_uses": ["annex3.4.a"], "profiling": True}, risk=(4, 4)),
+    "Solder joint AOI classifier": dict(answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]),
+    "Pick-and-place nozzle wear prediction": dict(answers=MINIMAL, risk=(1, 2), approvals=[("pilot", "reject")]),
+    "End-of-line test anomaly detection": dict(answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]),
+    "Production scheduling optimiser": dict(answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]),
+    # Emotion recognition at the workplace: prohibited by Art. 5(1)(f).
+    "Operator fatigue camera": dict(answers={"prohibited_practices": ["art5.1.f"]}, risk=(5, 4)),
+    "Supplier invoice extraction": dict(answers=MINIMAL, risk=(1, 1)),
+    "CNC tool wear monitoring": dict(answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]),
+    "Surface roughness virtual sensor": dict(answers=MINIMAL, risk=(1, 2), approvals=[("pilot", "pending")]),
+    "Packaging label verification": dict(answers=MINIMAL, risk=(2, 1), approvals=[("production", "approve")]),
+    "Demand forecasting": dict(answers=MINIMAL, risk=(2, 3)),
+    "Legacy scrap classifier": dict(answers=MINIMAL, risk=(1, 1), approvals=[("production", "withdraw")]),
+}
+
+# Who signs which role in each plant (never the requester, one role per person).
+SIGNERS: dict[str, dict[str, str]] = {
+    "STR": {"business_owner": "berta.owner", "ot_security": "otto.ot"},
+    "LYO": {"business_owner": "lina.owner", "ot_security": "lucie.ot"},
+    "POZ": {"business_owner": "pawel.owner", "ot_security": "otto.ot"},
+}
+COMMON_SIGNERS = {
+    "compliance_officer": "clara.compliance",
+    "risk_officer": "rita.risk",
+    "dpo": "dora.dpo",
+    "safety_engineer": "sam.safety",
+}
+
+
+def _principal(session: Session, username: str) -> Principal:
+    user = session.exec(select(User).where(User.username == username)).one()
+    return Principal(user_id=user.id, username=username, authorizer=get_authorizer(session))
+
+
+def _tell(session: Session, system: AISystem, story: dict[str, Any]) -> None:
+    """Classify, assess and take the system through its approvals, as the people involved would."""
+    classification.record_classification(session, system, story["answers"], actor="clara.compliance")
+    impact, likelihood = story["risk"]
+    classification.record_risk_assessment(
+        session,
+        system,
+        RiskAssessmentCreate(
+            impact=impact,
+            likelihood=likelihood,
+            risks=[
+                RiskIn(title="Performance drifts after a process change", nist_refs=["MEASURE 2.4", "MANAGE 4.1"],
+                       mitigation="Monitoring with alert thresholds; re-validation after each line change"),
+                RiskIn(title="Operators over-rely on the output", nist_refs=["MAP 3.5", "GOVERN 3.2"],
+                       mitigation="Human review of every rejected part; operator training"),
+            ],
+        ),
+        actor="rita.risk",
+    )
+    requester = system.business_owner
+    if requester == SIGNERS[system.site]["business_owner"]:
+        signers = {**SIGNERS[system.site], "business_owner": "bob.owner"}
+    else:
+        signers = SIGNERS[system.site]
+    for environment, outcome in story.get("approvals", []):
+        approval = flows.submit(
+            session,
+            system,
+            ApprovalCreate(version="1.2.0", environment=environment,
+                           justification=f"Roll out 1.2.0 to {environment} after validation on the line."),
+            actor=requester,
+        )
+        if outcome == "pending":
+            continue
+        if outcome == "withdraw":
+            flows.withdraw(
+                session, approval.id, principal=_principal(session, requester), reason="Replaced by the new scrap model."
+            )
+            continue
+        for role in approval.required_signoffs:
+            signer = signers.get(role) or COMMON_SIGNERS[role]
+            decision = "reject" if outcome == "reject" and role == "compliance_officer" else "approve"
+            comment = (
+                "Validation data too small for this line; repeat with two weeks of production data."
+                if decision == "reject"
+                else "Reviewed: compensating countermeasures are the cell firewall and allow-listing."
+                if role == "ot_security"
+                else "Reviewed and approved."
+            )
+            flows.sign(
+                session,
+                approval.id,
+                SignOffCreate(role=role, decision=decision, comment=comment),
+                principal=_principal(session, signer),
+            )
+            if decision == "reject":
+                break
 
 
 def demo_logins() -> list[tuple[str, str]]:

@@ -72,13 +72,6 @@ def worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
     return pids or [proc.pid]
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def load(base: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
     if shutil.which("wrk") and args.client != "httpx":
         return run_wrk(base, "release", env, args, pin=False)
@@ -89,12 +82,28 @@ def load(base: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, 
     return asyncio.run(_httpx_load(base, "release", env["AIREG_BENCH_TOKEN"], args.systems, args))
 
 
-def walk_portfolio(base: str, token: str) -> int:
-    """What a busy day does to one worker: every list page, filters, search, KPIs, the audit check."""
+def memory_mb(pid: int) -> tuple[float, float]:
+    """``(VmRSS, VmHWM)`` of a process in MB: its resident memory now and at its peak."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            values[line[:5]] = int(line.split()[1]) / 1024
+    return values.get("VmRSS", float("nan")), values.get("VmHWM", float("nan"))
+
+
+def walk_portfolio(base: str, token: str, pid: int) -> int:
+    """What a busy day does to one worker: every list page, filters, search, KPIs, monitoring, the audit
+    check; prints the worker's resident and peak memory after each kind of call."""
     headers = {"Authorization": f"Bearer {token}"}
     calls = 0
-    with httpx.Client(base_url=base, headers=headers, timeout=120) as c:
+
+    def note(label: str, seconds: float) -> None:
+        rss, hwm = memory_mb(pid)
+        print(f"  {label:<44} {seconds * 1000:8.0f} ms   RSS {rss:5.0f} MB   peak {hwm:5.0f} MB")
+
+    with httpx.Client(base_url=base, headers=headers, timeout=300) as c:
         offset = 0
+        began = time.perf_counter()
         while True:
             r = c.get("/api/v1/systems", params={"limit": 500, "offset": offset})
             r.raise_for_status()
@@ -102,19 +111,25 @@ def walk_portfolio(base: str, token: str) -> int:
             offset += 500
             if offset >= r.json()["total"]:
                 break
-        for params in (
-            {"ai_act_class": "high_risk", "limit": 500},
-            {"zone": "STR-CTL", "limit": 500, "offset": 20_000},
-            {"q": "System 9", "limit": 500},
-            {"order_by": "name", "desc": "true", "limit": 500},
+        note(f"GET /api/v1/systems x{calls} (every page)", (time.perf_counter() - began) / calls)
+        for path, params in (
+            ("/api/v1/systems", {"ai_act_class": "high_risk", "limit": 500}),
+            ("/api/v1/systems", {"zone": "STR-CTL", "limit": 500, "offset": 20_000}),
+            ("/api/v1/systems", {"q": "System 9", "limit": 500}),
+            ("/api/v1/systems", {"order_by": "name", "desc": "true", "limit": 500}),
+            ("/api/v1/approvals", {"limit": 500}),
+            ("/api/v1/audit-events/verify", {}),
+            ("/api/v1/kpis", {}),
+            ("/api/v1/monitoring/status", {}),
+            ("/api/v1/monitoring/lapsed", {}),
         ):
-            c.get("/api/v1/systems", params=params).raise_for_status()
-            calls += 1
-        for path in ("/api/v1/kpis", "/api/v1/audit-events/verify", "/api/v1/approvals?limit=500"):
-            r = c.get(path)
+            began = time.perf_counter()
+            r = c.get(path, params=params)
             calls += 1
             if r.status_code >= 500:
                 raise SystemExit(f"{path} failed: {r.status_code} {r.text[:300]}")
+            query = "&".join(f"{k}={v}" for k, v in params.items() if k != "limit")
+            note(f"GET {path}{'?' + query if query else ''}", time.perf_counter() - began)
     return calls
 
 
@@ -195,9 +210,13 @@ def main() -> None:
         try:
             base = proc.base_url  # type: ignore[attr-defined]
             load(base, env, argparse.Namespace(**{**vars(args), "duration": 3}))
-            calls = walk_portfolio(base, token)
             (pid,) = worker_pids(proc)[:1]
-            rss = peak_rss_mb(pid)
+            print(
+                f"one worker over {args.systems} systems, after release-permission load: "
+                f"RSS {memory_mb(pid)[0]:.0f} MB, peak {memory_mb(pid)[1]:.0f} MB"
+            )
+            calls = walk_portfolio(base, token, pid)
+            rss = memory_mb(pid)[1]
         finally:
             stop(proc)
         verdict = "meets" if rss < RSS_TARGET_MB else "MISSES"

@@ -7,6 +7,8 @@ transaction. Nothing here commits; the caller's unit of work does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +35,33 @@ from app.systems import service as systems
 from app.systems.models import AISystem
 
 SYSTEM_ACTOR = "system:approvals"
+
+
+@dataclass(frozen=True)
+class CarryOver:
+    """Sign-offs a replica's request reuses from its origin's approval of the same digest and environment."""
+
+    origin_approval_id: str
+    signoffs: dict[str, SignOff]  # role -> the origin's approving sign-off
+    asked_again: list[str]  # roles the new placement asks again (the replication policy says which)
+
+
+CarryOverHook = Callable[[Session, AISystem, Environment, str], "CarryOver | None"]
+_carry_over_hooks: list[CarryOverHook] = []
+
+
+def register_carry_over(hook: CarryOverHook) -> None:
+    """Hook for the replication domain: ``hook(session, system, environment, digest)`` returns the sign-offs
+    a replica may reuse from its origin, or ``None`` (the first hook with an answer wins)."""
+    _carry_over_hooks.append(hook)
+
+
+def _carry_over(session: Session, system: AISystem, environment: Environment, digest: str) -> CarryOver | None:
+    for hook in _carry_over_hooks:
+        plan = hook(session, system, environment, digest)
+        if plan is not None:
+            return plan
+    return None
 
 
 def _value(member: Any) -> Any:
@@ -203,7 +232,73 @@ def submit(
         after=_summary(a) | {"required_because": a.required_because, "content_hash": a.content_hash},
     )
     webhooks.enqueue(session, "approval.submitted", _summary(a), approval_id=a.id)
+    if system.replicated_from:
+        _record_carried_over(session, a, system, actor=actor, now=now)
     return a
+
+
+def _record_carried_over(
+    session: Session, a: ApprovalRequest, system: AISystem, *, actor: str, now: datetime
+) -> None:
+    """Record on a replica's new request the origin's sign-offs the new placement does not change.
+
+    Roles the placement asks again stay pending; a signer who is this request's requester is not carried
+    (separation of duties); at least one new signature is always needed (the new site's business owner when
+    the placement changes nothing).
+    """
+    plan = _carry_over(session, system, a.environment, a.artifact_digest)
+    if plan is None:
+        return
+    carried = {
+        role: s
+        for role, s in plan.signoffs.items()
+        if role in a.required_signoffs and role not in plan.asked_again and s.signer != a.requester
+    }
+    if carried and set(carried) >= set(a.required_signoffs):
+        keep = next((r for r in a.required_signoffs if r == "business_owner"), a.required_signoffs[0])
+        carried.pop(keep, None)
+    for role in a.required_signoffs:
+        origin = carried.get(role)
+        if origin is None:
+            continue
+        note = f"carried over from {plan.origin_approval_id}"
+        signoff = SignOff(
+            approval_id=a.id,
+            role=origin.role,
+            signer=origin.signer,
+            decision=Decision.approve,
+            comment=f"{note}: {origin.comment}" if origin.comment else note,
+            conditions=list(origin.conditions),
+            carried_over_from=plan.origin_approval_id,
+            created_at=now,
+            hash="",
+        )
+        signoff.hash = service.signoff_hash(a.content_hash, signoff)
+        session.add(signoff)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="approval.signoff_carried_over",
+            entity_type="approval",
+            entity_id=a.id,
+            site=a.site,
+            after={
+                "role": role,
+                "signer": signoff.signer,
+                "decision": signoff.decision.value,
+                "carried_over_from": plan.origin_approval_id,
+                "conditions": [c["expression"] for c in signoff.conditions],
+                "hash": signoff.hash,
+            },
+        )
+        a.conditions = [
+            *a.conditions,
+            *(c | {"role": role, "signer": signoff.signer} for c in signoff.conditions),
+        ]
+    if carried:
+        session.add(a)
+        session.flush()
 
 
 def _check_prerequisite(

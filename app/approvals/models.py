@@ -104,6 +104,8 @@ class SignOff(SQLModel, table=True):
     decision: Decision = Field(sa_type=sa.String(16))
     comment: str | None = Field(default=None, max_length=5000)
     conditions: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    # The origin's approval this sign-off was carried over from when a replica reuses it (issue 8).
+    carried_over_from: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(sa_type=UTCDateTime)
     hash: str = Field(max_length=64)
 
@@ -191,6 +193,7 @@ class SignOffRead(SQLModel):
     created_at: datetime
     hash: str
     hash_valid: bool
+    carried_over_from: str | None = None
 
 
 class ApprovalRead(SQLModel):

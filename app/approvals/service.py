@@ -242,6 +242,7 @@ def _signoff_read(s: SignOff, request_hash: str) -> SignOffRead:
         created_at=s.created_at,
         hash=s.hash,
         hash_valid=s.hash == signoff_hash(request_hash, s),
+        carried_over_from=s.carried_over_from,
     )
 
 

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlmodel import Session, select
 
+from app.approvals import flows
 from app.approvals import service as approvals
 from app.approvals.models import ApprovalRequest, ApprovalState, Environment
 from app.approvals.rules import get_rules
@@ -127,8 +128,33 @@ def _origin_approval(session: Session, origin: AISystem) -> ApprovalRequest | No
     return None
 
 
-def signoff_plan(session: Session, origin: AISystem, replica: AISystem) -> SignoffPlan:
-    """Which sign-offs the replica reuses from the origin's approval and which its placement asks again."""
+def _matching_approval(
+    session: Session, origin: AISystem, environment: str, digest: str
+) -> ApprovalRequest | None:
+    """The origin's newest approval in force for exactly this artifact digest and environment."""
+    rows = session.exec(
+        select(ApprovalRequest).where(
+            ApprovalRequest.system_id == origin.id,
+            ApprovalRequest.state == ApprovalState.approved,
+            ApprovalRequest.environment == environment,
+            ApprovalRequest.artifact_digest == digest,
+        )
+    ).all()
+    live = [a for a in rows if approvals.effective_state(a) is ApprovalState.approved]
+    return max(live, key=approvals.approval_order, default=None)
+
+
+def signoff_plan(
+    session: Session,
+    origin: AISystem,
+    replica: AISystem,
+    *,
+    approval: ApprovalRequest | None = None,
+) -> SignoffPlan:
+    """Which sign-offs the replica reuses from the origin's approval and which its placement asks again.
+
+    ``approval`` names the origin's approval to reuse; by default its newest one in force.
+    """
     policy = get_policy()
     changed = {
         "site": origin.site != replica.site,
@@ -136,7 +162,7 @@ def signoff_plan(session: Session, origin: AISystem, replica: AISystem) -> Signo
         "zone": origin.zone != replica.zone,
         "business_owner": origin.business_owner != replica.business_owner,
     }
-    approval = _origin_approval(session, origin)
+    approval = approval or _origin_approval(session, origin)
     environment = str(approval.environment) if approval else Environment.production.value
     required = get_rules().required(approvals.system_facts(session, replica, environment).facts)
     signed = (
@@ -172,6 +198,29 @@ def signoff_plan(session: Session, origin: AISystem, replica: AISystem) -> Signo
         reused=reused,
         asked_again=asked,
     )
+
+
+def carry_over(
+    session: Session, replica: AISystem, environment: Environment, digest: str
+) -> flows.CarryOver | None:
+    """The approvals submit hook: the origin's sign-offs a replica's request for ``digest`` may reuse."""
+    origin = session.get(AISystem, replica.replicated_from) if replica.replicated_from else None
+    if origin is None:
+        return None
+    approval = _matching_approval(session, origin, str(environment), digest)
+    if approval is None:
+        return None
+    plan = signoff_plan(session, origin, replica, approval=approval)
+    signed = {str(s.role): s for s in approvals.signoffs_of(session, [approval.id])[approval.id]}
+    return flows.CarryOver(
+        origin_approval_id=approval.id,
+        signoffs={e["role"]: signed[e["role"]] for e in plan.reused if e["role"] in signed},
+        asked_again=[e["role"] for e in plan.asked_again],
+    )
+
+
+# A replica's approval request reuses the sign-offs its new placement does not change (issue 8).
+flows.register_carry_over(carry_over)
 
 
 def replicate(

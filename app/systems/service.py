@@ -423,14 +423,15 @@ def create_version(session: Session, system: AISystem, data: VersionCreate, *, a
     duplicate = session.exec(
         select(ModelVersion.id).where(ModelVersion.system_id == system.id, ModelVersion.version == data.version)
     ).first()
+    taken = f"system {system.id} already has version {data.version!r}; versions are immutable"
     if duplicate is not None:
-        raise Conflict(f"system {system.id} already has version {data.version!r}; versions are immutable")
+        raise Conflict(taken)
     version = ModelVersion(system_id=system.id, created_by=actor, created_at=utcnow(), **data.model_dump())
     try:
         with session.begin_nested():  # a concurrent insert of the same version loses here: 409, not 500
             session.add(version)
     except sa.exc.IntegrityError:
-        raise Conflict(f"system {system.id} already has version {data.version!r}; versions are immutable") from None
+        raise Conflict(taken) from None
     audit.record(
         session,
         actor=actor,

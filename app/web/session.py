@@ -28,6 +28,7 @@ from app.identity.authz import get_authorizer
 from app.identity.dependencies import Principal
 from app.identity.models import User
 from app.logging import set_request_user
+from app.problems import problem
 from app.settings import get_settings
 
 SESSION_COOKIE = "aireg_session"
@@ -105,8 +106,6 @@ class WebPrincipalMiddleware:
                 if scope["path"].startswith("/api/") and scope["method"] not in SAFE_METHODS:
                     sent = dict(scope.get("headers", ())).get(CSRF_HEADER.encode(), b"").decode("latin-1")
                     if not csrf_matches(session, sent):
-                        from app.problems import problem
-
                         response = problem(403, "send the page's CSRF token in the X-CSRF-Token header")
                         await response(scope, receive, send)
                         return

@@ -20,7 +20,11 @@ ROLES = list(AI.roles)
 RANK = {"minimal_risk": 0, "limited_risk": 1, "high_risk": 2, "prohibited": 3}
 
 PROPERTY = settings(
-    max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 

@@ -209,3 +209,81 @@ def test_policy_file_mistakes_are_named(tmp_path):
     )
     with pytest.raises(PolicyError, match="when_changed"):
         load_policy(path)
+
+
+def test_replica_request_carries_over_unchanged_signoffs(ops, origin):
+    """Issue 8: the replica's request for the origin's approved digest and environment reuses the sign-offs
+    its placement does not change; only the new site's owner and the new zone's OT security are awaited."""
+    source = origin["system"]["id"]
+    pilot = ops.ok(
+        ops.client.get(
+            "/api/v1/approvals", params={"system_id": source, "environment": "pilot"}, headers=ops.carol
+        )
+    )["items"][0]
+    assert pilot["state"] == "approved"
+    replica = ops.ok(
+        replicate(ops, source, site="LYO", line="SMT1", zone="LYO-CTL", business_owner="lou"), 201
+    )
+    ops.patch(replica["id"], sl_achieved=FULL_SL)  # the new zone's SL-A, judged there
+    request = ops.request(replica["id"], "1.0.0", "pilot")
+    assert request["state"] == "submitted"
+    carried = {s["role"]: s for s in request["signoffs"]}
+    assert sorted(carried) == ["compliance_officer", "risk_officer"]
+    for role, signer in (("compliance_officer", "carol"), ("risk_officer", "rita")):
+        s = carried[role]
+        assert s["signer"] == signer and s["decision"] == "approve" and s["hash_valid"] is True
+        assert s["carried_over_from"] == pilot["id"]
+        assert s["comment"].startswith(f"carried over from {pilot['id']}")
+    assert request["pending_signoffs"] == ["business_owner", "ot_security"]
+    events = audit_events(ops.client, ops.carol, entity_type="approval", entity_id=request["id"])
+    assert sorted(e["after"]["role"] for e in events if e["action"] == "approval.signoff_carried_over") == [
+        "compliance_officer",
+        "risk_officer",
+    ]
+
+    def inbox(user: str) -> list[str]:
+        body = ops.ok(ops.client.get("/api/v1/approvals", params={"inbox": "true"}, headers=ops.h[user]))
+        return [a["id"] for a in body["items"]]
+
+    assert request["id"] not in inbox("carol") and request["id"] not in inbox("rita")
+    assert request["id"] in inbox("otto") and request["id"] in inbox("lou")
+    # a carried role cannot be signed again
+    r = ops.client.post(
+        f"/api/v1/approvals/{request['id']}/signoffs",
+        json={"role": "risk_officer", "decision": "approve", "comment": "again"},
+        headers=ops.rita,
+    )
+    assert_problem(r, 409)
+    assert ops.release(replica["id"], "1.0.0", "pilot")["allowed"] is False
+    for role, user in (("business_owner", "lou"), ("ot_security", "otto")):
+        body = ops.ok(
+            ops.client.post(
+                f"/api/v1/approvals/{request['id']}/signoffs",
+                json={"role": role, "decision": "approve", "comment": "fine"},
+                headers=ops.h[user],
+            ),
+            201,
+        )
+    assert body["state"] == "approved" and body["pending_signoffs"] == []
+    assert {s["carried_over_from"] for s in body["signoffs"]} == {pilot["id"], None}
+    verified = ops.ok(ops.client.get(f"/api/v1/approvals/{request['id']}/verify", headers=ops.carol))
+    assert verified["valid"] is True
+    permission = ops.release(replica["id"], "1.0.0", "pilot")
+    assert permission["allowed"] is True and permission["approval_id"] == request["id"]
+    # another version (another digest) reuses nothing: every role is asked
+    other = ops.request(replica["id"], "1.1.0", "pilot")
+    assert other["signoffs"] == [] and other["pending_signoffs"] == other["required_signoffs"]
+
+
+def test_replica_in_the_same_placement_still_needs_its_business_owner(ops, origin):
+    source = origin["system"]["id"]
+    replica = ops.ok(replicate(ops, source, as_="bob", site="STR", line="ASM2", zone="STR-CTL"), 201)
+    ops.patch(replica["id"], sl_achieved=FULL_SL)
+    request = ops.request(replica["id"], "1.0.0", "pilot")
+    assert sorted(s["role"] for s in request["signoffs"]) == [
+        "compliance_officer",
+        "ot_security",
+        "risk_officer",
+    ]
+    assert request["pending_signoffs"] == ["business_owner"]
+    assert request["state"] == "submitted"

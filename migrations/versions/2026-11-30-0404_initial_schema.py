@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2cdcf0a97395
+Revision ID: eaa662cac373
 Revises:
-Create Date: 2026-11-30 02:21:59.791363
+Create Date: 2026-11-30 04:04:20.884446
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 
 import app.db
 
-revision: str = "2cdcf0a97395"
+revision: str = "eaa662cac373"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -505,6 +505,7 @@ def upgrade() -> None:
         sa.Column("decision", sa.String(length=16), nullable=False),
         sa.Column("comment", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
         sa.Column("conditions", sa.JSON(), nullable=False),
+        sa.Column("carried_over_from", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.ForeignKeyConstraint(
