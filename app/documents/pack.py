@@ -52,57 +52,18 @@ def _json(value: Any) -> bytes:
 
 def verify_until(session: Session, until_seq: int) -> ChainCheck:
     """Walk the hash chain from the genesis event to ``until_seq`` and report the first link that fails."""
-    cols = (
-        AuditEvent.seq,
-        AuditEvent.ts,
-        AuditEvent.actor,
-        AuditEvent.action,
-        AuditEvent.entity_type,
-        AuditEvent.entity_id,
-        AuditEvent.site,
-        AuditEvent.before,
-        AuditEvent.after,
-        AuditEvent.prev_hash,
-        AuditEvent.hash,
-    )
-    prev, expected, count, last = audit.GENESIS_HASH, 1, 0, 0
-    while last < until_seq:
-        rows = session.execute(
-            sa.select(*cols)
-            .where(AuditEvent.seq > last, AuditEvent.seq <= until_seq)
-            .order_by(AuditEvent.seq)
-            .limit(EVENT_BATCH)
-        ).all()
-        if not rows:
-            break
-        for seq, ts, actor, action, etype, eid, site, before, after, prev_hash, digest in rows:
-            reason = None
-            if seq != expected:
-                reason = f"sequence gap: expected {expected}, found {seq}"
-            elif prev_hash != prev:
-                reason = "previous-hash link does not match the preceding event"
-            elif digest != audit.event_hash(
-                seq=seq,
-                ts=ts,
-                actor=actor,
-                action=action,
-                entity_type=etype,
-                entity_id=eid,
-                site=site,
-                before=before,
-                after=after,
-                prev_hash=prev_hash,
-            ):
-                reason = "event content does not match its hash"
-            if reason:
-                return ChainCheck(valid=False, events=count, head=prev, first_bad_seq=expected, reason=reason)
-            prev, expected, count = digest, expected + 1, count + 1
-        last = rows[-1][0]
-    if count < until_seq:
+    result = audit.verify_chain(session, batch=EVENT_BATCH, upto=until_seq)
+    check = ChainCheck.model_validate(result.model_dump())
+    if check.valid and check.events < until_seq:
+        # verify_chain stops at the last stored event; the covered event itself must still be there.
         return ChainCheck(
-            valid=False, events=count, head=prev, first_bad_seq=expected, reason="events missing at the end"
+            valid=False,
+            events=check.events,
+            head=check.head,
+            first_bad_seq=check.events + 1,
+            reason="events missing at the end",
         )
-    return ChainCheck(valid=True, events=count, head=prev, first_bad_seq=None)
+    return check
 
 
 EVENT_FIELDS = (

@@ -33,6 +33,7 @@ from app.documents.models import (
 )
 from app.errors import Conflict, NotFound
 from app.identity.models import User
+from app.operations.models import Incident
 from app.systems import service as systems
 from app.systems.models import AISystem, Line, ModelVersion, Site, sl_gap
 from app.zones.models import Zone
@@ -67,11 +68,19 @@ def approval_ids(session: Session, system_id: str) -> list[str]:
 
 
 def trail_filter(system: AISystem, approvals: Iterable[str]) -> sa.ColumnElement[bool]:
-    """Events that change what a system's documents show: the system itself, its approvals, zone and site."""
+    """Events that change what a system's documents show: the system itself (with its monitoring reports
+    and deployments, recorded on the system), its approvals, its incidents, zone and site."""
     conditions: list[sa.ColumnElement[bool]] = [AuditEvent.entity_id == system.id]
     ids = sorted(set(approvals))
     if ids:
         conditions.append(AuditEvent.entity_id.in_(ids))
+    # AI Act Art. 72/73: post-market monitoring and serious incidents belong to the system's record.
+    conditions.append(
+        sa.and_(
+            AuditEvent.entity_type == "incident",
+            AuditEvent.entity_id.in_(sa.select(Incident.id).where(Incident.system_id == system.id)),
+        )
+    )
     if system.zone:
         conditions.append(sa.and_(AuditEvent.entity_type == "zone", AuditEvent.entity_id == system.zone))
     conditions.append(sa.and_(AuditEvent.entity_type == "site", AuditEvent.entity_id == system.site))

@@ -229,3 +229,36 @@ def test_another_process_rebuilds_the_same_pack(
     )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == via_http
+
+
+def test_incidents_are_on_the_system_trail(client: Any, documented: dict[str, Any]) -> None:
+    """An incident of the system (AI Act Art. 73) is a new event the pack covers; another system's is not."""
+    sid = documented["id"]
+    admin = documented["admin"]
+    first = download(client, sid, documented["audrey"])
+    other = api(
+        client,
+        "POST",
+        "/api/v1/systems",
+        admin,
+        201,
+        json={"name": "Other", "purpose": "Predict demand", "site": "STR", "business_owner": "bob"},
+    ).json()
+    now = datetime.now().astimezone()
+    body = {
+        "title": "Robot cell stopped",
+        "description": "Every part flagged",
+        "serious": False,
+        "kind": "other",
+        "occurred_at": (now - timedelta(hours=2)).isoformat(),
+        "aware_at": (now - timedelta(hours=1)).isoformat(),
+    }
+    api(client, "POST", f"/api/v1/systems/{other['id']}/incidents", admin, 201, json=body)
+    assert download(client, sid, documented["audrey"]) == first  # someone else's incident changes nothing
+    incident = api(client, "POST", f"/api/v1/systems/{sid}/incidents", admin, 201, json=body).json()
+    pack = zipfile.ZipFile(io.BytesIO(download(client, sid, documented["audrey"])))
+    lines = [json.loads(line) for line in pack.read("audit-events.jsonl").decode().splitlines()]
+    assert [e["action"] for e in lines if e["entity_id"] == incident["id"]] == ["incident.create"]
+    manifest = json.loads(pack.read("manifest.json"))
+    assert manifest["covered_seq"] == lines[-1]["seq"] and manifest["audit_chain"]["valid"] is True
+    assert manifest["audit_chain"]["events"] == manifest["covered_seq"]

@@ -225,7 +225,14 @@ def test_replica_request_carries_over_unchanged_signoffs(ops, origin):
         replicate(ops, source, site="LYO", line="SMT1", zone="LYO-CTL", business_owner="lou"), 201
     )
     ops.patch(replica["id"], sl_achieved=FULL_SL)  # the new zone's SL-A, judged there
-    request = ops.request(replica["id"], "1.0.0", "pilot")
+
+    def submit(version: str) -> dict:
+        body = {"version": version, "environment": "pilot", "justification": "same cell, new plant"}
+        return ops.ok(
+            ops.client.post(f"/api/v1/systems/{replica['id']}/approvals", json=body, headers=ops.lou), 201
+        )
+
+    request = submit("1.0.0")
     assert request["state"] == "submitted"
     carried = {s["role"]: s for s in request["signoffs"]}
     assert sorted(carried) == ["compliance_officer", "risk_officer"]
@@ -246,7 +253,7 @@ def test_replica_request_carries_over_unchanged_signoffs(ops, origin):
         return [a["id"] for a in body["items"]]
 
     assert request["id"] not in inbox("carol") and request["id"] not in inbox("rita")
-    assert request["id"] in inbox("otto") and request["id"] in inbox("lou")
+    assert request["id"] in inbox("otto") and request["id"] in inbox("bea")
     # a carried role cannot be signed again
     r = ops.client.post(
         f"/api/v1/approvals/{request['id']}/signoffs",
@@ -255,7 +262,7 @@ def test_replica_request_carries_over_unchanged_signoffs(ops, origin):
     )
     assert_problem(r, 409)
     assert ops.release(replica["id"], "1.0.0", "pilot")["allowed"] is False
-    for role, user in (("business_owner", "lou"), ("ot_security", "otto")):
+    for role, user in (("business_owner", "bea"), ("ot_security", "otto")):
         body = ops.ok(
             ops.client.post(
                 f"/api/v1/approvals/{request['id']}/signoffs",
@@ -271,7 +278,7 @@ def test_replica_request_carries_over_unchanged_signoffs(ops, origin):
     permission = ops.release(replica["id"], "1.0.0", "pilot")
     assert permission["allowed"] is True and permission["approval_id"] == request["id"]
     # another version (another digest) reuses nothing: every role is asked
-    other = ops.request(replica["id"], "1.1.0", "pilot")
+    other = submit("1.1.0")
     assert other["signoffs"] == [] and other["pending_signoffs"] == other["required_signoffs"]
 
 
