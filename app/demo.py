@@ -228,7 +228,7 @@ STORIES: dict[str, dict[str, Any]] = {
     "CNC tool wear monitoring": dict(answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]),
     "Surface roughness virtual sensor": dict(answers=MINIMAL, risk=(1, 2), approvals=[("pilot", "pending")]),
     "Packaging label verification": dict(answers=MINIMAL, risk=(2, 1), approvals=[("production", "approve")]),
-    "Demand forecasting": dict(answers=MINIMAL, risk=(2, 3)),
+    "Demand forecasting": dict(answers=MINIMAL, risk=(2, 3), approvals=[("production", "revoke")]),
     "Legacy scrap classifier": dict(answers=MINIMAL, risk=(1, 1), approvals=[("production", "withdraw")]),
 }
 
@@ -308,6 +308,13 @@ def _tell(session: Session, system: AISystem, story: dict[str, Any]) -> None:
             )
             if decision == "reject":
                 break
+        if outcome == "revoke":
+            flows.revoke(
+                session,
+                approval.id,
+                principal=_principal(session, COMMON_SIGNERS["compliance_officer"]),
+                reason="Training data found to include a discontinued product family; re-validate first.",
+            )
 
 
 def demo_logins() -> list[tuple[str, str]]:

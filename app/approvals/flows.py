@@ -7,6 +7,7 @@ transaction. Nothing here commits; the caller's unit of work does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ from app.systems import service as systems
 from app.systems.models import AISystem
 
 SYSTEM_ACTOR = "system:approvals"
+log = logging.getLogger("aireg.approvals")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ def register_carry_over(hook: CarryOverHook) -> None:
     _carry_over_hooks.append(hook)
 
 
-def _carry_over(session: Session, system: AISystem, environment: Environment, digest: str) -> CarryOver | None:
+def _carry_over(
+    session: Session, system: AISystem, environment: Environment, digest: str
+) -> CarryOver | None:
     for hook in _carry_over_hooks:
         plan = hook(session, system, environment, digest)
         if plan is not None:
@@ -551,8 +555,18 @@ def expire_due(session: Session, *, now: datetime | None = None, limit: int = 50
     return [a.id for a in rows]
 
 
+SweepHook = Callable[[], Any]
+_sweep_hooks: list[SweepHook] = []
+
+
+def register_sweep(hook: SweepHook) -> None:
+    """Hook for other domains: ``hook()`` runs after each background expiry round (in its own transaction;
+    a failing hook is logged and does not stop the others)."""
+    _sweep_hooks.append(hook)
+
+
 def sweep_expired() -> int:
-    """One background round: look (cheaply, read-only) for overdue approvals and expire them."""
+    """One background round: expire overdue approvals (checked cheaply, read-only, first), then the hooks."""
     now = utcnow()
     with session_scope(write=False) as session:
         due = session.exec(
@@ -560,7 +574,13 @@ def sweep_expired() -> int:
             .select_from(ApprovalRequest)
             .where(ApprovalRequest.state == ApprovalState.approved, ApprovalRequest.valid_until <= now)
         ).one()
-    if not due:
-        return 0
-    with session_scope() as session:
-        return len(expire_due(session, now=now))
+    expired = 0
+    if due:
+        with session_scope() as session:
+            expired = len(expire_due(session, now=now))
+    for hook in _sweep_hooks:
+        try:
+            hook()
+        except Exception:  # one hook's failure must not stop expiry or the other hooks
+            log.exception("approvals sweep hook %s failed", getattr(hook, "__name__", hook))
+    return expired

@@ -14,7 +14,7 @@ from app.approvals import service as approvals
 from app.approvals.models import ApprovalCreate, ApprovalRequest, ApprovalState, Environment
 from app.audit import service as audit
 from app.classification.models import RiskAssessment
-from app.db import utcnow
+from app.db import session_scope, utcnow
 from app.errors import Conflict
 from app.operations.models import ReviewDue
 from app.systems.models import AISystem, LifecycleStage
@@ -22,6 +22,8 @@ from app.systems.models import AISystem, LifecycleStage
 REVIEW_DUE_EVENT = "approval.review_due"
 # A reminder for one approval is repeated at most this often while its review stays due.
 REMIND_EVERY = timedelta(days=7)
+# The background sweep reminds of reviews due within this many days (the API's and CLI's default too).
+SWEEP_REMIND_DAYS = 30
 
 
 def _days_left(valid_until: datetime, now: datetime) -> int:
@@ -218,3 +220,16 @@ def renew(
 def count_due(session: Session, *, days: int, sites: set[str] | None) -> int:
     """How many reviews are due within ``days`` (for dashboards)."""
     return len(reviews_due(session, days=days, sites=sites))
+
+
+def sweep_reminders() -> int:
+    """Background round (approvals sweep hook): queue due review reminders when a receiver is configured."""
+    if not webhooks.configured():
+        return 0
+    with session_scope() as session:
+        return len(send_reminders(session, days=SWEEP_REMIND_DAYS))
+
+
+# The approvals worker's periodic sweep also sends review reminders (no import cycle: approvals never imports
+# operations; operations registers itself).
+flows.register_sweep(sweep_reminders)

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from app.approvals import flows
 from app.approvals.models import WebhookOutbox
 from app.cli import app as cli
 from app.db import session_scope
@@ -183,3 +184,20 @@ def test_reminders_need_a_webhook_receiver(ops, travel, approved):
     assert "AIREG_WEBHOOK_URL" in body["detail"]
     result = CliRunner().invoke(cli, ["reviews", "remind"])
     assert result.exit_code == 1 and "AIREG_WEBHOOK_URL" in result.output
+
+
+def test_background_sweep_sends_the_reminders(ops, travel, approved, webhook):
+    """The approvals worker's periodic sweep also queues due review reminders, once a week at most."""
+    assert flows.sweep_expired() == 0 and reminders() == []
+    travel(timedelta(days=350))
+    flows.sweep_expired()
+    rows = reminders()
+    assert [r.approval_id for r in rows] == [approved["approval"]["id"]]
+    flows.sweep_expired()
+    assert len(reminders()) == 1  # not again within a week
+
+
+def test_background_sweep_without_a_receiver_sends_nothing(ops, travel, approved):
+    travel(timedelta(days=350))
+    assert flows.sweep_expired() == 0
+    assert reminders() == []
