@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.operations import incidents
 from app.operations.models import MonitoringState
-from app.operations.service import monitoring_statuses
+from app.operations.service import epoch_seconds, latest_times, state_conditions
 from app.systems.models import AISystem, LifecycleStage
 
 SECONDS_PER_DAY = 86_400
@@ -106,6 +107,9 @@ def _in_sites(column: Any, sites: set[str] | None) -> Any:
     return sa.true() if sites is None else column.in_(sorted(sites))
 
 
+_BATCH = 5_000  # audit rows fetched per round trip while replaying
+
+
 def stages_by_quarter(
     session: Session, *, sites: set[str] | None, quarters: int, now: datetime
 ) -> list[QuarterStages]:
@@ -113,8 +117,14 @@ def stages_by_quarter(
     current = quarter_start(now)
     starts = [_shift_quarters(current, -i) for i in range(quarters - 1, -1, -1)]
     ends = [*starts[1:], now]
+    # only the four columns the replay needs, the stage read out of the JSON by the database, streamed
     rows = session.execute(
-        sa.select(AuditEvent.ts, AuditEvent.action, AuditEvent.entity_id, AuditEvent.after)
+        sa.select(
+            AuditEvent.ts,
+            AuditEvent.action,
+            AuditEvent.entity_id,
+            AuditEvent.after["lifecycle_stage"].as_string(),
+        )
         .where(
             AuditEvent.entity_type == "system",
             AuditEvent.action.in_(_STAGE_ACTIONS),
@@ -122,53 +132,62 @@ def stages_by_quarter(
             _in_sites(AuditEvent.site, sites),
         )
         .order_by(AuditEvent.ts, AuditEvent.seq)
-    ).all()
+        .execution_options(yield_per=_BATCH)
+    )
+    known = {s.value: s.value for s in LifecycleStage}  # one shared string per stage, not one per system
     stage: dict[str, str] = {}
     out: list[QuarterStages] = []
-    i = 0
-    for start, end in zip(starts, ends, strict=True):
-        while i < len(rows) and rows[i][0] < end:
-            _, action, system_id, after = rows[i]
-            if action in ("system.archive", "system.delete"):
-                stage.pop(system_id, None)
-            elif after and "lifecycle_stage" in after:
-                stage[system_id] = str(after["lifecycle_stage"])
-            i += 1
-        values = list(stage.values())
-        out.append(
-            QuarterStages(
-                quarter=_label(start),
-                start=start,
-                end=end,
-                production=values.count(LifecycleStage.production.value),
-                pilot=values.count(LifecycleStage.pilot.value),
+    quarter = 0
+
+    def close_quarters(until: datetime | None) -> None:
+        nonlocal quarter
+        while quarter < len(starts) and (until is None or until >= ends[quarter]):
+            values = list(stage.values())
+            out.append(
+                QuarterStages(
+                    quarter=_label(starts[quarter]),
+                    start=starts[quarter],
+                    end=ends[quarter],
+                    production=values.count(LifecycleStage.production.value),
+                    pilot=values.count(LifecycleStage.pilot.value),
+                )
             )
-        )
+            quarter += 1
+
+    for ts, action, system_id, lifecycle in rows:
+        close_quarters(ts)
+        if quarter >= len(starts):
+            break
+        if action in ("system.archive", "system.delete"):
+            stage.pop(system_id, None)
+        elif lifecycle is not None:
+            stage[system_id] = known.get(lifecycle, lifecycle)
+    rows.close()
+    close_quarters(None)
     return out
 
 
-def _lead_time(session: Session, systems: list[AISystem]) -> LeadTime:
+def _lead_time(session: Session, registered: list[Any]) -> LeadTime:
     """Median days from a system's registration to its first approved production release."""
-    ids = {s.id: s for s in systems}
-    if not ids:
-        return LeadTime(systems=0, median_days=None)
-    first = session.execute(
-        sa.select(ApprovalRequest.system_id, sa.func.min(ApprovalRequest.decided_at))
+    epoch = partial(epoch_seconds, dialect=session.get_bind().dialect.name)
+    first = (
+        sa.select(ApprovalRequest.system_id, sa.func.min(ApprovalRequest.decided_at).label("decided_at"))
         .where(
             ApprovalRequest.environment == Environment.production,
             ApprovalRequest.state.in_([ApprovalState.approved, ApprovalState.expired, ApprovalState.revoked]),
             ApprovalRequest.decided_at.is_not(None),
-            ApprovalRequest.site.in_(sorted({s.site for s in systems})),
+            ApprovalRequest.site.in_(sa.select(AISystem.site).where(*registered).distinct()),
         )
         .group_by(ApprovalRequest.system_id)
-    ).all()
-    days = []
-    for system_id, decided in first:
-        system = ids.get(system_id)
-        if system is None or decided is None:
-            continue
-        decided = decided if decided.tzinfo else decided.replace(tzinfo=UTC)  # min() loses the column type
-        days.append((decided - system.created_at).total_seconds() / SECONDS_PER_DAY)
+        .subquery()
+    )
+    days = list(
+        session.execute(
+            sa.select((epoch(first.c.decided_at) - epoch(AISystem.created_at)) / SECONDS_PER_DAY)
+            .join(first, first.c.system_id == AISystem.id)
+            .where(*registered)
+        ).scalars()
+    )
     return LeadTime(systems=len(days), median_days=round(statistics.median(days), 1) if days else None)
 
 
@@ -191,33 +210,51 @@ def _pending(session: Session, sites: set[str] | None, now: datetime) -> Pending
     )
 
 
-def portfolio_kpis(session: Session, *, sites: set[str] | None, quarters: int = 4) -> KpiRead:
-    """Every portfolio figure for ``sites`` (``None`` = all sites)."""
-    now = utcnow()
-    registered = list(
-        session.exec(
-            select(AISystem).where(AISystem.archived_at.is_(None), _in_sites(AISystem.site, sites))
-        ).all()
+def _monitoring_active(session: Session, production: list[Any], now: datetime) -> int:
+    """Production systems whose newest report is within their interval."""
+    latest = latest_times()
+    conditions = state_conditions(
+        latest, {MonitoringState.active}, now=now, dialect=session.get_bind().dialect.name
     )
-    live = [s for s in registered if s.lifecycle_stage != LifecycleStage.retired]
-    production = [s for s in live if s.lifecycle_stage == LifecycleStage.production]
-    statuses = monitoring_statuses(session, production, now)
-    active = sum(1 for s in statuses.values() if s.state is MonitoringState.active)
-    replicated = sum(1 for s in live if s.replicated_from)
+    return session.execute(
+        sa.select(sa.func.count())
+        .select_from(AISystem)
+        .join(latest, latest.c.system_id == AISystem.id)
+        .where(*production, *conditions)
+    ).scalar_one()
+
+
+def portfolio_kpis(session: Session, *, sites: set[str] | None, quarters: int = 4) -> KpiRead:
+    """Every portfolio figure for ``sites`` (``None`` = all sites), counted by the database."""
+    now = utcnow()
+    registered = [AISystem.archived_at.is_(None), _in_sites(AISystem.site, sites)]
+    is_live = AISystem.lifecycle_stage != LifecycleStage.retired
+    is_production = AISystem.lifecycle_stage == LifecycleStage.production
+    is_replicated = sa.and_(AISystem.replicated_from.is_not(None), AISystem.replicated_from != "")
+    live, production, replicated = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((is_production, 1), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((is_replicated, 1), else_=0)), 0),
+        )
+        .select_from(AISystem)
+        .where(*registered, is_live)
+    ).one()
+    active = _monitoring_active(session, [*registered, is_production], now) if production else 0
     return KpiRead(
         sites=sorted(sites) if sites is not None else None,
         computed_at=now,
-        systems=len(live),
+        systems=live,
         stages_by_quarter=stages_by_quarter(session, sites=sites, quarters=quarters, now=now),
         monitoring=MonitoringCoverage(
-            production_systems=len(production),
+            production_systems=production,
             monitoring_active=active,
-            share_active=_share(active, len(production)),
+            share_active=_share(active, production),
         ),
         days_to_first_production_approval=_lead_time(session, registered),
         approvals_pending=_pending(session, sites, now),
         replicated_from_another_line=ReplicationShare(
-            systems=len(live), replicated=replicated, share=_share(replicated, len(live))
+            systems=live, replicated=replicated, share=_share(replicated, live)
         ),
         open_incidents=OpenIncidents(**incidents.open_counts(session, sites=sites)),
     )

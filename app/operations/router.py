@@ -98,14 +98,15 @@ def monitoring_overview(
     state: MonitoringState | None = None,
 ) -> Page[MonitoringStatusRead]:
     """Monitoring state of every system expected to report (production, or pilot with an interval)."""
-    rows = service.monitoring_overview(
+    rows, total = service.monitoring_overview(
         session,
+        page,
         sites=principal.sites_for("monitoring", "read"),
         site=site,
         line=line,
         states={state} if state else None,
     )
-    return Page(items=rows[page.offset : page.offset + page.limit], total=len(rows), **_page(page))
+    return Page(items=rows, total=total, **_page(page))
 
 
 @router.get("/monitoring/lapsed", response_model=Page[MonitoringStatusRead])
@@ -117,10 +118,10 @@ def monitoring_lapsed(
     line: LineQuery = None,
 ) -> Page[MonitoringStatusRead]:
     """Systems whose monitoring lapsed or never started although they are expected to report."""
-    rows = service.lapsed_monitoring(
-        session, sites=principal.sites_for("monitoring", "read"), site=site, line=line
+    rows, total = service.lapsed_monitoring(
+        session, page, sites=principal.sites_for("monitoring", "read"), site=site, line=line
     )
-    return Page(items=rows[page.offset : page.offset + page.limit], total=len(rows), **_page(page))
+    return Page(items=rows, total=total, **_page(page))
 
 
 def _page(page: PageParams) -> dict[str, int]:

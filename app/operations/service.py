@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -116,34 +116,66 @@ class _Latest:
     version: str
 
 
-def _latest_reports(
-    session: Session, *, system_ids: Iterable[str] | None = None, sites: Iterable[str] | None = None
-) -> dict[str, _Latest]:
-    """The newest report of each system (by observation time), for the given systems or sites."""
-    ranked = sa.select(
-        MonitoringReport.system_id,
-        MonitoringReport.observed_at,
-        MonitoringReport.status,
-        MonitoringReport.version,
-        sa.func.row_number()
-        .over(
-            partition_by=MonitoringReport.system_id,
-            order_by=(MonitoringReport.observed_at.desc(), MonitoringReport.id.desc()),
-        )
-        .label("rn"),
+_ID_CHUNK = 500  # system ids bound per query
+SECONDS_PER_DAY = 86_400
+
+
+def epoch_seconds(column: Any, dialect: str) -> Any:
+    """SQL seconds since 1970 of a ``UTCDateTime`` column, so times can be compared with per-row intervals."""
+    if dialect == "sqlite":
+        return (sa.func.julianday(column) - 2440587.5) * SECONDS_PER_DAY
+    return sa.extract("epoch", column)
+
+
+def latest_times(*conditions: Any) -> Any:
+    """Subquery: the newest observation time of each system's reports (``system_id``, ``observed_at``)."""
+    return (
+        sa.select(MonitoringReport.system_id, sa.func.max(MonitoringReport.observed_at).label("observed_at"))
+        .where(*conditions)
+        .group_by(MonitoringReport.system_id)
+        .subquery("latest")
     )
-    if system_ids is not None:
-        ranked = ranked.where(MonitoringReport.system_id.in_(sorted(set(system_ids))))
-    if sites is not None:
-        ranked = ranked.where(MonitoringReport.site.in_(sorted(set(sites))))
-    sub = ranked.subquery()
-    rows = session.execute(
-        sa.select(sub.c.system_id, sub.c.observed_at, sub.c.status, sub.c.version).where(sub.c.rn == 1)
-    ).all()
-    return {r[0]: _Latest(r[1], r[2], r[3]) for r in rows}
 
 
-def monitoring_interval(system: AISystem) -> int | None:
+def _latest_reports(session: Session, system_ids: Iterable[str]) -> dict[str, _Latest]:
+    """The newest report of each of the given systems (by observation time, then id), in id batches."""
+    ids = sorted(set(system_ids))
+    out: dict[str, _Latest] = {}
+    for i in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[i : i + _ID_CHUNK]
+        latest = latest_times(MonitoringReport.system_id.in_(chunk))
+        rows = session.execute(
+            sa.select(
+                MonitoringReport.system_id,
+                MonitoringReport.observed_at,
+                MonitoringReport.status,
+                MonitoringReport.version,
+            )
+            .join(
+                latest,
+                sa.and_(
+                    latest.c.system_id == MonitoringReport.system_id,
+                    latest.c.observed_at == MonitoringReport.observed_at,
+                ),
+            )
+            .where(MonitoringReport.system_id.in_(chunk))
+            .order_by(MonitoringReport.id)  # of reports observed at the same instant, the last recorded wins
+        ).all()
+        for system_id, observed_at, status, version in rows:
+            out[system_id] = _Latest(observed_at, status, version)
+    return out
+
+
+class _SystemLike(Protocol):
+    id: str | None
+    name: str
+    site: str
+    line: str | None
+    lifecycle_stage: LifecycleStage
+    monitoring_interval_hours: int | None
+
+
+def monitoring_interval(system: _SystemLike) -> int | None:
     """Hours between expected reports: the system's own interval, or the default for production systems."""
     if system.monitoring_interval_hours is not None:
         return system.monitoring_interval_hours
@@ -152,7 +184,7 @@ def monitoring_interval(system: AISystem) -> int | None:
     return None
 
 
-def _status(system: AISystem, latest: _Latest | None, now: datetime) -> MonitoringStatusRead:
+def _status(system: _SystemLike, latest: _Latest | None, now: datetime) -> MonitoringStatusRead:
     interval = monitoring_interval(system)
     tracked = interval is not None and system.lifecycle_stage in (
         LifecycleStage.production,
@@ -185,34 +217,25 @@ def monitoring_status(
     session: Session, system: AISystem, now: datetime | None = None
 ) -> MonitoringStatusRead:
     """Whether the system's monitoring is active, lapsed, missing or not required, with its last report."""
-    latest = _latest_reports(session, system_ids=[system.id]).get(system.id)
+    latest = _latest_reports(session, [system.id] if system.id else []).get(system.id or "")
     return _status(system, latest, now or utcnow())
 
 
 def monitoring_statuses(
     session: Session, systems_list: Iterable[AISystem], now: datetime | None = None
 ) -> dict[str, MonitoringStatusRead]:
-    """Monitoring status of many systems at once (one query), by system id."""
+    """Monitoring status of many systems at once (one query per 500 systems), by system id."""
     rows = list(systems_list)
     if not rows:
         return {}
-    latest = _latest_reports(session, system_ids=[s.id for s in rows]) if len(rows) <= 500 else None
-    if latest is None:  # many systems: read per site rather than binding thousands of ids
-        latest = _latest_reports(session, sites={s.site for s in rows})
+    latest = _latest_reports(session, [s.id for s in rows if s.id])
     moment = now or utcnow()
-    return {s.id: _status(s, latest.get(s.id), moment) for s in rows}
+    return {s.id: _status(s, latest.get(s.id), moment) for s in rows if s.id}
 
 
-def monitoring_overview(
-    session: Session,
-    *,
-    sites: set[str] | None,
-    site: str | None = None,
-    line: str | None = None,
-    states: set[MonitoringState] | None = None,
-) -> list[MonitoringStatusRead]:
-    """Monitoring status of every live system that is expected to report, optionally only some states."""
-    conditions: list[Any] = [
+def monitored_condition() -> Any:
+    """Systems expected to report: live and in production, or in pilot with an interval of their own."""
+    return sa.and_(
         AISystem.archived_at.is_(None),
         sa.or_(
             AISystem.lifecycle_stage == LifecycleStage.production,
@@ -221,26 +244,89 @@ def monitoring_overview(
                 AISystem.monitoring_interval_hours.is_not(None),
             ),
         ),
-    ]
+    )
+
+
+def state_conditions(latest: Any, states: set[MonitoringState], *, now: datetime, dialect: str) -> list[Any]:
+    """SQL conditions (OR-ed) for the states of monitored systems outer-joined to ``latest_times``."""
+    interval = sa.func.coalesce(AISystem.monitoring_interval_hours, DEFAULT_MONITORING_INTERVAL_HOURS)
+    due = epoch_seconds(latest.c.observed_at, dialect) + interval * 3600
+    within = due >= now.timestamp()
+    out: list[Any] = []
+    if MonitoringState.missing in states:
+        out.append(latest.c.observed_at.is_(None))
+    if MonitoringState.active in states:
+        out.append(sa.and_(latest.c.observed_at.is_not(None), within))
+    if MonitoringState.lapsed in states:
+        out.append(sa.and_(latest.c.observed_at.is_not(None), sa.not_(within)))
+    return out
+
+
+def monitoring_overview(
+    session: Session,
+    page: PageParams,
+    *,
+    sites: set[str] | None,
+    site: str | None = None,
+    line: str | None = None,
+    states: set[MonitoringState] | None = None,
+) -> tuple[list[MonitoringStatusRead], int]:
+    """One page (by system id) of the monitoring status of the systems expected to report, and the total."""
+    now = utcnow()
+    conditions: list[Any] = [monitored_condition()]
     if sites is not None:
         if not sites:
-            return []
+            return [], 0
         conditions.append(AISystem.site.in_(sorted(sites)))
     if site is not None:
         conditions.append(AISystem.site == site)
     if line is not None:
         conditions.append(AISystem.line == line)
-    rows = session.exec(select(AISystem).where(*conditions).order_by(AISystem.id)).all()
-    statuses = monitoring_statuses(session, rows)
-    return [s for s in statuses.values() if states is None or s.state in states]
+    latest = latest_times()
+    if states is not None:
+        conditions.append(
+            sa.or_(
+                sa.false(),
+                *state_conditions(latest, states, now=now, dialect=session.get_bind().dialect.name),
+            )
+        )
+    joined = sa.select(AISystem.id).outerjoin(latest, latest.c.system_id == AISystem.id).where(*conditions)
+    total = session.execute(sa.select(sa.func.count()).select_from(joined.subquery())).scalar_one()
+    rows = session.execute(
+        sa.select(
+            AISystem.id,
+            AISystem.name,
+            AISystem.site,
+            AISystem.line,
+            AISystem.lifecycle_stage,
+            AISystem.monitoring_interval_hours,
+        )
+        .outerjoin(latest, latest.c.system_id == AISystem.id)
+        .where(*conditions)
+        .order_by(AISystem.id)
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    reports = _latest_reports(session, [r.id for r in rows])
+    return [_status(r, reports.get(r.id), now) for r in rows], total
 
 
 def lapsed_monitoring(
-    session: Session, *, sites: set[str] | None, site: str | None = None, line: str | None = None
-) -> list[MonitoringStatusRead]:
+    session: Session,
+    page: PageParams,
+    *,
+    sites: set[str] | None,
+    site: str | None = None,
+    line: str | None = None,
+) -> tuple[list[MonitoringStatusRead], int]:
     """Systems expected to report whose monitoring has lapsed or never started (the dashboard's warning)."""
     return monitoring_overview(
-        session, sites=sites, site=site, line=line, states={MonitoringState.lapsed, MonitoringState.missing}
+        session,
+        page,
+        sites=sites,
+        site=site,
+        line=line,
+        states={MonitoringState.lapsed, MonitoringState.missing},
     )
 
 
