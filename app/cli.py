@@ -57,7 +57,9 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
-    demo: Annotated[bool, typer.Option("--demo", help="load the demo portfolio (once) and print its logins")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="load the demo portfolio (once) and print its logins")
+    ] = False,
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
     forwarded_allow_ips: Annotated[
         str | None, typer.Option(help="proxies whose X-Forwarded-For is trusted (comma-separated, or '*')")

@@ -11,14 +11,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
+from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from fastapi import Depends, Request
 from sqlmodel import Session, SQLModel
 
 from app.settings import PROJECT_ROOT, get_settings

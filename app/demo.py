@@ -15,7 +15,16 @@ from app.identity.authz import get_authorizer
 from app.identity.dependencies import Principal
 from app.identity.models import Role, User, UserCreate
 from app.systems import service as systems
-from app.systems.models import AISystem, LineIn, Site, SiteCreate, SLVector, SystemCreate, SystemUpdate, VersionCreate
+from app.systems.models import (
+    AISystem,
+    LineIn,
+    Site,
+    SiteCreate,
+    SLVector,
+    SystemCreate,
+    SystemUpdate,
+    VersionCreate,
+)
 from app.zones import service as zones
 from app.zones.models import ZoneCreate
 
@@ -63,77 +72,276 @@ def _sl(*levels: int) -> SLVector:
 
 # name, purpose, site, line, owner, vendor, role, stage, personal data, zone suffix, SL-A, extras
 SYSTEMS: list[dict[str, Any]] = [
-    dict(name="Weld seam visual inspection", purpose="Camera-based detection of weld seam defects on car bodies; "
-         "rejects parts for manual rework.", site="STR", line="BODY1", business_owner="bob.owner",
-         vendor=None, ai_act_role="provider", lifecycle_stage="production", personal_data=False, zone="FLD",
-         sl_achieved=_sl(2, 2, 3, 1, 2, 1, 3), monitoring_interval_hours=24),
-    dict(name="Paint defect detection", purpose="Detects paint runs, craters and dust inclusions on painted bodies.",
-         site="STR", line="BODY1", business_owner="bob.owner", vendor="Cognex", ai_act_role="deployer",
-         lifecycle_stage="pilot", personal_data=False, zone="FLD", sl_achieved=_sl(1, 2, 2, 1, 2, 1, 2)),
-    dict(name="Robot cell safety zone monitoring", purpose="AI vision that stops the welding robot when a person "
-         "enters the cell (safety function of the machine).", site="STR", line="BODY1",
-         business_owner="berta.owner", vendor="SafeVision GmbH", ai_act_role="deployer",
-         lifecycle_stage="pilot", personal_data=True, zone="CTL", sl_achieved=_sl(3, 3, 2, 2, 3, 2, 3)),
-    dict(name="Press predictive maintenance", purpose="Predicts bearing and hydraulic failures of the transfer "
-         "press from vibration and pressure signals.", site="STR", line="ASM2", business_owner="berta.owner",
-         vendor=None, ai_act_role="provider", lifecycle_stage="production", personal_data=False, zone="OPS",
-         sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2), monitoring_interval_hours=12),
-    dict(name="Energy optimisation of paint shop HVAC", purpose="Optimises set points of paint shop air handling "
-         "to cut energy use while holding temperature and humidity.", site="STR", line=None,
-         business_owner="bob.owner", vendor="Siemens", ai_act_role="deployer", lifecycle_stage="production",
-         personal_data=False, zone="OPS", sl_achieved=_sl(2, 1, 2, 2, 2, 2, 2)),
-    dict(name="Maintenance assistant chatbot", purpose="LLM-based assistant answering technicians' questions from "
-         "machine manuals and past work orders.", site="STR", line=None, business_owner="berta.owner",
-         vendor="OpenAI (via Azure)", ai_act_role="deployer", lifecycle_stage="pilot", personal_data=True,
-         zone="ENT", sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1)),
-    dict(name="Worker shift scheduler", purpose="Allocates workers to shifts and stations from skills, absences and "
-         "demand; schedules are reviewed by team leads.", site="STR", line="ASM2", business_owner="hanna.hr",
-         vendor="Workforce AI Ltd", ai_act_role="deployer", lifecycle_stage="pilot", personal_data=True,
-         zone="ENT", sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1)),
-    dict(name="CV screening for apprentices", purpose="Ranks applications for apprenticeships and recommends a "
-         "shortlist to HR recruiters.", site="STR", line=None, business_owner="hanna.hr",
-         vendor="TalentRank", ai_act_role="deployer", lifecycle_stage="idea", personal_data=True, zone="ENT",
-         sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1)),
-    dict(name="Solder joint AOI classifier", purpose="Classifies automated optical inspection findings of solder "
-         "joints into true and false calls.", site="LYO", line="SMT1", business_owner="leo.owner",
-         vendor=None, ai_act_role="provider", lifecycle_stage="production", personal_data=False, zone="FLD",
-         sl_achieved=_sl(2, 2, 3, 1, 2, 1, 3), monitoring_interval_hours=24),
-    dict(name="Pick-and-place nozzle wear prediction", purpose="Predicts nozzle wear from placement offsets.",
-         site="LYO", line="SMT1", business_owner="leo.owner", vendor=None, ai_act_role="provider",
-         lifecycle_stage="pilot", personal_data=False, zone="CTL", sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2)),
-    dict(name="End-of-line test anomaly detection", purpose="Flags abnormal functional test curves of control units.",
-         site="LYO", line="TEST", business_owner="leo.owner", vendor=None, ai_act_role="provider",
-         lifecycle_stage="production", personal_data=False, zone="OPS", sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2)),
-    dict(name="Production scheduling optimiser", purpose="Sequences SMT orders to minimise changeovers.",
-         site="LYO", line=None, business_owner="leo.owner", vendor="Dassault DELMIA", ai_act_role="deployer",
-         lifecycle_stage="production", personal_data=False, zone="OPS", sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2)),
-    dict(name="Operator fatigue camera", purpose="Infers operator fatigue and mood from facial expressions at the "
-         "test stations (proposal).", site="LYO", line="TEST", business_owner="leo.owner", vendor="EmoSense",
-         ai_act_role="deployer", lifecycle_stage="idea", personal_data=True, zone="OPS",
-         sl_achieved=_sl(1, 1, 1, 1, 1, 1, 1)),
-    dict(name="Supplier invoice extraction", purpose="Extracts fields from supplier invoices for accounts payable.",
-         site="LYO", line=None, business_owner="leo.owner", vendor="ABBYY", ai_act_role="deployer",
-         lifecycle_stage="production", personal_data=False, zone=None, sl_achieved=None),
-    dict(name="CNC tool wear monitoring", purpose="Estimates tool wear from spindle current and acoustic emission "
-         "to schedule tool changes.", site="POZ", line="CNC3", business_owner="piotr.owner", vendor=None,
-         ai_act_role="provider", lifecycle_stage="production", personal_data=False, zone="CTL",
-         sl_achieved=_sl(3, 3, 3, 2, 3, 2, 3), monitoring_interval_hours=24),
-    dict(name="Surface roughness virtual sensor", purpose="Predicts surface roughness of machined parts.",
-         site="POZ", line="CNC3", business_owner="piotr.owner", vendor=None, ai_act_role="provider",
-         lifecycle_stage="pilot", personal_data=False, zone="OPS", sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2)),
-    dict(name="Packaging label verification", purpose="OCR and vision check that the right label is on each box.",
-         site="POZ", line="PACK", business_owner="piotr.owner", vendor="Keyence", ai_act_role="deployer",
-         lifecycle_stage="production", personal_data=False, zone="FLD", sl_achieved=_sl(2, 2, 3, 1, 2, 1, 3)),
-    dict(name="Demand forecasting", purpose="Forecasts weekly demand per part number for capacity planning.",
-         site="POZ", line=None, business_owner="piotr.owner", vendor=None, ai_act_role="provider",
-         lifecycle_stage="production", personal_data=False, zone="ENT", sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1)),
-    dict(name="Legacy scrap classifier", purpose="Classified scrap reasons from free text; replaced in 2025.",
-         site="POZ", line="PACK", business_owner="piotr.owner", vendor=None, ai_act_role="provider",
-         lifecycle_stage="retired", personal_data=False, zone=None, sl_achieved=None),
-    dict(name="Visitor badge face matching", purpose="Matches visitors' faces to pre-registered photos at the "
-         "gate (proposal under review).", site="POZ", line=None, business_owner="piotr.owner",
-         vendor="GateVision", ai_act_role="deployer", lifecycle_stage="idea", personal_data=True, zone="ENT",
-         sl_achieved=_sl(1, 1, 1, 1, 1, 1, 1)),
+    dict(
+        name="Weld seam visual inspection",
+        purpose="Camera-based detection of weld seam defects on car bodies; rejects parts for manual rework.",
+        site="STR",
+        line="BODY1",
+        business_owner="bob.owner",
+        vendor=None,
+        ai_act_role="provider",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone="FLD",
+        sl_achieved=_sl(2, 2, 3, 1, 2, 1, 3),
+        monitoring_interval_hours=24,
+    ),
+    dict(
+        name="Paint defect detection",
+        purpose="Detects paint runs, craters and dust inclusions on painted bodies.",
+        site="STR",
+        line="BODY1",
+        business_owner="bob.owner",
+        vendor="Cognex",
+        ai_act_role="deployer",
+        lifecycle_stage="pilot",
+        personal_data=False,
+        zone="FLD",
+        sl_achieved=_sl(1, 2, 2, 1, 2, 1, 2),
+    ),
+    dict(
+        name="Robot cell safety zone monitoring",
+        purpose="AI vision that stops the welding robot when a person "
+        "enters the cell (safety function of the machine).",
+        site="STR",
+        line="BODY1",
+        business_owner="berta.owner",
+        vendor="SafeVision GmbH",
+        ai_act_role="deployer",
+        lifecycle_stage="pilot",
+        personal_data=True,
+        zone="CTL",
+        sl_achieved=_sl(3, 3, 2, 2, 3, 2, 3),
+    ),
+    dict(
+        name="Press predictive maintenance",
+        purpose="Predicts bearing and hydraulic failures of the transfer "
+        "press from vibration and pressure signals.",
+        site="STR",
+        line="ASM2",
+        business_owner="berta.owner",
+        vendor=None,
+        ai_act_role="provider",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone="OPS",
+        sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2),
+        monitoring_interval_hours=12,
+    ),
+    dict(
+        name="Energy optimisation of paint shop HVAC",
+        purpose="Optimises set points of paint shop air handling "
+        "to cut energy use while holding temperature and humidity.",
+        site="STR",
+        line=None,
+        business_owner="bob.owner",
+        vendor="Siemens",
+        ai_act_role="deployer",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone="OPS",
+        sl_achieved=_sl(2, 1, 2, 2, 2, 2, 2),
+    ),
+    dict(
+        name="Maintenance assistant chatbot",
+        purpose="LLM-based assistant answering technicians' questions from "
+        "machine manuals and past work orders.",
+        site="STR",
+        line=None,
+        business_owner="berta.owner",
+        vendor="OpenAI (via Azure)",
+        ai_act_role="deployer",
+        lifecycle_stage="pilot",
+        personal_data=True,
+        zone="ENT",
+        sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1),
+    ),
+    dict(
+        name="Worker shift scheduler",
+        purpose="Allocates workers to shifts and stations from skills, absences and "
+        "demand; schedules are reviewed by team leads.",
+        site="STR",
+        line="ASM2",
+        business_owner="hanna.hr",
+        vendor="Workforce AI Ltd",
+        ai_act_role="deployer",
+        lifecycle_stage="pilot",
+        personal_data=True,
+        zone="ENT",
+        sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1),
+    ),
+    dict(
+        name="CV screening for apprentices",
+        purpose="Ranks applications for apprenticeships and recommends a shortlist to HR recruiters.",
+        site="STR",
+        line=None,
+        business_owner="hanna.hr",
+        vendor="TalentRank",
+        ai_act_role="deployer",
+        lifecycle_stage="idea",
+        personal_data=True,
+        zone="ENT",
+        sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1),
+    ),
+    dict(
+        name="Solder joint AOI classifier",
+        purpose="Classifies automated optical inspection findings of solder "
+        "joints into true and false calls.",
+        site="LYO",
+        line="SMT1",
+        business_owner="leo.owner",
+        vendor=None,
+        ai_act_role="provider",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone="FLD",
+        sl_achieved=_sl(2, 2, 3, 1, 2, 1, 3),
+        monitoring_interval_hours=24,
+    ),
+    dict(
+        name="Pick-and-place nozzle wear prediction",
+        purpose="Predicts nozzle wear from placement offsets.",
+        site="LYO",
+        line="SMT1",
+        business_owner="leo.owner",
+        vendor=None,
+        ai_act_role="provider",
+        lifecycle_stage="pilot",
+        personal_data=False,
+        zone="CTL",
+        sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2),
+    ),
+    dict(
+        name="End-of-line test anomaly detection",
+        purpose="Flags abnormal functional test curves of control units.",
+        site="LYO",
+        line="TEST",
+        business_owner="leo.owner",
+        vendor=None,
+        ai_act_role="provider",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone="OPS",
+        sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2),
+    ),
+    dict(
+        name="Production scheduling optimiser",
+        purpose="Sequences SMT orders to minimise changeovers.",
+        site="LYO",
+        line=None,
+        business_owner="leo.owner",
+        vendor="Dassault DELMIA",
+        ai_act_role="deployer",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone="OPS",
+        sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2),
+    ),
+    dict(
+        name="Operator fatigue camera",
+        purpose="Infers operator fatigue and mood from facial expressions at the test stations (proposal).",
+        site="LYO",
+        line="TEST",
+        business_owner="leo.owner",
+        vendor="EmoSense",
+        ai_act_role="deployer",
+        lifecycle_stage="idea",
+        personal_data=True,
+        zone="OPS",
+        sl_achieved=_sl(1, 1, 1, 1, 1, 1, 1),
+    ),
+    dict(
+        name="Supplier invoice extraction",
+        purpose="Extracts fields from supplier invoices for accounts payable.",
+        site="LYO",
+        line=None,
+        business_owner="leo.owner",
+        vendor="ABBYY",
+        ai_act_role="deployer",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone=None,
+        sl_achieved=None,
+    ),
+    dict(
+        name="CNC tool wear monitoring",
+        purpose="Estimates tool wear from spindle current and acoustic emission to schedule tool changes.",
+        site="POZ",
+        line="CNC3",
+        business_owner="piotr.owner",
+        vendor=None,
+        ai_act_role="provider",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone="CTL",
+        sl_achieved=_sl(3, 3, 3, 2, 3, 2, 3),
+        monitoring_interval_hours=24,
+    ),
+    dict(
+        name="Surface roughness virtual sensor",
+        purpose="Predicts surface roughness of machined parts.",
+        site="POZ",
+        line="CNC3",
+        business_owner="piotr.owner",
+        vendor=None,
+        ai_act_role="provider",
+        lifecycle_stage="pilot",
+        personal_data=False,
+        zone="OPS",
+        sl_achieved=_sl(2, 2, 2, 2, 2, 2, 2),
+    ),
+    dict(
+        name="Packaging label verification",
+        purpose="OCR and vision check that the right label is on each box.",
+        site="POZ",
+        line="PACK",
+        business_owner="piotr.owner",
+        vendor="Keyence",
+        ai_act_role="deployer",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone="FLD",
+        sl_achieved=_sl(2, 2, 3, 1, 2, 1, 3),
+    ),
+    dict(
+        name="Demand forecasting",
+        purpose="Forecasts weekly demand per part number for capacity planning.",
+        site="POZ",
+        line=None,
+        business_owner="piotr.owner",
+        vendor=None,
+        ai_act_role="provider",
+        lifecycle_stage="production",
+        personal_data=False,
+        zone="ENT",
+        sl_achieved=_sl(2, 2, 1, 2, 1, 1, 1),
+    ),
+    dict(
+        name="Legacy scrap classifier",
+        purpose="Classified scrap reasons from free text; replaced in 2025.",
+        site="POZ",
+        line="PACK",
+        business_owner="piotr.owner",
+        vendor=None,
+        ai_act_role="provider",
+        lifecycle_stage="retired",
+        personal_data=False,
+        zone=None,
+        sl_achieved=None,
+    ),
+    dict(
+        name="Visitor badge face matching",
+        purpose="Matches visitors' faces to pre-registered photos at the gate (proposal under review).",
+        site="POZ",
+        line=None,
+        business_owner="piotr.owner",
+        vendor="GateVision",
+        ai_act_role="deployer",
+        lifecycle_stage="idea",
+        personal_data=True,
+        zone="ENT",
+        sl_achieved=_sl(1, 1, 1, 1, 1, 1, 1),
+    ),
 ]
 
 
@@ -154,13 +362,17 @@ def load_demo(session: Session) -> bool:
         for suffix, zname, level, target in ZONES:
             zones.create_zone(
                 session,
-                ZoneCreate(code=f"{code}-{suffix}", name=zname, site=code, purdue_level=level, sl_target=_sl(*target)),
+                ZoneCreate(
+                    code=f"{code}-{suffix}", name=zname, site=code, purdue_level=level, sl_target=_sl(*target)
+                ),
                 actor=ACTOR,
             )
     for username, display, grants in USERS:
         if session.exec(select(User.id).where(User.username == username)).first() is None:
             identity.create_user(
-                session, UserCreate(username=username, display_name=display, password=DEMO_PASSWORD), actor=ACTOR
+                session,
+                UserCreate(username=username, display_name=display, password=DEMO_PASSWORD),
+                actor=ACTOR,
             )
         for role, site in grants:
             identity.grant_role(session, username, role, site, actor=ACTOR)
@@ -182,7 +394,10 @@ def load_demo(session: Session) -> bool:
                         version=f"1.{minor}.0",
                         artifact_digest="sha256:" + f"{number:04d}{minor:02d}".ljust(64, "a"),
                         notes=f"Release 1.{minor}.0 of {spec['name']}",
-                        metrics={"accuracy": round(0.9 + minor * 0.03, 3), "recall": round(0.88 + minor * 0.04, 3)},
+                        metrics={
+                            "accuracy": round(0.9 + minor * 0.03, 3),
+                            "recall": round(0.88 + minor * 0.04, 3),
+                        },
                     ),
                     actor="ci-pipeline",
                 )
@@ -191,7 +406,11 @@ def load_demo(session: Session) -> bool:
             _tell(session, system, story)
         if retired:
             systems.update_system(
-                session, system, SystemUpdate(lifecycle_stage="retired"), if_match=system.revision, actor=ACTOR
+                session,
+                system,
+                SystemUpdate(lifecycle_stage="retired"),
+                if_match=system.revision,
+                actor=ACTOR,
             )
     return True
 
@@ -199,29 +418,50 @@ def load_demo(session: Session) -> bool:
 # What happened to each demo system: its AI Act answers, NIST rating and approvals (environment, outcome).
 MINIMAL: dict[str, Any] = {}
 STORIES: dict[str, dict[str, Any]] = {
-    "Weld seam visual inspection": dict(answers=MINIMAL, risk=(2, 2), approvals=[("pilot", "approve"), ("production", "approve")]),
+    "Weld seam visual inspection": dict(
+        answers=MINIMAL, risk=(2, 2), approvals=[("pilot", "approve"), ("production", "approve")]
+    ),
     "Paint defect detection": dict(answers=MINIMAL, risk=(2, 2), approvals=[("pilot", "pending")]),
-    # A machine's safety function with third-party assessment: high-risk through Annex I (Machinery Regulation).
+    # A machine's safety function with third-party assessment: high-risk via Annex I (Machinery Regulation).
     "Robot cell safety zone monitoring": dict(
-        answers={"annex1": {"legislation": "annex1.b.21", "safety_component": True,
-                            "third_party_conformity_assessment": True}},
+        answers={
+            "annex1": {
+                "legislation": "annex1.b.21",
+                "safety_component": True,
+                "third_party_conformity_assessment": True,
+            }
+        },
         risk=(5, 2),
         approvals=[("pilot", "pending")],
     ),
     "Press predictive maintenance": dict(answers=MINIMAL, risk=(3, 2), approvals=[("production", "approve")]),
-    "Energy optimisation of paint shop HVAC": dict(answers=MINIMAL, risk=(1, 2), approvals=[("production", "approve")]),
+    "Energy optimisation of paint shop HVAC": dict(
+        answers=MINIMAL, risk=(1, 2), approvals=[("production", "approve")]
+    ),
     "Maintenance assistant chatbot": dict(
-        answers={"transparency": ["art50.1"], "gpai_model": True}, risk=(2, 3), approvals=[("pilot", "approve")]
+        answers={"transparency": ["art50.1"], "gpai_model": True},
+        risk=(2, 3),
+        approvals=[("pilot", "approve")],
     ),
     # Task allocation of workers: Annex III point 4(b).
     "Worker shift scheduler": dict(
-        answers={"annex3_uses": ["annex3.4.b"], "profiling": True}, risk=(4, 3), approvals=[("pilot", "pending")]
+        answers={"annex3_uses": ["annex3.4.b"], "profiling": True},
+        risk=(4, 3),
+        approvals=[("pilot", "pending")],
     ),
-    "CV screening for apprentices": dict(answers={"annex3_uses": ["annex3.4.a"], "profiling": True}, risk=(4, 4)),
+    "CV screening for apprentices": dict(
+        answers={"annex3_uses": ["annex3.4.a"], "profiling": True}, risk=(4, 4)
+    ),
     "Solder joint AOI classifier": dict(answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]),
-    "Pick-and-place nozzle wear prediction": dict(answers=MINIMAL, risk=(1, 2), approvals=[("pilot", "reject")]),
-    "End-of-line test anomaly detection": dict(answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]),
-    "Production scheduling optimiser": dict(answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]),
+    "Pick-and-place nozzle wear prediction": dict(
+        answers=MINIMAL, risk=(1, 2), approvals=[("pilot", "reject")]
+    ),
+    "End-of-line test anomaly detection": dict(
+        answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]
+    ),
+    "Production scheduling optimiser": dict(
+        answers=MINIMAL, risk=(2, 2), approvals=[("production", "approve")]
+    ),
     # Emotion recognition at the workplace: prohibited by Art. 5(1)(f).
     "Operator fatigue camera": dict(answers={"prohibited_practices": ["art5.1.f"]}, risk=(5, 4)),
     "Supplier invoice extraction": dict(answers=MINIMAL, risk=(1, 1)),
@@ -262,10 +502,16 @@ def _tell(session: Session, system: AISystem, story: dict[str, Any]) -> None:
             impact=impact,
             likelihood=likelihood,
             risks=[
-                RiskIn(title="Performance drifts after a process change", nist_refs=["MEASURE 2.4", "MANAGE 4.1"],
-                       mitigation="Monitoring with alert thresholds; re-validation after each line change"),
-                RiskIn(title="Operators over-rely on the output", nist_refs=["MAP 3.5", "GOVERN 3.2"],
-                       mitigation="Human review of every rejected part; operator training"),
+                RiskIn(
+                    title="Performance drifts after a process change",
+                    nist_refs=["MEASURE 2.4", "MANAGE 4.1"],
+                    mitigation="Monitoring with alert thresholds; re-validation after each line change",
+                ),
+                RiskIn(
+                    title="Operators over-rely on the output",
+                    nist_refs=["MAP 3.5", "GOVERN 3.2"],
+                    mitigation="Human review of every rejected part; operator training",
+                ),
             ],
         ),
         actor="rita.risk",
@@ -279,15 +525,21 @@ def _tell(session: Session, system: AISystem, story: dict[str, Any]) -> None:
         approval = flows.submit(
             session,
             system,
-            ApprovalCreate(version="1.2.0", environment=environment,
-                           justification=f"Roll out 1.2.0 to {environment} after validation on the line."),
+            ApprovalCreate(
+                version="1.2.0",
+                environment=environment,
+                justification=f"Roll out 1.2.0 to {environment} after validation on the line.",
+            ),
             actor=requester,
         )
         if outcome == "pending":
             continue
         if outcome == "withdraw":
             flows.withdraw(
-                session, approval.id, principal=_principal(session, requester), reason="Replaced by the new scrap model."
+                session,
+                approval.id,
+                principal=_principal(session, requester),
+                reason="Replaced by the new scrap model.",
             )
             continue
         for role in approval.required_signoffs:

@@ -13,8 +13,8 @@ from app.approvals.router import router as approvals_router
 from app.audit.router import router as audit_router
 from app.classification.catalog import get_catalog
 from app.classification.router import router as classification_router
-from app.documents.router import router as documents_router
 from app.db import migrate
+from app.documents.router import router as documents_router
 from app.health import router as health_router
 from app.identity.router import router as identity_router
 from app.logging import configure_logging

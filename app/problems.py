@@ -36,7 +36,9 @@ _TITLES = {
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-def problem(status: int, detail: str, *, title: str | None = None, slug: str | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, detail: str, *, title: str | None = None, slug: str | None = None, **extra: Any
+) -> JSONResponse:
     title = title or _TITLES.get(status, "Error")
     body: dict[str, Any] = {
         "type": f"https://aireg.dev/problems/{slug or title.lower().replace(' ', '-')}",
@@ -101,7 +103,9 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> R
         detail = f"no resource at {request.url.path}"
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
-    if (page := _page_error(request, exc.status_code, _TITLES.get(exc.status_code, "Error"), detail)) is not None:
+    if (
+        page := _page_error(request, exc.status_code, _TITLES.get(exc.status_code, "Error"), detail)
+    ) is not None:
         return page
     response = problem(exc.status_code, detail)
     for key, value in (exc.headers or {}).items():

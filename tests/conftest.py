@@ -87,7 +87,7 @@ def client(db: None) -> Iterator[object]:
 
 @pytest.fixture
 def make_user(db: None) -> Callable[..., dict[str, str]]:
-    """Create a user with role grants and return auth headers: ``make_user("bob", ("business_owner", "STR"))``."""
+    """A user with role grants; returns auth headers: ``make_user("bob", ("business_owner", "STR"))``."""
     from app.db import session_scope
     from app.identity import service
     from app.identity.models import Role, UserCreate

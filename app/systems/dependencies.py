@@ -22,7 +22,11 @@ def check_ownership(principal: Principal, system: AISystem, granted: str, obj: s
     """Record-level rule: an ``*_own`` permission covers only systems the caller is business owner of."""
     if granted.endswith("_own") and system.business_owner != principal.username:
         raise principal.forbidden(
-            f"{principal.username} is not the business owner of {system.id}", obj, granted, system.site, system.id
+            f"{principal.username} is not the business owner of {system.id}",
+            obj,
+            granted,
+            system.site,
+            system.id,
         )
 
 

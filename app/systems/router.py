@@ -60,7 +60,11 @@ def get_site(code: SiteCodePath, session: SessionDep, principal: CurrentPrincipa
 
 @router.patch("/sites/{code}", response_model=SiteRead)
 def update_site(
-    code: SiteCodePath, data: SiteUpdate, if_match: IfMatchDep, session: SessionDep, principal: CurrentPrincipal
+    code: SiteCodePath,
+    data: SiteUpdate,
+    if_match: IfMatchDep,
+    session: SessionDep,
+    principal: CurrentPrincipal,
 ) -> SiteRead:
     site = service.ensure_site_exists(session, code)
     principal.require("site", "update", site.code, entity_id=site.code)
@@ -95,7 +99,9 @@ def list_systems(
     lifecycle_stage: LifecycleStage | None = None,
     zone: Annotated[str | None, Query(max_length=24)] = None,
     business_owner: Annotated[str | None, Query(max_length=40)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, description="text in name or purpose")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="text in name or purpose")
+    ] = None,
     order_by: Annotated[SystemOrder, Query(description="sort key")] = SystemOrder.id,
     desc: bool = False,
 ) -> Page[SystemRead]:
@@ -147,9 +153,7 @@ def delete_system(
 # --- model versions ------------------------------------------------------------------------------------
 
 
-@router.post(
-    "/systems/{system_id}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionRead
-)
+@router.post("/systems/{system_id}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionRead)
 def create_version(
     data: VersionCreate,
     session: SessionDep,
@@ -166,7 +170,9 @@ def list_versions(
     system: Annotated[AISystem, Depends(system_access("version", "read"))],
 ) -> Page[VersionRead]:
     rows, total = service.list_versions(session, system.id, page)
-    return Page(items=[service.version_read(v) for v in rows], total=total, limit=page.limit, offset=page.offset)
+    return Page(
+        items=[service.version_read(v) for v in rows], total=total, limit=page.limit, offset=page.offset
+    )
 
 
 @router.get("/systems/{system_id}/versions/{version}", response_model=VersionRead)

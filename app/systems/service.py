@@ -218,9 +218,11 @@ def _validate_refs(session: Session, site: str, values: dict[str, Any]) -> None:
             errors.append({"loc": ["body", "line"], "msg": f"site {site} has no line {line!r}"})
     for key in ("business_owner", "technical_owner"):
         username = values.get(key)
-        if username is not None:
-            if session.exec(select(User.id).where(User.username == username)).first() is None:
-                errors.append({"loc": ["body", key], "msg": f"unknown user {username!r}"})
+        if (
+            username is not None
+            and session.exec(select(User.id).where(User.username == username)).first() is None
+        ):
+            errors.append({"loc": ["body", key], "msg": f"unknown user {username!r}"})
     zone_code = values.get("zone")
     if zone_code is not None:
         zone = session.get(Zone, zone_code)
@@ -287,7 +289,7 @@ def list_systems(
             conditions.append(getattr(AISystem, name) == value)
     if filters.q:
         pattern = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        # SQLite's LIKE already ignores (ASCII) case, as its lower() does: skipping lower() halves a full scan.
+        # SQLite's LIKE already ignores (ASCII) case, as its lower() does: skipping lower() halves a scan.
         sqlite = session.get_bind().dialect.name == "sqlite"
         conditions.append(
             sa.or_(
@@ -421,7 +423,9 @@ def create_version(session: Session, system: AISystem, data: VersionCreate, *, a
     if system.lifecycle_stage is LifecycleStage.retired:
         raise Conflict(f"system {system.id} is retired; it takes no new versions")
     duplicate = session.exec(
-        select(ModelVersion.id).where(ModelVersion.system_id == system.id, ModelVersion.version == data.version)
+        select(ModelVersion.id).where(
+            ModelVersion.system_id == system.id, ModelVersion.version == data.version
+        )
     ).first()
     taken = f"system {system.id} already has version {data.version!r}; versions are immutable"
     if duplicate is not None:
@@ -439,7 +443,11 @@ def create_version(session: Session, system: AISystem, data: VersionCreate, *, a
         entity_type="system",
         entity_id=system.id,
         site=system.site,
-        after={"version": version.version, "artifact_digest": version.artifact_digest, "metrics": version.metrics},
+        after={
+            "version": version.version,
+            "artifact_digest": version.artifact_digest,
+            "metrics": version.metrics,
+        },
     )
     return version
 
