@@ -393,7 +393,7 @@ def sign(
         if comment is None and rules.reject_requires_comment:
             raise field_error(["body", "comment"], "a rejection must say why")
     else:
-        hint = _comment_hint(rules, a, role)
+        hint = comment_hint(rules, a, role)
         if hint and comment is None:
             gap = f" (SL gap: {', '.join(a.sl_gap)})" if a.sl_gap else ""
             raise field_error(["body", "comment"], f"required for {role}: {hint}{gap}")
@@ -462,7 +462,7 @@ def sign(
     return a
 
 
-def _comment_hint(rules: Rules, a: ApprovalRequest, role: str) -> str | None:
+def comment_hint(rules: Rules, a: ApprovalRequest, role: str) -> str | None:
     """The hint of the first rule that required ``role`` for this request and wants a comment with it."""
     by_id = {r.id: r for r in rules.table.rules}
     for rule_id in a.required_because.get(role, []):

@@ -191,7 +191,7 @@ def _lead_time(session: Session, registered: list[Any]) -> LeadTime:
     return LeadTime(systems=len(days), median_days=round(statistics.median(days), 1) if days else None)
 
 
-def _pending(session: Session, sites: set[str] | None, now: datetime) -> PendingApprovals:
+def pending_ages(session: Session, sites: set[str] | None, now: datetime) -> PendingApprovals:
     created = session.exec(
         select(ApprovalRequest.created_at).where(
             ApprovalRequest.state == ApprovalState.submitted, _in_sites(ApprovalRequest.site, sites)
@@ -252,7 +252,7 @@ def portfolio_kpis(session: Session, *, sites: set[str] | None, quarters: int = 
             share_active=_share(active, production),
         ),
         days_to_first_production_approval=_lead_time(session, registered),
-        approvals_pending=_pending(session, sites, now),
+        approvals_pending=pending_ages(session, sites, now),
         replicated_from_another_line=ReplicationShare(
             systems=live, replicated=replicated, share=_share(replicated, live)
         ),

@@ -30,6 +30,14 @@ def check_ownership(principal: Principal, system: AISystem, granted: str, obj: s
         )
 
 
+def require_may_register(principal: Principal, site: str, business_owner: str) -> None:
+    """Registering a system in ``site``: business owners register their own systems; naming another owner
+    takes ``system:assign_owner`` (compliance officers)."""
+    principal.require("system", "create", site)
+    if business_owner != principal.username:
+        principal.require("system", "assign_owner", site)
+
+
 def system_access(
     obj: str = "system", act: str = "read", *, for_update: bool = False
 ) -> Callable[..., AISystem]:

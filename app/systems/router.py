@@ -12,7 +12,7 @@ from app.http import IfMatchDep, Page, PageDep
 from app.identity.dependencies import CurrentPrincipal
 from app.identity.models import SITE_PATTERN
 from app.systems import service
-from app.systems.dependencies import SystemRead_, system_access
+from app.systems.dependencies import SystemRead_, require_may_register, system_access
 from app.systems.models import (
     LINE_PATTERN,
     AIActClass,
@@ -79,10 +79,7 @@ def update_site(
 def create_system(data: SystemCreate, session: SessionDep, principal: CurrentPrincipal) -> SystemRead:
     if not principal.holds_role_in(data.site):
         service.ensure_site_exists(session, data.site, ["body", "site"])
-    principal.require("system", "create", data.site)
-    if data.business_owner != principal.username:
-        # Business owners register their own systems; naming another owner takes `system:assign_owner`.
-        principal.require("system", "assign_owner", data.site)
+    require_may_register(principal, data.site, data.business_owner)
     system = service.create_system(session, data, actor=principal.username)
     return service.read_one(session, system)
 

@@ -54,7 +54,7 @@ def dashboard(request: Request, session: SessionDep, principal: CurrentPrincipal
     now = utcnow()
     # The full KPI set replays the audit trail and loads every system (seconds at 10,000 systems); the page
     # takes only the cheap figures it shows, from the same functions the KPI endpoint uses.
-    pending = kpis._pending(session, sites, now)
+    pending = kpis.pending_ages(session, sites, now)
     open_incidents = incidents.open_counts(session, sites=sites)
     unset = "Not yet assessed"
     class_chart = charts.bar_chart(

@@ -25,7 +25,7 @@ from app.http import PageParams
 from app.identity.dependencies import CurrentPrincipal, Principal
 from app.identity.models import SITE_PATTERN
 from app.systems import service as systems
-from app.systems.dependencies import system_access
+from app.systems.dependencies import require_may_register, system_access
 from app.systems.models import (
     FR_CODES,
     LINE_PATTERN,
@@ -329,10 +329,7 @@ def system_create(
         data = SystemCreate.model_validate(values)
         if not any(s.code == data.site for s in context["sites"]):
             raise field_error(["body", "site"], "choose one of the sites you may register systems in")
-        principal.require("system", "create", data.site)
-        if data.business_owner != principal.username:
-            # As the API: business owners register their own systems; naming another owner takes assign_owner.
-            principal.require("system", "assign_owner", data.site)
+        require_may_register(principal, data.site, data.business_owner)
         system = systems.create_system(session, data, actor=principal.username)
     except (ValidationError, AppError) as exc:
         context["errors"] = field_errors(exc)
