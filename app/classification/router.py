@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, status
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Path, status
 
 from app.classification import service
 from app.classification.catalog import get_catalog
@@ -20,42 +19,12 @@ from app.classification.models import (
     SystemClassifyRequest,
 )
 from app.db import SessionDep
-from app.errors import Unauthorized
 from app.http import IfMatchDep, Page, PageDep
-from app.identity import service as identity
-from app.identity.authz import authorizer_for
-from app.identity.dependencies import CurrentPrincipal, Principal, get_principal
-from app.logging import set_request_user
+from app.identity.dependencies import CurrentPrincipal, Principal, inline_principal
 from app.systems.dependencies import system_access
 from app.systems.models import AISystem
 
 router = APIRouter(prefix="/api/v1", tags=["classification"])
-
-
-async def inline_principal(request: Request) -> Principal:
-    """``get_principal`` without the thread-pool hop for the common case, for cheap hot endpoints.
-
-    A valid bearer token whose ``last_used_at`` needs no write costs one indexed read, done on the event
-    loop. Everything else (no or malformed header, a web session, a bad token to count against the rate
-    limit, a due ``last_used_at`` write) goes through ``get_principal`` in the thread pool, so the answers
-    (401, 429) and writes are exactly the regular ones.
-    """
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    token = value.strip()
-    if scheme.lower() == "bearer" and token:
-        try:
-            owner = identity.lookup_token(token)
-        except Unauthorized:
-            owner = None
-        if owner is not None and not identity.needs_touch(owner.last_used_at):
-            set_request_user(owner.username)
-            return Principal(
-                user_id=owner.user_id,
-                username=owner.username,
-                authorizer=authorizer_for(owner.authz_revision),
-                token_id=owner.token_id,
-            )
-    return await run_in_threadpool(get_principal, request)
 
 
 @router.post("/classify", response_model=ClassificationResult)
