@@ -215,7 +215,11 @@ def forget_migrations() -> None:
 def get_session(request: Request) -> Iterator[Session]:
     """FastAPI dependency: one transaction per request, committed before the response is sent.
 
-    Reads use a deferred transaction; anything else takes SQLite's write lock at once.
+    Reads use a deferred transaction; anything else takes SQLite's write lock at once. The dependency is
+    declared with ``scope="function"`` (``SessionDep``): FastAPI then runs the code after ``yield`` (the
+    commit) when the endpoint returns, before the response is built, so a 2xx is only ever sent for a
+    committed write, and a commit that fails answers an error instead. (With the default scope the exit
+    would run after the response has gone out.)
     """
     engine = get_engine()
     write = request.method not in ("GET", "HEAD", "OPTIONS")
@@ -228,4 +232,4 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
