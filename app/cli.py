@@ -189,6 +189,40 @@ def users_revoke(
     typer.echo(f"revoked {role.value} in {site} from {username}")
 
 
+@users_app.command("set-password")
+def users_set_password(username: str) -> None:
+    """Set a user's password, read from stdin (min. 12 characters); ends the user's web sessions."""
+    from pydantic import ValidationError
+
+    from app.identity import service
+    from app.identity.models import PasswordChange
+
+    try:
+        data = PasswordChange(new_password=sys.stdin.readline().rstrip("\n"))
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
+    _run(lambda s: service.change_password(s, username, data.new_password, actor=cli_actor()))
+    typer.echo(f"password of {username} changed; their web sessions have ended")
+
+
+@users_app.command("deactivate")
+def users_deactivate(username: str) -> None:
+    """Deactivate a user: tokens refused and web sessions ended at once."""
+    from app.identity import service
+
+    _run(lambda s: service.set_active(s, username, False, actor=cli_actor()))
+    typer.echo(f"deactivated {username}")
+
+
+@users_app.command("activate")
+def users_activate(username: str) -> None:
+    """Reactivate a deactivated user."""
+    from app.identity import service
+
+    _run(lambda s: service.set_active(s, username, True, actor=cli_actor()))
+    typer.echo(f"activated {username}")
+
+
 def _check_site_scope(site: str) -> None:
     import re
 

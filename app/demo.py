@@ -20,7 +20,6 @@ from app.systems.models import (
     LineIn,
     Site,
     SiteCreate,
-    SLVector,
     SystemCreate,
     SystemUpdate,
     VersionCreate,
@@ -66,8 +65,9 @@ USERS: list[tuple[str, str, list[tuple[Role, str]]]] = [
 ]
 
 
-def _sl(*levels: int) -> SLVector:
-    return SLVector(**{f"FR{i + 1}": v for i, v in enumerate(levels)})
+def _sl(*levels: int) -> dict[str, int]:
+    """A security-level vector FR1-FR7 (a zone's SL-T or a system's SL-A; the schemas validate it)."""
+    return {f"FR{i + 1}": v for i, v in enumerate(levels)}
 
 
 # name, purpose, site, line, owner, vendor, role, stage, personal data, zone suffix, SL-A, extras

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, Query
-from pydantic import AwareDatetime, BaseModel, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
 
 from app.errors import Conflict, field_error
 
@@ -23,8 +24,30 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
-IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
-"""A time given by a client: ISO 8601 with a UTC offset (the contract's only form), never a bare number."""
+# The times a client may send: what every backend stores and every computation on it (deadlines, intervals,
+# comparisons in UTC) can represent. Python's datetime ends at year 9999, so a time near either end with an
+# offset (0001-01-01T00:00:00+14:00) cannot even be converted to UTC.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+_TIME_RANGE = (
+    f"must lie between {EARLIEST_TIME:%Y-%m-%dT%H:%M:%SZ} and {LATEST_TIME:%Y-%m-%dT%H:%M:%SZ} (in UTC)"
+)
+
+
+def _storable(value: datetime) -> datetime:
+    """Refuse a time the store cannot hold: outside the range above once converted to UTC."""
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(_TIME_RANGE) from None
+    if not EARLIEST_TIME <= in_utc <= LATEST_TIME:
+        raise ValueError(_TIME_RANGE)
+    return value
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_storable)]
+"""A time given by a client (body field or query parameter): ISO 8601 with a UTC offset (the contract's only
+form), never a bare number, and one the store can hold (else a 422 naming the field, never a 500)."""
 
 MAX_LIMIT = 500
 

@@ -50,7 +50,7 @@ def create_app() -> FastAPI:
     app.state.page_error_renderer = render_error  # errors outside /api are HTML pages
     app.add_middleware(PageErrorMiddleware)  # a crash on a page answers the HTML error page
     app.add_middleware(WebPrincipalMiddleware)  # the browser session's user, for pages and API downloads
-    app.add_middleware(BrowserSessionMiddleware, secret_key=get_settings().secret_key)
+    app.add_middleware(BrowserSessionMiddleware)
     apidocs.install_problem_docs(app)
     app.add_middleware(InputLimitsMiddleware, openapi=app.openapi)
     app.add_middleware(RequestContextMiddleware)  # outermost: request id, access log, security headers

@@ -7,9 +7,9 @@ from sqlmodel import SQLModel
 from app.approvals.models import ApprovalRequest, SignOff, WebhookOutbox
 from app.audit.models import AuditEvent
 from app.classification.models import Classification, NistChecklistItem, RiskAssessment
-from app.identity.models import ApiToken, AuthzRevision, RoleGrant, User
+from app.identity.models import ApiToken, AuthzRevision, RoleGrant, User, WebSession
 from app.operations.models import Deployment, Incident, MonitoringReport
-from app.security.models import AuthFailure
+from app.security.models import AuthFailure, InstanceSecret
 from app.systems.models import AISystem, IdCounter, Line, ModelVersion, Site
 from app.zones.models import Conduit, Zone
 
@@ -27,6 +27,7 @@ __all__ = [
     "Deployment",
     "IdCounter",
     "Incident",
+    "InstanceSecret",
     "Line",
     "ModelVersion",
     "MonitoringReport",
@@ -36,6 +37,7 @@ __all__ = [
     "SignOff",
     "Site",
     "User",
+    "WebSession",
     "WebhookOutbox",
     "Zone",
     "metadata",

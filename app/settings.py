@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +18,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./aireg.db"
     database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    secret_key: str = Field(default="dev-insecure-change-me", min_length=16)
+    # Signs session cookies. Unset: a random key made at first start and kept in the database
+    # (app/security/instance.py); there is no default in the source.
+    secret_key: SecretStr | None = Field(default=None, min_length=16)
     url: str = "http://127.0.0.1:8000"
     token: str | None = None
     risk_catalog_dir: Path = PROJECT_ROOT / "risk_catalog"
@@ -33,6 +35,23 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     log_level: str = "info"
+    # audit trail keys (app/audit/keys.py). AIREG_AUDIT_KEY: hex or base64 of >= 32 random bytes, the same on
+    # every machine; unset, a keyring file <state_dir>/audit-keys is made at first use. AIREG_AUDIT_OLD_KEYS:
+    # comma-separated keys retired by a rotation, kept to verify older events. state_dir also holds the
+    # checkpoints of the trail's head; none of these is ever stored in the database.
+    audit_key: SecretStr | None = None
+    audit_old_keys: SecretStr | None = None
+    state_dir: Path = Path("aireg-state")
+
+    @field_validator("audit_key", "audit_old_keys")
+    @classmethod
+    def _audit_keys_are_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        """A malformed audit key stops the service at start, not at its first write."""
+        if value is not None:
+            from app.audit.keys import parse_key_list
+
+            parse_key_list(value.get_secret_value())
+        return value
 
 
 @lru_cache

@@ -28,6 +28,10 @@ from app.documents.render import EPOCH, normalize_docx  # noqa: E402
 
 TBC = "{{ labels.to_be_completed }}"
 NR = "{{ labels.not_recorded }}"
+UNASSESSED = (
+    "{% if security.unassessed %}; not assessed where the zone sets a target: "
+    '{{ security.unassessed | join(", ") }}{% endif %}'
+)
 ACCENT = RGBColor(0x0B, 0x53, 0x94)
 
 
@@ -177,7 +181,7 @@ def security_table(b: Builder) -> None:
             "{{ row.fr }}",
             "{{ row.name }}",
             "{{ row.target | recorded }}",
-            "{{ row.achieved | recorded }}",
+            "{{ row.achieved | recorded(labels.not_assessed) }}",
             "{{ 'yes' if row.gap else '' }}",
         ],
     )
@@ -323,7 +327,10 @@ def model_card() -> Builder:
     )
     b.para(
         '{{ security.gap | join(", ") if security.gap else "none" }}'
-        "{% if not security.sl_achieved_recorded %} (achieved levels " + NR + "){% endif %}",
+        + UNASSESSED
+        + "{% if not security.sl_achieved_recorded %} (achieved levels "
+        + NR
+        + "){% endif %}",
         label="Security-level gap:",
     )
     security_table(b)
@@ -440,7 +447,10 @@ def technical_documentation() -> Builder:
         "{{ security.standard }}; zone {{ security.zone.code }} ({{ security.zone.name }}), Purdue level "
         "{{ security.zone.purdue_level }}; security-level gap: "
         '{{ security.gap | join(", ") if security.gap else "none" }}'
-        "{% if not security.sl_achieved_recorded %} (achieved levels " + NR + "){% endif %}",
+        + UNASSESSED
+        + "{% if not security.sl_achieved_recorded %} (achieved levels "
+        + NR
+        + "){% endif %}",
         label="Zone model:",
     )
     security_table(b)

@@ -158,6 +158,7 @@ def submit(
             "it cannot be approved",
             code="PROHIBITED",
         )
+    service.require_risk_assessment(session, system)
     version = systems.get_version(session, system.id, data.version)
     if version is None:
         raise field_error(["body", "version"], f"system {system.id} has no version {data.version!r}")
@@ -215,6 +216,7 @@ def submit(
         supersedes=previous.id if previous else None,
         conditions=[],
         content_hash="",
+        facts_revision=system.facts_revision,
         created_at=now,
         updated_at=now,
     )
@@ -385,6 +387,12 @@ def sign(
             f"system {a.system_id} was reclassified ({a.ai_act_class} -> {current_class}) after {a.id} was "
             "submitted; withdraw it and submit a new request",
             code="RECLASSIFIED_SINCE_SUBMISSION",
+        )
+    if system is not None and service.facts_changed(a.facts_revision, system.facts_revision):
+        raise Conflict(
+            f"system {a.system_id} changed since {a.id} was submitted (owner, personal data, zone, security "
+            "level or AI Act role): who must sign may differ; withdraw it and submit a new request",
+            code="CHANGED_SINCE_SUBMISSION",
         )
     comment = (data.comment or "").strip() or None
     if data.decision is Decision.reject:

@@ -82,6 +82,9 @@ class ApprovalRequest(SQLModel, table=True):
     supersedes: str | None = Field(default=None, max_length=16)
     conditions: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
     content_hash: str = Field(max_length=64)
+    # The system's ``facts_revision`` when the request was made: a later change of a fact that decides who
+    # must sign (owner, personal data, zone, SL, AI Act role) voids the request and its approval.
+    facts_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_by: str | None = Field(default=None, max_length=40)
@@ -214,6 +217,7 @@ class ApprovalRead(SQLModel):
     ai_act_class: str
     classification_id: int | None
     reclassified_since_approval: bool
+    changed_since_approval: bool = False
     sl_gap: list[str]
     validity_months: int
     valid_until: datetime | None

@@ -28,13 +28,19 @@ from sqlalchemy.engine import Engine
 
 from app.approvals.models import ApprovalState, Environment
 from app.approvals.rules import Facts, Rules
-from app.approvals.service import failed_condition
+from app.approvals.service import facts_changed, failed_condition
 from app.db import utcnow
 from app.errors import NotFound, Unauthorized, Unprocessable
 from app.identity import authz
 from app.identity.dependencies import Principal
 from app.identity.service import TOKEN_PREFIX, hash_token, needs_touch
-from app.systems.models import DIGEST_PATTERN, FR_CODES, SYSTEM_ID_PATTERN, VERSION_PATTERN
+from app.systems.models import (
+    DIGEST_PATTERN,
+    SYSTEM_ID_PATTERN,
+    VERSION_PATTERN,
+    sl_gap,
+    sl_unassessed,
+)
 from app.zones.models import is_ot_level
 
 Reason = dict[str, str]
@@ -42,6 +48,8 @@ Reason = dict[str, str]
 NOT_CLASSIFIED = "NOT_CLASSIFIED"
 PROHIBITED = "PROHIBITED"
 UNKNOWN_VERSION = "UNKNOWN_VERSION"
+DIGEST_MISMATCH = "DIGEST_MISMATCH"  # the pinned artifact is not the one registered for the version
+CHANGED_SINCE_APPROVAL = "CHANGED_SINCE_APPROVAL"
 NO_APPROVAL = "NO_APPROVAL"
 APPROVAL_PENDING = "APPROVAL_PENDING"
 APPROVAL_REJECTED = "APPROVAL_REJECTED"
@@ -231,7 +239,8 @@ _RELEASE = (
     " a.id, a.state, a.artifact_digest, a.valid_until, a.classification_id, a.ai_act_class,"
     " a.required_signoffs, a.conditions, a.sl_gap, a.created_at, a.close_reason,"
     " EXISTS (SELECT 1 FROM classification c WHERE c.system_id = a.system_id"
-    "  AND c.id > COALESCE(a.classification_id, 0) AND c.ai_act_class <> a.ai_act_class)"
+    "  AND c.id > COALESCE(a.classification_id, 0) AND c.ai_act_class <> a.ai_act_class),"
+    " s.facts_revision, a.facts_revision"
 )
 _JOINS = (
     " LEFT JOIN zone z ON z.code = s.zone"
@@ -311,13 +320,6 @@ def suspended_by_incident(db: RawReader, system_id: str, version: str, environme
     return reasons
 
 
-def _gap(target: dict[str, int] | None, achieved: dict[str, int] | None) -> list[str]:
-    if not target:
-        return []
-    achieved = achieved or {}
-    return [fr for fr in FR_CODES if achieved.get(fr, 0) < target.get(fr, 0)]
-
-
 _APPROVED = ApprovalState.approved.value
 _EXPIRED = ApprovalState.expired.value
 
@@ -353,7 +355,8 @@ def decide(
     system = first[_CALLER_COLUMNS + 1 : _CALLER_COLUMNS + 13]
     site, ai_class, stage, personal_data, sl_achieved, archived_at, risk_tier, purdue, sl_target = system[:9]
     digest, metrics, basis = system[9], system[10], system[11]
-    principal.require("release", "read", site, entity_id=system_id)
+    # the same 404 as for a system that does not exist (no existence leak)
+    principal.require("release", "read", site, entity_id=system_id, entity_type="system")
 
     reasons: list[Reason] = []
     if archived_at is not None or stage == "retired":
@@ -368,13 +371,25 @@ def decide(
     approval_id: str | None = None
     valid_until: datetime | None = None
     current: dict[str, Any] | None = None
-    gap = _gap(db.js(sl_target), db.js(sl_achieved))
+    target, achieved = db.js(sl_target), db.js(sl_achieved)
+    gap = sl_gap(target, achieved)
+    unassessed = sl_unassessed(target, achieved)
+    if unassessed and environment == Environment.production:
+        # Not an accepted gap: no OT security sign-off can have accepted a level nobody assessed.
+        frs = ", ".join(unassessed)
+        reasons.append(
+            error(
+                CONDITION_NOT_MET,
+                f"security level of {frs} not assessed in the zone of {system_id}, which sets a target "
+                f"for it; record the achieved level (sl_achieved) of {frs} before a production release",
+            )
+        )
     if digest is None:
         reasons.append(error(UNKNOWN_VERSION, f"system {system_id} has no version {version!r}"))
     elif artifact_digest is not None and artifact_digest != digest:
         reasons.append(
             error(
-                UNKNOWN_VERSION,
+                DIGEST_MISMATCH,
                 f"version {version} of {system_id} is recorded with digest {digest}, not {artifact_digest}",
             )
         )
@@ -395,6 +410,7 @@ def decide(
                     "ai_act_class": r[5],
                     "close_reason": r[10],
                     "reclassified": bool(r[11]),
+                    "facts_changed": facts_changed(r[13], r[12]),
                     "row": r,
                 }
             )
@@ -454,6 +470,14 @@ def _check_current(
 ) -> list[Reason]:
     """What may still stand in the way of a granted, unexpired approval."""
     reasons: list[Reason] = []
+    if a["facts_changed"]:
+        reasons.append(
+            error(
+                CHANGED_SINCE_APPROVAL,
+                f"a fact that decides who must sign (owner, personal data, zone, security level or AI Act "
+                f"role) changed after approval {a['id']} was requested: a new approval is needed",
+            )
+        )
     if a["reclassified"] or facts.ai_act_class != a["ai_act_class"]:
         reasons.append(
             error(
@@ -462,6 +486,7 @@ def _check_current(
                 f"classified {facts.ai_act_class}: a new approval is needed",
             )
         )
+    if reasons:
         return reasons
     now_required = rules.required(facts)
     missing = [r for r in now_required.roles if r not in a["required"]]

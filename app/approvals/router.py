@@ -262,10 +262,10 @@ async def release_permission(request: Request) -> Response:
     web_principal = getattr(request.state, "web_principal", None) if token is None else None
     try:
         answer, principal, touch = _decide(token, web_principal, **query)
-    except Unauthorized:
+    except Unauthorized as exc:
         if token is not None:  # a failed token counts like on every other endpoint (429 past the limit)
             client_ip = request.client.host if request.client else None
-            await run_in_threadpool(ratelimit.token_failed, client_ip, token)
+            await run_in_threadpool(ratelimit.token_failed, client_ip, token, exc.detail)
         raise
     if touch and principal.token_id:
         await run_in_threadpool(identity.touch_token, principal.token_id)

@@ -31,9 +31,9 @@ from app.approvals.models import (
 )
 from app.approvals.rules import Facts, add_months
 from app.audit.service import canonical_json
-from app.classification.models import Classification
+from app.classification.models import Classification, RiskAssessment
 from app.db import utcnow
-from app.errors import NotFound, field_error
+from app.errors import Conflict, NotFound, field_error
 from app.http import PageParams
 from app.identity.models import Role
 from app.systems.models import AISystem, sl_gap
@@ -184,6 +184,34 @@ def approval_order(a: ApprovalRequest) -> tuple[datetime, int, str]:
     return (a.created_at, len(a.id), a.id)
 
 
+RISK_ASSESSMENT_MISSING = "RISK_ASSESSMENT_MISSING"
+
+
+def risk_assessment_missing(session: Session, system: AISystem) -> bool:
+    """Whether the system is high-risk now and has no NIST AI RMF risk assessment recorded."""
+    if system.ai_act_class != "high_risk":
+        return False
+    found = session.exec(
+        select(RiskAssessment.id).where(RiskAssessment.system_id == system.id).limit(1)
+    ).first()
+    return found is None
+
+
+def require_risk_assessment(session: Session, system: AISystem) -> None:
+    """A high-risk system's approval request needs its risk assessment first (AI Act Art. 9 risk
+    management, done with the NIST AI RMF): 409 ``RISK_ASSESSMENT_MISSING`` otherwise.
+
+    Every path that opens a request (API, web form, periodic review, demo) goes through
+    ``flows.submit``, which calls this before anything is written.
+    """
+    if risk_assessment_missing(session, system):
+        raise Conflict(
+            f"system {system.id} is classified high-risk and has no NIST AI RMF risk assessment; "
+            "record its risk assessment before requesting approval",
+            code=RISK_ASSESSMENT_MISSING,
+        )
+
+
 # --- reads ---------------------------------------------------------------------------------------------
 
 
@@ -207,6 +235,29 @@ def signoffs_of(session: Session, approval_ids: Iterable[str]) -> dict[str, list
     for s in session.exec(select(SignOff).where(SignOff.approval_id.in_(ids)).order_by(SignOff.id)).all():
         result[s.approval_id].append(s)
     return result
+
+
+def facts_changed(requested_at: int | None, system_facts_revision: int | None) -> bool:
+    """Whether a fact deciding who must sign changed since the request was made (SIGNOFF_FACTS): then the
+    request, and any approval it became, releases nothing more (the gate's CHANGED_SINCE_APPROVAL).
+
+    ``requested_at`` is the request's ``facts_revision``, ``system_facts_revision`` the system's now."""
+    return (system_facts_revision or 0) != (requested_at or 0)
+
+
+def changed_ids(session: Session, approvals: Iterable[ApprovalRequest]) -> set[str]:
+    """Approved requests whose system's sign-off facts have changed since they were requested."""
+    judged = [a for a in approvals if a.state == ApprovalState.approved]
+    if not judged:
+        return set()
+    revisions = dict(
+        session.execute(
+            sa.select(AISystem.id, AISystem.facts_revision).where(
+                AISystem.id.in_(sorted({a.system_id for a in judged}))
+            )
+        ).all()
+    )
+    return {a.id for a in judged if facts_changed(a.facts_revision, revisions.get(a.system_id))}
 
 
 def reclassified_ids(session: Session, approvals: Iterable[ApprovalRequest]) -> set[str]:
@@ -250,6 +301,7 @@ def approval_reads(session: Session, approvals: list[ApprovalRequest]) -> list[A
     """Full read models for several requests with a fixed number of queries."""
     signoffs = signoffs_of(session, (a.id for a in approvals))
     reclassified = reclassified_ids(session, approvals)
+    changed = changed_ids(session, approvals)
     now = utcnow()
     out = []
     for a in approvals:
@@ -277,6 +329,7 @@ def approval_reads(session: Session, approvals: list[ApprovalRequest]) -> list[A
                 ai_act_class=a.ai_act_class,
                 classification_id=a.classification_id,
                 reclassified_since_approval=a.id in reclassified,
+                changed_since_approval=a.id in changed,
                 sl_gap=list(a.sl_gap),
                 validity_months=a.validity_months,
                 valid_until=a.valid_until,

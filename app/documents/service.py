@@ -35,7 +35,7 @@ from app.errors import Conflict, NotFound
 from app.identity.models import User
 from app.operations.models import Incident
 from app.systems import service as systems
-from app.systems.models import AISystem, Line, ModelVersion, Site, sl_gap
+from app.systems.models import AISystem, Line, ModelVersion, Site, sl_gap, sl_unassessed
 from app.zones.models import Zone
 from app.zones.service import is_ot
 
@@ -301,12 +301,17 @@ def risk_context(row: RiskAssessment | None, catalog: Catalog) -> dict[str, Any]
 
 
 def security_context(session: Session, system: AISystem, catalog: Catalog) -> dict[str, Any]:
-    """IEC 62443: the system's zone, its SL-T, the recorded SL-A and the gap per foundational requirement."""
+    """IEC 62443: the system's zone, its SL-T, the recorded SL-A and the gap per foundational requirement.
+
+    A row's ``achieved`` is None where that FR is not assessed (``assessed`` false): templates print
+    ``labels.not_assessed`` there, never SL 0; ``unassessed`` lists those the zone sets a target for.
+    """
     zone = session.get(Zone, system.zone) if system.zone else None
     iec = catalog.iec62443
     target = zone.sl_target if zone else None
     achieved = system.sl_achieved
     gap = sl_gap(target, achieved) if zone else []
+    unassessed = sl_unassessed(target, achieved) if zone else []
     rows = [
         {
             "fr": fr.id,
@@ -314,6 +319,7 @@ def security_context(session: Session, system: AISystem, catalog: Catalog) -> di
             "name": fr.name,
             "target": target.get(fr.id) if target else None,
             "achieved": achieved.get(fr.id) if achieved else None,
+            "assessed": bool(achieved) and achieved.get(fr.id) is not None,
             "gap": fr.id in gap,
         }
         for fr in iec.foundational_requirements
@@ -334,6 +340,7 @@ def security_context(session: Session, system: AISystem, catalog: Catalog) -> di
         "sl_achieved_recorded": achieved is not None,
         "rows": rows,
         "gap": gap,
+        "unassessed": unassessed,
         "standard": iec.standard,
     }
 

@@ -109,8 +109,8 @@ def authenticate(token: str, client_ip: str | None = None) -> Principal:
     """
     try:
         owner = service.lookup_token(token)
-    except Unauthorized:
-        ratelimit.token_failed(client_ip, token)
+    except Unauthorized as exc:
+        ratelimit.token_failed(client_ip, token, exc.detail)
         raise
     authorizer = authorizer_for(owner.authz_revision)
     if service.needs_touch(owner.last_used_at):

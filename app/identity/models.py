@@ -73,6 +73,24 @@ class RoleGrant(SQLModel, table=True):
     granted_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class WebSession(SQLModel, table=True):
+    """A browser session, kept on the server: the cookie carries only its random token (stored as SHA-256).
+
+    Signing out, a password change, deactivation and a role revocation end the session here, so the same
+    cookie is refused afterwards even though its signature is still good.
+    """
+
+    __tablename__ = "web_session"
+
+    id: str = Field(primary_key=True, max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    end_reason: str | None = Field(default=None, max_length=40)
+
+
 class AuthzRevision(SQLModel, table=True):
     """A counter bumped with every grant change, so each worker knows when to reload its Casbin roles."""
 
@@ -90,6 +108,13 @@ class UserCreate(SQLModel):
     display_name: Annotated[str, StringConstraints(max_length=120)] = ""
     email: EmailStr | None = None
     password: Annotated[str, StringConstraints(min_length=12, max_length=256)] | None = None
+
+
+class PasswordChange(SQLModel):
+    """A new password; users changing their own also give the current one (an admin resetting needs not)."""
+
+    current_password: Annotated[str, StringConstraints(max_length=256)] | None = None
+    new_password: Annotated[str, StringConstraints(min_length=12, max_length=256)]
 
 
 class GrantRead(SQLModel):

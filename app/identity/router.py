@@ -15,6 +15,7 @@ from app.identity.dependencies import CurrentPrincipal, Principal
 from app.identity.models import (
     USERNAME_PATTERN,
     GrantCreate,
+    PasswordChange,
     Role,
     TokenCreate,
     TokenIssued,
@@ -88,6 +89,39 @@ def revoke_role(
     principal.require("user", "manage", _grant_scope(site))
     service.revoke_role(session, username, role, site, actor=principal.username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/users/{username}/password", status_code=status.HTTP_204_NO_CONTENT)
+def change_password(
+    username: UsernamePath, data: PasswordChange, session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    """Set a password: your own (with ``current_password``), or anyone's as a global user admin.
+
+    Every web session of the user ends (API tokens stay valid: revoke them separately).
+    """
+    if username != principal.username:
+        principal.require("user", "manage")
+    service.change_password(
+        session,
+        username,
+        data.new_password,
+        actor=principal.username,
+        current_password=data.current_password,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/users/{username}/deactivate", response_model=UserRead)
+def deactivate_user(username: UsernamePath, session: SessionDep, principal: CurrentPrincipal) -> UserRead:
+    """Deactivate a user: their tokens are refused and their web sessions end at once."""
+    principal.require("user", "manage")
+    return service.to_read(session, service.set_active(session, username, False, actor=principal.username))
+
+
+@router.post("/users/{username}/activate", response_model=UserRead)
+def activate_user(username: UsernamePath, session: SessionDep, principal: CurrentPrincipal) -> UserRead:
+    principal.require("user", "manage")
+    return service.to_read(session, service.set_active(session, username, True, actor=principal.username))
 
 
 def _require_token_admin(principal: Principal, username: str) -> None:

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from app.audit import service as audit
 from app.db import utcnow
-from app.errors import Conflict, NotFound, Unauthorized
+from app.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from app.identity.authz import ANY_SITE, bump_revision
 from app.identity.models import (
     ApiToken,
@@ -26,6 +26,7 @@ from app.identity.models import (
     User,
     UserCreate,
     UserRead,
+    WebSession,
 )
 
 TOKEN_PREFIX = "aireg_"
@@ -159,6 +160,7 @@ def revoke_role(session: Session, username: str, role: Role, site: str, *, actor
         site=None if site == ANY_SITE else site,
         before={"role": role.value, "site": site},
     )
+    end_web_sessions(session, user, reason="role revoked", actor=actor)
 
 
 def issue_token(session: Session, username: str, *, name: str, expires_days: int, actor: str) -> TokenIssued:
@@ -308,3 +310,148 @@ def touch_token(token_id: str) -> None:
 def needs_touch(last_used_at: datetime | None) -> bool:
     """Whether ``last_used_at`` is older than its resolution (so it is written at most every few minutes)."""
     return last_used_at is None or utcnow() - last_used_at > LAST_USED_RESOLUTION
+
+
+# --- passwords and activation ------------------------------------------------------------------------
+
+
+def change_password(
+    session: Session, username: str, new_password: str, *, actor: str, current_password: str | None = None
+) -> User:
+    """Set a new password. Users changing their own must give the current one; every web session ends."""
+    audit.lock_chain(session)
+    user = get_user(session, username)
+    if actor == username and not verify_password(current_password or "", user.password_hash):
+        raise Unprocessable(
+            "current_password: does not match",
+            errors=[{"loc": ["body", "current_password"], "msg": "does not match the current password"}],
+        )
+    user.password_hash = hash_password(new_password)
+    user.revision += 1
+    session.add(user)
+    audit.record(session, actor=actor, action="user.password_change", entity_type="user", entity_id=username)
+    end_web_sessions(session, user, reason="password changed", actor=actor)
+    return user
+
+
+def set_active(session: Session, username: str, active: bool, *, actor: str) -> User:
+    """Deactivate (or reactivate) a user. A deactivated user's tokens and web sessions stop working."""
+    audit.lock_chain(session)
+    user = get_user(session, username)
+    if user.is_active == active:
+        raise Conflict(f"user {username!r} is already {'active' if active else 'deactivated'}")
+    user.is_active = active
+    user.revision += 1
+    session.add(user)
+    audit.record(
+        session,
+        actor=actor,
+        action="user.activate" if active else "user.deactivate",
+        entity_type="user",
+        entity_id=username,
+        before={"is_active": not active},
+        after={"is_active": active},
+    )
+    if not active:
+        end_web_sessions(session, user, reason="user deactivated", actor=actor)
+    return user
+
+
+# --- web sessions (kept on the server) ------------------------------------------------------------------
+
+WEB_SESSION_LIFETIME = timedelta(hours=12)  # one working day; signing in again starts a new one
+
+
+def start_web_session(session: Session, user: User) -> str:
+    """A new browser session for ``user``; returns the token the cookie carries (only its hash is kept).
+
+    A user without a password can never have a web session (it is made by ``aireg users add`` for service
+    accounts and pipelines, which authenticate with tokens).
+    """
+    if not user.password_hash or not user.is_active:
+        raise Unauthorized("this user cannot sign in to the web pages")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = WebSession(
+        id=secrets.token_hex(8),
+        token_hash=hash_token(token),
+        user_id=user.id,
+        created_at=now,
+        expires_at=now + WEB_SESSION_LIFETIME,
+    )
+    session.add(row)
+    audit.record(
+        session,
+        actor=user.username,
+        action="session.sign_in",
+        entity_type="session",
+        entity_id=row.id,
+        after={"username": user.username, "expires_at": row.expires_at},
+    )
+    return token
+
+
+def resolve_web_session(session: Session, token: str) -> User | None:
+    """The user of a live session (not ended, not expired, user active and with a password), else None."""
+    row = session.exec(
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    web_session, user = row
+    if web_session.ended_at is not None or web_session.expires_at <= utcnow():
+        return None
+    if not user.is_active or not user.password_hash:
+        return None
+    return user
+
+
+def end_web_session(session: Session, token: str, *, reason: str = "signed out") -> WebSession | None:
+    """End one session (sign-out); None when it had already ended or never existed."""
+    row = session.exec(
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == hash_token(token))
+    ).first()
+    if row is None or row[0].ended_at is not None:
+        return None
+    web_session, user = row
+    web_session.ended_at, web_session.end_reason = utcnow(), reason
+    session.add(web_session)
+    audit.record(
+        session,
+        actor=user.username,
+        action="session.sign_out",
+        entity_type="session",
+        entity_id=web_session.id,
+        after={"reason": reason},
+    )
+    return web_session
+
+
+def end_web_sessions(session: Session, user: User, *, reason: str, actor: str) -> int:
+    """End every live session of ``user`` (password change, deactivation, role revocation)."""
+    now = utcnow()
+    ids = list(
+        session.exec(
+            select(WebSession.id).where(
+                WebSession.user_id == user.id, WebSession.ended_at.is_(None), WebSession.expires_at > now
+            )
+        ).all()
+    )
+    if not ids:
+        return 0
+    session.execute(
+        sa.update(WebSession).where(WebSession.id.in_(ids)).values(ended_at=now, end_reason=reason[:40])
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="session.end_all",
+        entity_type="user",
+        entity_id=user.username,
+        after={"reason": reason, "sessions": sorted(ids)},
+    )
+    return len(ids)

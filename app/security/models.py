@@ -19,3 +19,17 @@ class AuthFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=80)
     at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class InstanceSecret(SQLModel, table=True):
+    """A random secret made at the instance's first start (e.g. the session-cookie signing key).
+
+    Kept in the database so every worker, restart and machine of one deployment shares it; never a default
+    in the source. ``AIREG_SECRET_KEY`` overrides it.
+    """
+
+    __tablename__ = "instance_secret"
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: str = Field(max_length=128)
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -16,6 +16,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from app.audit import service as audit
 from app.db import session_scope, utcnow
 from app.errors import TooManyRequests
 from app.security.models import AuthFailure
@@ -71,13 +72,22 @@ def record_failures(session: Session, keys: Sequence[str]) -> None:
     session.flush()
 
 
-def token_failed(ip: str | None, token: str) -> None:
-    """A presented token did not authenticate: count it, or raise 429 when its IP or prefix is blocked."""
+def token_failed(ip: str | None, token: str, reason: str = "token did not authenticate") -> None:
+    """A presented token did not authenticate: count it and audit it, or raise 429 when its IP or prefix
+    is blocked (attempts past the limit are refused unread, and not written to the trail one by one)."""
     keys = (ip_key(ip), token_key(token))
     with session_scope() as session:
         seconds = retry_after(session, keys)
         if seconds is None:
             record_failures(session, keys)
+            audit.record(
+                session,
+                actor="anonymous",
+                action="token.use_failed",
+                entity_type="token",
+                entity_id=keys[1].removeprefix("token:")[:16],
+                after={"reason": reason, "ip": ip},
+            )
     if seconds is not None:
         raise _too_many(seconds, "authentications from this client")
 
@@ -91,9 +101,17 @@ def guard_login(ip: str | None, username: str) -> None:
 
 
 def login_failed(ip: str | None, username: str) -> None:
-    """Count a failed login against the client IP and the username (in a transaction of its own)."""
+    """Count a failed login against the client IP and the username, and audit it (a transaction of its own)."""
     with session_scope() as session:
         record_failures(session, (ip_key(ip), user_key(username)))
+        audit.record(
+            session,
+            actor="anonymous",
+            action="session.sign_in_failed",
+            entity_type="user",
+            entity_id=username[:64] or "-",
+            after={"ip": ip},
+        )
 
 
 def login_succeeded(username: str) -> None:

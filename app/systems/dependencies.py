@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated
 
 from fastapi import Depends, Path
@@ -12,7 +12,7 @@ from app.db import SessionDep
 from app.errors import NotFound
 from app.identity.dependencies import CurrentPrincipal, Principal
 from app.systems import service
-from app.systems.models import SYSTEM_ID_PATTERN, AISystem
+from app.systems.models import SIGNOFF_FACTS, SYSTEM_ID_PATTERN, AISystem
 
 SystemId = Annotated[str, Path(description="e.g. AIS-000123", examples=["AIS-000123"])]
 _SYSTEM_ID = re.compile(SYSTEM_ID_PATTERN)
@@ -36,6 +36,30 @@ def require_may_register(principal: Principal, site: str, business_owner: str) -
     principal.require("system", "create", site)
     if business_owner != principal.username:
         principal.require("system", "assign_owner", site)
+
+
+def require_may_update(principal: Principal, system: AISystem, fields: Collection[str]) -> None:
+    """Who may change which fields of a system (the API's rule; pages use it too).
+
+    A fact that decides who must sign (``SIGNOFF_FACTS``) needs the permission of the role that owns it,
+    ``system.<field>`` / ``update`` in policies/policy.csv (compliance officers own personal data, AI Act role
+    and owners; OT security owns zone and SL); an admin grant alone holds none. Every other field needs
+    ``system:update``, or ``update_own`` on a system the caller is business owner of. Each denial is a 403
+    (audited) and the request changes nothing.
+    """
+    facts = [f for f in fields if f in SIGNOFF_FACTS]
+    for field in facts:
+        principal.require(f"system.{field}", "update", system.site, entity_id=system.id, entity_type="system")
+    if not facts or any(f not in SIGNOFF_FACTS for f in fields):
+        granted = principal.require(
+            "system",
+            "update",
+            system.site,
+            entity_id=system.id,
+            entity_type="system",
+            alternatives=("update_own",),
+        )
+        check_ownership(principal, system, granted, "system")
 
 
 def system_access(

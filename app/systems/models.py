@@ -20,6 +20,12 @@ VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 SYSTEM_ID_PATTERN = r"^AIS-\d{6,}$"
 FR_CODES = ("FR1", "FR2", "FR3", "FR4", "FR5", "FR6", "FR7")
 
+# The facts that decide who must sign a release (policies/signoff_rules.yaml). Each belongs to the role
+# that owns it: changing one needs the permission ``system.<field>`` / ``update`` (policies/policy.csv),
+# and every change bumps ``AISystem.facts_revision``, which voids approvals granted before it
+# (CHANGED_SINCE_APPROVAL at the release gate).
+SIGNOFF_FACTS = ("personal_data", "ai_act_role", "business_owner", "technical_owner", "zone", "sl_achieved")
+
 SiteCode = Annotated[str, StringConstraints(pattern=SITE_PATTERN)]
 LineCode = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
 UsernameRef = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
@@ -68,6 +74,22 @@ class SLVector(SQLModel):
     FR7: int = Field(default=0, ge=0, le=4)
 
 
+class SLAchieved(SQLModel):
+    """An achieved security-level vector (SL-A): a level 0-4 per FR, or ``null`` where that FR has not been
+    assessed yet. An FR left out is not assessed either: ``{"FR1": 3}`` says nothing about FR2-FR7. An
+    unassessed FR is never counted as SL 0 (see ``sl_gap`` and ``sl_unassessed``)."""
+
+    model_config = {"extra": "forbid"}
+
+    FR1: int | None = Field(default=None, ge=0, le=4)
+    FR2: int | None = Field(default=None, ge=0, le=4)
+    FR3: int | None = Field(default=None, ge=0, le=4)
+    FR4: int | None = Field(default=None, ge=0, le=4)
+    FR5: int | None = Field(default=None, ge=0, le=4)
+    FR6: int | None = Field(default=None, ge=0, le=4)
+    FR7: int | None = Field(default=None, ge=0, le=4)
+
+
 def enum_type(enum_cls: type[StrEnum]) -> sa.Enum:
     """A VARCHAR(16) column that stores an enum's values and loads them back as enum members."""
     return sa.Enum(
@@ -75,12 +97,33 @@ def enum_type(enum_cls: type[StrEnum]) -> sa.Enum:
     )
 
 
-def sl_gap(target: dict[str, int] | None, achieved: dict[str, int] | None) -> list[str]:
-    """The FRs where the achieved level is below the zone's target (IEC 62443-3-3 SL-A < SL-T)."""
+SLValues = dict[str, int | None]
+
+
+def sl_gap(target: dict[str, int] | None, achieved: SLValues | None) -> list[str]:
+    """The FRs assessed below the zone's target (IEC 62443-3-3 SL-A < SL-T).
+
+    An FR whose achieved level is not assessed (``null``, left out, or no vector at all) is no gap that
+    anyone could accept: it is reported by ``sl_unassessed`` instead, never counted as SL 0.
+    """
     if not target:
         return []
     achieved = achieved or {}
-    return [fr for fr in FR_CODES if achieved.get(fr, 0) < target.get(fr, 0)]
+    return [
+        fr for fr in FR_CODES if (level := achieved.get(fr)) is not None and level < (target.get(fr) or 0)
+    ]
+
+
+def sl_unassessed(target: dict[str, int] | None, achieved: SLValues | None) -> list[str]:
+    """The FRs the zone sets a target above SL 0 for whose achieved level is not assessed.
+
+    Without a zone (no target) nothing is reported: an unassessed FR matters only where a target applies.
+    The release gate refuses production while this list is not empty.
+    """
+    if not target:
+        return []
+    achieved = achieved or {}
+    return [fr for fr in FR_CODES if (target.get(fr) or 0) > 0 and achieved.get(fr) is None]
 
 
 # --- tables --------------------------------------------------------------------------------------------
@@ -139,7 +182,7 @@ class AISystem(SQLModel, table=True):
     lifecycle_stage: LifecycleStage = Field(default=LifecycleStage.idea, sa_type=enum_type(LifecycleStage))
     personal_data: bool = False
     zone: str | None = Field(default=None, foreign_key="zone.code", max_length=24)
-    sl_achieved: dict[str, int] | None = Field(default=None, sa_type=sa.JSON)
+    sl_achieved: dict[str, int | None] | None = Field(default=None, sa_type=sa.JSON)
     ai_act_class: AIActClass | None = Field(default=None, sa_type=enum_type(AIActClass))
     risk_tier: RiskTier | None = Field(default=None, sa_type=enum_type(RiskTier))
     intended_use: str | None = Field(default=None, max_length=5000)
@@ -154,6 +197,8 @@ class AISystem(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
     archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revision: int = 1
+    # bumped by every change of a SIGNOFF_FACTS field; an approval remembers the value it was requested at
+    facts_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ModelVersion(SQLModel, table=True):
@@ -214,7 +259,7 @@ class _SystemFields(SQLModel):
     lifecycle_stage: LifecycleStage = LifecycleStage.idea
     personal_data: bool = False
     zone: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_.-]{0,23}$")] | None = None
-    sl_achieved: SLVector | None = None
+    sl_achieved: SLAchieved | None = None
     intended_use: LongText | None = None
     out_of_scope_uses: LongText | None = None
     human_oversight: LongText | None = None
@@ -246,7 +291,7 @@ class SystemUpdate(SQLModel):
     lifecycle_stage: LifecycleStage | None = None
     personal_data: bool | None = None
     zone: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_.-]{0,23}$")] | None = None
-    sl_achieved: SLVector | None = None
+    sl_achieved: SLAchieved | None = None
     intended_use: LongText | None = None
     out_of_scope_uses: LongText | None = None
     human_oversight: LongText | None = None
@@ -277,10 +322,16 @@ class SystemRead(SQLModel):
     lifecycle_stage: LifecycleStage
     personal_data: bool
     zone: str | None
-    sl_achieved: dict[str, int] | None
+    sl_achieved: dict[str, int | None] | None = Field(
+        description="achieved level per FR; null = not assessed (never counted as SL 0)"
+    )
     ai_act_class: AIActClass | None
     risk_tier: RiskTier | None
-    sl_gap: list[str]
+    sl_gap: list[str] = Field(description="FRs assessed below the zone's target (SL-A < SL-T)")
+    sl_unassessed: list[str] = Field(
+        default_factory=list,
+        description="FRs the zone sets a target above SL 0 for whose achieved level is not assessed (null)",
+    )
     ot_system: bool = Field(description="placed in a zone at Purdue level 0-3 (operational technology)")
     intended_use: str | None
     out_of_scope_uses: str | None

@@ -12,9 +12,10 @@ from app.http import IfMatchDep, Page, PageDep
 from app.identity.dependencies import CurrentPrincipal
 from app.identity.models import SITE_PATTERN
 from app.systems import service
-from app.systems.dependencies import SystemRead_, require_may_register, system_access
+from app.systems.dependencies import SystemRead_, require_may_register, require_may_update, system_access
 from app.systems.models import (
     LINE_PATTERN,
+    SIGNOFF_FACTS,
     AIActClass,
     AISystem,
     LifecycleStage,
@@ -130,8 +131,15 @@ def update_system(
     if_match: IfMatchDep,
     session: SessionDep,
     principal: CurrentPrincipal,
-    system: Annotated[AISystem, Depends(system_access("system", "update", for_update=True))],
+    system: Annotated[AISystem, Depends(system_access("system", "read", for_update=True))],
 ) -> SystemRead:
+    """Change fields of a system. Facts that decide who must sign (``personal_data``, ``ai_act_role``,
+    ``business_owner``, ``technical_owner``: compliance officers; ``zone``, ``sl_achieved``: OT security)
+    may only be changed by the role that owns them; a change voids earlier approvals
+    (``CHANGED_SINCE_APPROVAL``)."""
+    changes = service.update_changes(data)
+    fields = [f for f in changes if f not in SIGNOFF_FACTS] + service.changed_facts(system, changes)
+    require_may_update(principal, system, fields)
     service.update_system(session, system, data, if_match=if_match, actor=principal.username)
     return service.read_one(session, system)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from app.systems.models import (
     Line,
     LineIn,
     ModelVersion,
+    SIGNOFF_FACTS,
     RiskTier,
     Site,
     SiteCreate,
@@ -34,6 +36,7 @@ from app.systems.models import (
     VersionCreate,
     VersionRead,
     sl_gap,
+    sl_unassessed,
 )
 from app.zones.models import Zone, ZoneFacts
 
@@ -176,10 +179,12 @@ def zone_targets(session: Session, codes: set[str]) -> dict[str, ZoneFacts]:
 
 
 def system_read(system: AISystem, targets: dict[str, ZoneFacts]) -> SystemRead:
-    """The API view of a system; ``targets`` comes from ``zone_targets`` (sl_gap and ot_system need it)."""
+    """The API view of a system; ``targets`` comes from ``zone_targets`` (sl_gap, sl_unassessed and
+    ot_system need it)."""
     data = system.model_dump()
     zone = targets.get(system.zone) if system.zone else None
     data["sl_gap"] = sl_gap(zone.sl_target if zone else None, system.sl_achieved)
+    data["sl_unassessed"] = sl_unassessed(zone.sl_target if zone else None, system.sl_achieved)
     data["ot_system"] = zone.ot if zone else False
     return SystemRead.model_validate(data)
 
@@ -315,14 +320,15 @@ def update_system(
     session: Session, system: AISystem, data: SystemUpdate, *, if_match: int | None, actor: str
 ) -> AISystem:
     check_revision(system.revision, if_match, data.revision)
-    changes = data.model_dump(exclude_unset=True, exclude={"revision"})
-    if "sl_achieved" in changes and data.sl_achieved is not None:
-        changes["sl_achieved"] = data.sl_achieved.model_dump()
+    changes = update_changes(data)
     _validate_refs(session, system.site, changes)
     before = system.model_dump(mode="json")
+    facts_changed = changed_facts(system, changes)
     for key, value in changes.items():
         setattr(system, key, value)
     system.revision += 1
+    if facts_changed:
+        system.facts_revision += 1  # voids approvals granted on the old facts (CHANGED_SINCE_APPROVAL)
     system.updated_at = utcnow()
     session.add(system)
     session.flush()
@@ -335,9 +341,32 @@ def update_system(
         entity_id=system.id,
         site=system.site,
         before={k: before[k] for k in changes},
-        after={k: after[k] for k in changes} | {"revision": system.revision},
+        after={k: after[k] for k in changes}
+        | {"revision": system.revision}
+        | ({"facts_revision": system.facts_revision} if facts_changed else {}),
     )
     return system
+
+
+def update_changes(data: SystemUpdate) -> dict[str, Any]:
+    """The fields a PATCH sets, as they will be stored."""
+    changes = data.model_dump(exclude_unset=True, exclude={"revision"})
+    if "sl_achieved" in changes and data.sl_achieved is not None:
+        changes["sl_achieved"] = data.sl_achieved.model_dump()
+    return changes
+
+
+def changed_facts(system: AISystem, changes: dict[str, Any]) -> list[str]:
+    """The SIGNOFF_FACTS whose value ``changes`` would change."""
+    return [
+        name
+        for name in SIGNOFF_FACTS
+        if name in changes and _stored(changes[name]) != _stored(getattr(system, name))
+    ]
+
+
+def _stored(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 def history_counts(session: Session, system_id: str) -> dict[str, int]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.systems.models import sl_gap
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -120,7 +122,7 @@ class FRGroup:
     fr: str
     name: str
     target: int
-    achieved: int
+    achieved: int | None  # None: not assessed (drawn as no bar, never as SL 0)
     gap: bool
     label_x: float
     target_bar: LevelBar
@@ -139,9 +141,16 @@ class SLChart:
 
 
 def sl_chart(
-    target: dict[str, int], achieved: dict[str, int], names: dict[str, str], *, max_level: int = 4
+    target: dict[str, int],
+    achieved: dict[str, int | None] | None,
+    names: dict[str, str],
+    *,
+    max_level: int = 4,
 ) -> SLChart:
-    """FR1-FR7 target (SL-T) against achieved (SL-A) security levels; a gap is achieved < target."""
+    """FR1-FR7 target (SL-T) against achieved (SL-A) security levels; gaps as ``sl_gap`` finds them, and an
+    unassessed FR (``None``) shown as such, not as SL 0."""
+    achieved = achieved or {}
+    gaps = set(sl_gap(target, achieved))
     width, left, top, plot_height, bottom = 340, 34, 8, 130, 38
     group_width = (width - left - 8) / max(1, len(names))
     bar_w = group_width * 0.34
@@ -159,17 +168,17 @@ def sl_chart(
 
     for i, (fr, name) in enumerate(names.items()):
         x0 = left + i * group_width
-        t, a = target.get(fr, 0), achieved.get(fr, 0)
+        t, a = target.get(fr, 0), achieved.get(fr)
         groups.append(
             FRGroup(
                 fr=fr,
                 name=name,
                 target=t,
                 achieved=a,
-                gap=a < t,
+                gap=fr in gaps,
                 label_x=round(x0 + group_width / 2, 1),
                 target_bar=bar(x0 + group_width * 0.16, t),
-                achieved_bar=bar(x0 + group_width * 0.16 + bar_w + 2, a),
+                achieved_bar=bar(x0 + group_width * 0.16 + bar_w + 2, a or 0),
             )
         )
     gridlines = [

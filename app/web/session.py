@@ -1,16 +1,16 @@
-"""The browser session: a signed cookie, the signed-in user behind it, and CSRF tokens.
+"""The browser session: a signed cookie, the server-side session behind it, and CSRF tokens.
 
-The cookie is Starlette's signed session (itsdangerous, keyed by ``AIREG_SECRET_KEY``): HttpOnly,
-SameSite=Lax, and Secure whenever the request came over HTTPS. It carries the user id, a fingerprint of the
-user's password hash (changing the password ends every session) and a per-session CSRF token. Requests
-without an ``Authorization`` header get the session's user as ``request.state.web_principal``, which
-``app.identity.dependencies.get_principal`` honours, so pages and API downloads decide with the same Casbin
-rules.
+The cookie is Starlette's signed session (itsdangerous, keyed by ``AIREG_SECRET_KEY`` or the instance's own
+random key, app/security/instance.py): HttpOnly, SameSite=Lax, and Secure whenever the request came over
+HTTPS. It carries the token of a ``web_session`` row and a per-session CSRF token. The row decides: signing
+out, a password change, deactivation and a role revocation end it, and the cookie is refused from then on.
+Requests without an ``Authorization`` header get the session's user as ``request.state.web_principal``,
+which ``app.identity.dependencies.get_principal`` honours, so pages and API downloads decide with the same
+Casbin rules.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -24,37 +24,52 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.db import session_scope
 from app.errors import Forbidden
+from app.identity import service as identity
 from app.identity.authz import get_authorizer
 from app.identity.dependencies import Principal
 from app.identity.models import User
 from app.logging import set_request_user
 from app.problems import problem
-from app.settings import get_settings
+from app.security.instance import session_signing_key
 
 SESSION_COOKIE = "aireg_session"
-SESSION_MAX_AGE = 12 * 60 * 60  # one working day; signing in again renews it
-USER_KEY, AUTH_KEY, CSRF_KEY, FLASH_KEY = "uid", "auth", "csrf", "flash"
+SESSION_MAX_AGE = int(identity.WEB_SESSION_LIFETIME.total_seconds())  # the cookie lives as long as the row
+SESSION_KEY, CSRF_KEY, FLASH_KEY = "sid", "csrf", "flash"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class BrowserSessionMiddleware:
-    """Starlette's signed-cookie session, with the Secure flag set exactly when the request is HTTPS."""
+    """Starlette's signed-cookie session, with the Secure flag set exactly when the request is HTTPS.
 
-    def __init__(self, app: ASGIApp, secret_key: str) -> None:
+    The signing key is read on the first HTTP request (after the lifespan has migrated the database, where
+    an instance without ``AIREG_SECRET_KEY`` keeps its random key).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.plain: SessionMiddleware | None = None
+        self.secure: SessionMiddleware | None = None
+
+    def _build(self) -> None:
         options: dict[str, Any] = {
-            "secret_key": secret_key,
+            "secret_key": session_signing_key(),
             "session_cookie": SESSION_COOKIE,
             "max_age": SESSION_MAX_AGE,
             "same_site": "lax",
         }
-        self.plain = SessionMiddleware(app, https_only=False, **options)
-        self.secure = SessionMiddleware(app, https_only=True, **options)
+        self.secure = SessionMiddleware(self.app, https_only=True, **options)
+        self.plain = SessionMiddleware(self.app, https_only=False, **options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if self.plain is None:
+            await run_in_threadpool(self._build)
         https = scope.get("scheme") in ("https", "wss")
-        await (self.secure if https else self.plain)(scope, receive, send)
+        await (self.secure if https else self.plain)(scope, receive, send)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -65,17 +80,13 @@ class WebUser:
     display_name: str
 
 
-def auth_fingerprint(user: User) -> str:
-    """A keyed digest of the user's password hash; a new password makes older sessions invalid."""
-    key = get_settings().secret_key.encode()
-    return hmac.new(key, f"{user.id}:{user.password_hash or ''}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def load_web_principal(user_id: int, fingerprint: str) -> tuple[Principal, WebUser] | None:
-    """The principal of a session's user, or None when the user is gone, inactive or changed password."""
+def load_web_principal(token: str) -> tuple[Principal, WebUser] | None:
+    """The principal of a live session, or None when it ended, expired, or its user may no longer sign in."""
+    if not isinstance(token, str) or len(token) > 100:
+        return None
     with session_scope(write=False) as session:
-        user = session.get(User, user_id)
-        if user is None or not user.is_active or not hmac.compare_digest(auth_fingerprint(user), fingerprint):
+        user = identity.resolve_web_session(session, token)
+        if user is None:
             return None
         authorizer = get_authorizer(session)
     principal = Principal(user_id=user.id, username=user.username, authorizer=authorizer)
@@ -98,8 +109,8 @@ class WebPrincipalMiddleware:
             return
         session = scope.get("session")
         has_bearer = any(name == b"authorization" for name, _ in scope.get("headers", ()))
-        if session and USER_KEY in session and not has_bearer:
-            loaded = await run_in_threadpool(load_web_principal, session[USER_KEY], session.get(AUTH_KEY, ""))
+        if session and SESSION_KEY in session and not has_bearer:
+            loaded = await run_in_threadpool(load_web_principal, session[SESSION_KEY])
             if loaded is None:
                 session.clear()
             else:
@@ -149,14 +160,23 @@ async def require_csrf(request: Request) -> None:
 
 
 def sign_in(request: Request, user: User) -> None:
-    """Start a fresh session for ``user`` (a new CSRF token too, so nothing from before carries over)."""
+    """Start a fresh session for ``user`` (a new CSRF token too, so nothing from before carries over).
+
+    The session row and its audit event are committed before the answer (the cookie) goes out.
+    """
+    with session_scope() as session:
+        token = identity.start_web_session(session, user)
     request.session.clear()
-    request.session[USER_KEY] = user.id
-    request.session[AUTH_KEY] = auth_fingerprint(user)
+    request.session[SESSION_KEY] = token
     request.session[CSRF_KEY] = secrets.token_urlsafe(32)
 
 
 def sign_out(request: Request) -> None:
+    """End the session on the server (the same cookie is refused from now on) and clear the cookie."""
+    token = request.session.get(SESSION_KEY)
+    if isinstance(token, str):
+        with session_scope() as session:
+            identity.end_web_session(session, token)
     request.session.clear()
 
 

@@ -45,6 +45,11 @@ def _complete_vector(value: Any) -> Any:
         missing = [fr for fr in FR_CODES if fr not in value]
         if missing:
             raise ValueError(f"a target vector names every FR; missing {', '.join(missing)}")
+        unset = [fr for fr in FR_CODES if value[fr] is None]
+        if unset:
+            # A target is decided for every FR (0 = no requirement); only an achieved level (SL-A) may be
+            # left unassessed (null).
+            raise ValueError(f"a target vector sets a level 0-4 for every FR; null in {', '.join(unset)}")
     return value
 
 

@@ -172,31 +172,46 @@ def test_cookie_authenticated_api_writes_need_the_csrf_header(
     assert client.post("/api/v1/classify", json=body, headers=people["bob"]).status_code == 200
 
 
-def test_a_password_change_ends_existing_sessions(web: Callable[..., WebClient]) -> None:
-    import sqlalchemy as sa
+def test_a_password_change_ends_existing_sessions(
+    web: Callable[..., WebClient], client: TestClient, people: dict[str, Any]
+) -> None:
+    browser, other_device = web("bob"), web("bob")
+    assert browser.get("/systems").status == 200
+    r = client.post(
+        "/api/v1/users/bob/password",
+        json={"current_password": PASSWORD, "new_password": "x" * 16},
+        headers=people["bob"],
+    )
+    assert r.status_code == 204, r.text
+    assert browser.get("/systems", follow=False).status == 303
+    assert other_device.get("/systems", follow=False).status == 303
+    assert web(None).post("/login", {"username": "bob", "password": PASSWORD}).status == 400
+    assert web(None).login("bob", "x" * 16).status == 200
 
-    from app.db import session_scope
-    from app.identity.models import User
-    from app.identity.service import hash_password
 
+def test_own_password_change_needs_the_current_password(
+    client: TestClient, people: dict[str, Any], web: Callable[..., WebClient]
+) -> None:
+    browser = web("bob")
+    r = client.post(
+        "/api/v1/users/bob/password",
+        json={"current_password": "wrong-password-00", "new_password": "x" * 16},
+        headers=people["bob"],
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "current_password"]
+    assert browser.get("/systems").status == 200  # nothing changed, the session goes on
+    r = client.post("/api/v1/users/clara/password", json={"new_password": "x" * 16}, headers=people["bob"])
+    assert r.status_code == 403
+
+
+def test_a_deactivated_user_is_signed_out(
+    web: Callable[..., WebClient], client: TestClient, people: dict[str, Any], admin: dict[str, str]
+) -> None:
     browser = web("bob")
     assert browser.get("/systems").status == 200
-    with session_scope() as session:
-        session.execute(
-            sa.update(User).where(User.username == "bob").values(password_hash=hash_password("x" * 16))
-        )
+    r = client.post("/api/v1/users/bob/deactivate", headers=admin)
+    assert r.status_code == 200 and r.json()["is_active"] is False
     assert browser.get("/systems", follow=False).status == 303
-
-
-def test_a_deactivated_user_is_signed_out(web: Callable[..., WebClient]) -> None:
-    import sqlalchemy as sa
-
-    from app.db import session_scope
-    from app.identity.models import User
-
-    browser = web("bob")
-    with session_scope() as session:
-        session.execute(sa.update(User).where(User.username == "bob").values(is_active=False))
-    assert browser.get("/systems", follow=False).status == 303
+    assert client.get("/api/v1/systems", headers=people["bob"]).status_code == 401
     browser.get("/login")
     assert browser.post("/login", {"username": "bob", "password": PASSWORD}).status == 400

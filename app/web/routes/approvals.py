@@ -73,6 +73,7 @@ def _request_context(
         "values": values,
         "errors": errors,
         "who_signs": _who_signs(session, system) if system.ai_act_class else None,
+        "risk_assessment_missing": approvals.risk_assessment_missing(session, system),
         "rules": rules,
         "environments": [e.value for e in Environment],
     }

@@ -288,8 +288,8 @@ def _system_values(form: Any) -> dict[str, Any]:
         if value is not None:
             values[name] = value.lower() if name == "technical_owner" else value
     levels = {fr: text(form, f"sl_{fr}") for fr in FR_CODES}
-    if any(levels.values()):
-        values["sl_achieved"] = {fr: level or "0" for fr, level in levels.items()}
+    if any(levels.values()):  # a level left empty is not assessed (null), never SL 0
+        values["sl_achieved"] = {fr: level or None for fr, level in levels.items()}
     return values
 
 
