@@ -236,9 +236,11 @@ def restore(src: Path, *, force: bool = False) -> Snapshot:
     """Replace the configured database with a backup; refuses a database that holds data unless ``force``.
 
     Pending migrations are applied afterwards (a backup of an older release comes up to date), and the
-    returned snapshot reports the restored audit trail.
+    returned snapshot reports the restored audit trail. A restore is a deliberate rollback of the trail: once
+    the restored keyed chain verifies, the audit checkpoints outside the database restart at its head (else
+    they would report every event since the backup as removed).
     """
-    from app.audit.service import verify_chain
+    from app.audit.service import reset_checkpoints
     from app.db import session_scope
 
     settings = get_settings()
@@ -265,7 +267,7 @@ def restore(src: Path, *, force: bool = False) -> Snapshot:
 
     reset_authorizer()
     with session_scope(write=False) as session:
-        result = verify_chain(session)
+        result = reset_checkpoints(session)
     if not result.valid:
         raise BackupError(
             f"the restored audit chain does not verify "

@@ -291,15 +291,71 @@ def tokens_list(user: Annotated[str | None, typer.Option("--user")] = None) -> N
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; exit 1 and name the first broken event if it does not hold."""
+def audit_verify(
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="start after the last event a full walk found valid (no full walk)"),
+    ] = False,
+) -> None:
+    """Walk the keyed hash chain and compare it with the head checkpoint; exit 1 naming the first fault."""
     from app.audit import service
 
-    result = _run(service.verify_chain, write=False)
+    result = _run(lambda s: service.verify_chain(s, full=not quick), write=False)
     typer.echo(json.dumps(result.model_dump()))
+    if result.notice:
+        typer.echo(f"note: {result.notice}", err=True)
     if not result.valid:
-        typer.echo(f"audit chain broken at event {result.first_bad_seq}: {result.reason}", err=True)
+        where = f"broken at event {result.first_bad_seq}" if result.first_bad_seq else "not verified"
+        typer.echo(f"audit chain {where}: {result.reason}", err=True)
         raise typer.Exit(1)
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Add a new audit key to the keyring file; new events use it, older keys keep verifying."""
+    from app.audit import service
+    from app.audit.keys import AuditKeyError, get_keyring, rotate_key
+
+    try:
+        previous = get_keyring().current
+        ring = rotate_key()
+    except AuditKeyError as exc:
+        fail(str(exc), 2)
+    _run(
+        lambda s: service.record(
+            s,
+            actor=cli_actor(),
+            action="audit.rotate_key",
+            entity_type="audit_key",
+            entity_id=ring.current,
+            after={"key_id": ring.current, "previous_key_id": previous},
+        )
+    )
+    typer.echo(f"audit key {ring.current} added to {ring.source} ({len(ring.keys)} keys); new events use it")
+
+
+@audit_app.command("reset-checkpoint")
+def audit_reset_checkpoint() -> None:
+    """After a deliberate rollback of the trail (a restore): verify the keyed chain, checkpoint its head."""
+    from app.audit import service
+
+    def fn(session):  # type: ignore[no-untyped-def]
+        result = service.reset_checkpoints(session)
+        if result.valid:
+            service.record(
+                session,
+                actor=cli_actor(),
+                action="audit.checkpoint_reset",
+                entity_type="audit_trail",
+                entity_id=str(result.events),
+                after={"seq": result.events, "hash": result.head},
+            )
+        return result
+
+    result = _run(fn)
+    if not result.valid:
+        fail(f"checkpoint not reset: the chain is broken at event {result.first_bad_seq}: {result.reason}")
+    typer.echo(f"audit checkpoint reset at event {result.events} (head {result.head}); the reset is recorded")
 
 
 @audit_app.command("export")

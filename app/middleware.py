@@ -193,6 +193,18 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
+def json_depth_problem(text: bytes) -> str | None:
+    """Why JSON text is refused for nesting deeper than ``AIREG_MAX_JSON_DEPTH``, or None when it is not.
+
+    The one limit on nesting for every JSON the service reads: request bodies here, imported files in
+    ``app.operations.inventory`` (Python's parser would otherwise recurse until it crashes).
+    """
+    limit = get_settings().max_json_depth
+    if json_depth_exceeds(text, limit):
+        return f"JSON nested deeper than {limit} levels (the limit, AIREG_MAX_JSON_DEPTH)"
+    return None
+
+
 def is_json_media_type(content_type: str | None) -> bool:
     """``application/json`` or any ``application/*+json``."""
     if not content_type:
@@ -268,8 +280,8 @@ class InputLimitsMiddleware:
 
         content_type = _header(scope, b"content-type")
         if is_json_media_type(content_type):
-            if json_depth_exceeds(body, settings.max_json_depth):
-                msg = f"JSON nested deeper than {settings.max_json_depth} levels"
+            msg = json_depth_problem(body)
+            if msg is not None:
                 await problem(
                     422, f"body: {msg}", slug="validation-error", errors=[{"loc": ["body"], "msg": msg}]
                 )(scope, receive, send)

@@ -36,6 +36,10 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
     else:
         os.environ.pop("AIREG_DATABASE_SCHEMA", None)
     os.environ["AIREG_SECRET_KEY"] = "test-secret-key-0123456789abcdef"
+    # audit keys and checkpoints: a keyring file made at first use in a state directory of this session's own
+    os.environ["AIREG_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    os.environ.pop("AIREG_AUDIT_KEY", None)
+    os.environ.pop("AIREG_AUDIT_OLD_KEYS", None)
     from app.db import dispose_engines, forget_migrations, migrate
     from app.settings import get_settings
 
@@ -52,6 +56,9 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
 
 
 def _empty_tables() -> None:
+    """Empty every table as the database owner would: the audit trail's append-only guard is lifted for it."""
+    from app.audit import guard
+    from app.audit.checkpoint import remove_checkpoints
     from app.db import get_engine, set_clock_offset
     from app.identity.authz import reset_authorizer
     from app.models import metadata
@@ -60,10 +67,14 @@ def _empty_tables() -> None:
     tables = [t for t in reversed(metadata.sorted_tables)]
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # no user triggers fire
             conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " CASCADE")
         else:
+            guard.uninstall(conn)
             for table in tables:
                 conn.execute(table.delete())
+            guard.install(conn)
+    remove_checkpoints()  # the trail starts again, and so do its checkpoints
     reset_authorizer()
     set_clock_offset(None)
 

@@ -486,7 +486,6 @@ def _check_current(
                 f"classified {facts.ai_act_class}: a new approval is needed",
             )
         )
-    if reasons:
         return reasons
     now_required = rules.required(facts)
     missing = [r for r in now_required.roles if r not in a["required"]]

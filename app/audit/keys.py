@@ -1,4 +1,4 @@
-"""The audit trail's keys: kept outside the database, so whoever can write the database cannot re-key the chain.
+"""The audit trail's keys, kept outside the database: who can write the database cannot re-key the chain.
 
 Two sources, never both for new events:
 
@@ -48,7 +48,9 @@ def parse_key(text: str) -> bytes:
         raw = bytes.fromhex(text)
     else:
         try:
-            raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True)
+            raw = base64.b64decode(
+                text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True
+            )
         except (binascii.Error, ValueError):
             raw = None
     if raw is None or len(raw) < MIN_KEY_BYTES:

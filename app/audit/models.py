@@ -12,7 +12,11 @@ from app.db import UTCDateTime
 
 
 class AuditEvent(SQLModel, table=True):
-    """One recorded change or decision; ``hash`` covers the event and the hash of the one before it."""
+    """One recorded change or decision; ``hash`` covers the event and the hash of the one before it.
+
+    ``hash`` is an HMAC-SHA256 under the audit key named by ``key_id`` (app/audit/keys.py); the database
+    refuses UPDATE and DELETE on this table (app/audit/guard.py).
+    """
 
     __tablename__ = "audit_event"
 
@@ -27,6 +31,7 @@ class AuditEvent(SQLModel, table=True):
     after: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+    key_id: str | None = Field(default=None, max_length=16)
 
     __table_args__ = (sa.Index("ix_audit_event_entity", "entity_type", "entity_id", "seq"),)
 
@@ -43,11 +48,23 @@ class AuditEventRead(SQLModel):
     after: dict[str, Any] | None
     prev_hash: str
     hash: str
+    key_id: str | None = None
 
 
 class ChainVerification(SQLModel):
+    """What a walk of the chain found.
+
+    ``events`` events verify, up to ``head``; ``first_bad_seq`` is the first that does not (or the first
+    missing one), with the ``reason``. ``checkpoint_seq`` is the newest event the checkpoints outside the
+    database vouch for (None without any); ``from_seq`` where the walk started (1 for a full walk);
+    ``notice`` what the answer cannot show (e.g. no head checkpoint to compare with).
+    """
+
     valid: bool
     events: int
     head: str
     first_bad_seq: int | None
     reason: str | None = None
+    checkpoint_seq: int | None = None
+    from_seq: int = 1
+    notice: str | None = None

@@ -2,9 +2,22 @@
 
 Markdown and HTML are Jinja2 templates; DOCX files are Word documents carrying Jinja2 tags, rendered with
 docxtpl. Every environment uses ``StrictUndefined`` so a template naming a field the context lacks fails
-loudly instead of printing nothing; HTML and DOCX output is escaped. DOCX output is made byte-for-byte
-reproducible: core properties carry the covered time and the ZIP container is rewritten with fixed
-timestamps, order and attributes (deflate at a fixed level, so equal bytes need the same zlib build).
+loudly instead of printing nothing. DOCX output is made byte-for-byte reproducible: core properties carry
+the covered time and the ZIP container is rewritten with fixed timestamps, order and attributes (deflate at
+a fixed level, so equal bytes need the same zlib build).
+
+Text users typed never becomes markup, whatever the template does with it (AI Act documents are evidence:
+a name must not forge a heading such as "Approved by the EU", nor a link or a script). One escaping rule
+per format, applied by the environment to every ``{{ ... }}`` so a template cannot forget it:
+
+- Markdown (``*.md.j2``): ``md_escape`` is the environment's ``finalize``: HTML and Markdown punctuation are
+  escaped and line breaks become ``<br>``, so a value is literal text on one line wherever it is printed
+  (heading, table cell, paragraph). Markdown a filter builds on purpose (``to_yaml``) is ``MarkdownSafe``;
+  a template marks a trusted fragment with ``| safe``.
+- HTML (``*.html.j2``): Jinja autoescape, always on.
+- DOCX: Jinja autoescape (the output is WordprocessingML), and control characters docxtpl would read as
+  layout commands are removed. User text is only ever a value in the context, never template source, so
+  ``{{``/``{%`` in it is printed as typed.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from markupsafe import Markup
 
 from app.errors import AppError
@@ -105,15 +118,68 @@ def yes_no(value: bool | None) -> str:
     return labels()["answer_yes"] if value else labels()["answer_no"]
 
 
-def md_cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell: pipes escaped, line breaks as ``<br>``."""
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
-    return "<br>".join(part.strip() for part in text.splitlines()) if "\n" in text else text
+# --- Markdown escaping ---------------------------------------------------------------------------------
 
 
-def to_yaml(value: Any) -> str:
-    """Block-style YAML with keys in the given order (for Markdown front matter)."""
-    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+class MarkdownSafe(str):
+    """Markdown meant as markup (built by a filter, or marked ``| safe`` in a template): printed as is.
+
+    Anything else a Markdown template prints goes through ``md_escape``. Joining it with other text gives a
+    plain ``str`` again, which is escaped as a whole.
+    """
+
+
+# Characters that make markup anywhere in a line (CommonMark and GFM): backslash escapes, code spans,
+# emphasis, links and images, tables, strikethrough, ATX heading markers, raw HTML, entity references. An
+# underscore between two letters or digits cannot emphasise (snake_case stays as typed).
+_MD_SPECIAL = re.compile(r"[\\`*\[\]|~#<>&]|(?<![^\W_])_|_(?![^\W_])")
+_MD_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# What makes a block at the start of a line: list items, setext underlines, thematic breaks, ordered lists.
+_MD_BLOCK_START = re.compile(r"^(?:[-+=]|(\d{1,9})[.)](?=\s|$))")
+
+
+def _md_char(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return _MD_ENTITY.get(char, "\\" + char)
+
+
+def _md_block_start(match: re.Match[str]) -> str:
+    digits = match.group(1)
+    return f"{digits}\\{match.group(0)[-1]}" if digits else "\\" + match.group(0)
+
+
+def md_escape(value: Any) -> MarkdownSafe:
+    """Any value as literal Markdown text on one line (the Markdown environment's ``finalize``).
+
+    HTML is escaped as entities (``<script>`` prints as ``&lt;script&gt;``), Markdown punctuation with a
+    backslash, each line is trimmed and may not open a block (``# ``, ``- ``, ``1. ``, ``===``), and line
+    breaks become ``<br>``: the value cannot start a heading, a list, a table row or a code block, nor end
+    the line it is printed in, so it is safe in a heading, a table cell and a paragraph alike.
+    """
+    if isinstance(value, MarkdownSafe):
+        return value
+    lines = []
+    for line in _CONTROL.sub("", str(value)).strip().splitlines():
+        line = _MD_SPECIAL.sub(_md_char, line.strip())
+        lines.append(_MD_BLOCK_START.sub(_md_block_start, line))
+    return MarkdownSafe("<br>".join(lines))
+
+
+def md_cell(value: Any) -> MarkdownSafe:
+    """Text safe inside a Markdown table cell (what every printed value already is; kept for templates)."""
+    return md_escape(value)
+
+
+def md_trusted(value: Any) -> MarkdownSafe:
+    """``| safe`` in a Markdown template: a fragment the template vouches for, printed unescaped."""
+    return MarkdownSafe(value)
+
+
+def to_yaml(value: Any) -> MarkdownSafe:
+    """Block-style YAML with keys in the given order (for Markdown front matter; the emitter quotes text)."""
+    return MarkdownSafe(
+        yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    )
 
 
 def join_cites(items: Iterable[dict[str, Any]], sep: str = ", ") -> str:
@@ -144,18 +210,49 @@ def _configure(env: Environment) -> Environment:
     return env
 
 
+MARKDOWN_SUFFIXES = (".md.j2", ".md")
+HTML_SUFFIXES = (".html.j2", ".html")
+
+
+def _text_options(directory: Path) -> dict[str, Any]:
+    return {
+        "loader": FileSystemLoader(str(directory)),
+        "undefined": StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "keep_trailing_newline": True,
+    }
+
+
 @lru_cache(maxsize=4)
-def text_environment(directory: Path) -> Environment:
-    """Jinja for Markdown and HTML: strict, HTML templates (``*.html.j2``) autoescaped."""
-    env = Environment(
-        loader=FileSystemLoader(str(directory)),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+def markdown_environment(directory: Path) -> Environment:
+    """Jinja for Markdown: strict; every printed value goes through ``md_escape`` unless ``MarkdownSafe``."""
+    env = _configure(Environment(finalize=md_escape, **_text_options(directory)))
+    env.filters["safe"] = md_trusted
+    return env
+
+
+@lru_cache(maxsize=4)
+def html_environment(directory: Path) -> Environment:
+    """Jinja for HTML: strict and always autoescaped."""
+    return _configure(Environment(autoescape=True, **_text_options(directory)))
+
+
+def text_environment(template: str) -> Environment:
+    """The environment whose escaping fits the template's format, told by its name (``.md.j2``, ``.html.j2``).
+
+    A template of another kind is refused: its format's escaping rule has to be written here first.
+    """
+    directory = templates_dir()
+    name = template.lower()
+    if name.endswith(MARKDOWN_SUFFIXES):
+        return markdown_environment(directory)
+    if name.endswith(HTML_SUFFIXES):
+        return html_environment(directory)
+    raise TemplateProblem(
+        f"document template {template}: unknown format (name it *.md.j2 or *.html.j2), so its output "
+        "could not be escaped"
     )
-    return _configure(env)
 
 
 class _CompiledOnce(Environment):
@@ -191,9 +288,10 @@ def docx_environment() -> Environment:
 
 
 def render_text(template: str, context: dict[str, Any]) -> str:
-    """Render a Markdown or HTML template."""
+    """Render a Markdown or HTML template (user text escaped for the template's format)."""
+    env = text_environment(template)
     try:
-        return text_environment(templates_dir()).get_template(template).render(context)
+        return env.get_template(template).render(context)
     except TemplateError as exc:
         raise _problem(template, exc) from exc
 

@@ -48,15 +48,18 @@ def import_cmd(
 ) -> None:
     """Import AI systems: rows without id are created, rows with an id update that system.
 
-    Every row is validated first; one bad row (reported with its line number) and nothing is imported.
+    Every row is validated first; one bad row (reported with its line number) and nothing is imported
+    (exit status 1). A file that cannot be read at all (not UTF-8, unknown format, JSON nested deeper than
+    AIREG_MAX_JSON_DEPTH) is exit status 2.
     """
     from app import cli
     from app.db import migrate, session_scope
     from app.errors import AppError
-    from app.operations.inventory import ImportFailed, detect_format, import_inventory
+    from app.operations.inventory import ImportFailed, ImportUnreadable, detect_format, import_inventory
 
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        # line endings as written: a CR or LF inside a quoted CSV cell is part of its text
+        text = file.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         cli.fail(f"{file}: no such file", 2)
     except (OSError, UnicodeDecodeError) as exc:
@@ -73,6 +76,8 @@ def import_cmd(
             result = import_inventory(
                 session, text, kind, actor=cli.cli_actor(), dry_run=dry_run, progress=tick
             )
+    except ImportUnreadable as exc:
+        cli.fail(f"{file}: {exc.detail}", 2)
     except ImportFailed as exc:
         for error in exc.row_errors[:200]:
             typer.echo(f"{file}:{error}", err=True)

@@ -5,6 +5,10 @@ only a file without a single bad row is written, in the caller's one transaction
 creates a system; a row whose ``id`` names an existing system updates it (``revision``, when given, must be
 current). Read-only columns of an export (``ai_act_class``, ``sl_gap``, ...) are accepted and ignored, so an
 exported file imports again.
+
+CSV cells are written so that a spreadsheet never runs them as formulas (``spreadsheet_safe``, also used by
+the web inventory's CSV), and read back to the text they hold (``spreadsheet_text``). JSON nested deeper than
+``AIREG_MAX_JSON_DEPTH`` (the limit on request bodies too) is refused before it is parsed.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from app.audit import service as audit
-from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.errors import AppError
 from app.identity.models import User
+from app.middleware import json_depth_problem
 from app.systems import service as systems
 from app.systems.models import AISystem, IdCounter, Line, Site, SystemCreate, SystemRead, SystemUpdate
 from app.zones.models import Zone
@@ -37,6 +41,8 @@ READ_ONLY = frozenset(SystemRead.model_fields) - WRITABLE - {"id"}
 STRUCTURED = frozenset({"sl_achieved"})  # cells holding a JSON object in CSV
 MAX_REPORTED = 200  # errors listed at most (the count is always complete)
 BATCH = 2000
+# A cell starting with one of these is a formula to Excel, LibreOffice and Sheets (OWASP CSV injection).
+FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 class Format(StrEnum):
@@ -72,12 +78,38 @@ class ImportFailed(AppError):
         self.row_errors = errors
 
 
+class ImportUnreadable(AppError):
+    """The file as a whole cannot be read (no row of it is looked at); nothing of it was written."""
+
+    status, title, type_slug = 422, "Import refused", "import-refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message}; nothing was imported", errors=[{"loc": ["file"], "msg": message}])
+
+
 @dataclass
 class ImportResult:
     rows: int = 0
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+
+
+# --- CSV cells -----------------------------------------------------------------------------------------
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell that a spreadsheet shows as text and never runs as a formula (OWASP CSV injection).
+
+    A cell starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe. So that
+    ``spreadsheet_text`` can undo it exactly, so does a cell whose leading apostrophes precede one of them.
+    """
+    return "'" + text if text.lstrip("'")[:1] in FORMULA_STARTS else text
+
+
+def spreadsheet_text(cell: str) -> str:
+    """The text a cell written by ``spreadsheet_safe`` holds (the inverse: one apostrophe less)."""
+    return cell[1:] if cell[:1] == "'" and cell.lstrip("'")[:1] in FORMULA_STARTS else cell
 
 
 # --- reading -------------------------------------------------------------------------------------------
@@ -135,10 +167,15 @@ def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
             continue
         row: dict[str, Any] = {}
         problem = None
-        for name, cell in zip(header, cells, strict=True):
-            if cell == "":
+        for name, raw in zip(header, cells, strict=True):
+            if raw == "":
                 continue
+            cell = spreadsheet_text(raw)
             if name in STRUCTURED:
+                too_deep = json_depth_problem(cell.encode())
+                if too_deep is not None:
+                    problem = RowError(start, name, too_deep)
+                    break
                 try:
                     row[name] = json.loads(cell)
                 except ValueError:
@@ -208,8 +245,13 @@ def _json_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
 
 
 def parse(text: str, fmt: Format) -> list[tuple[int, dict[str, Any] | RowError]]:
-    """Rows of a file as (line, values) or (line, error)."""
-    return list(_csv_rows(text) if fmt is Format.csv else _json_rows(text))
+    """Rows of a file as (line, values) or (line, error); ``ImportUnreadable`` for JSON nested too deep."""
+    if fmt is Format.csv:
+        return list(_csv_rows(text))
+    too_deep = json_depth_problem(text.encode())
+    if too_deep is not None:
+        raise ImportUnreadable(too_deep)
+    return list(_json_rows(text))
 
 
 # --- validating ----------------------------------------------------------------------------------------
@@ -364,36 +406,8 @@ def _allocate_ids(session: Session, count: int) -> list[str]:
 
 
 def _append_audit(session: Session, events: list[dict[str, Any]]) -> None:
-    """Append many events to the hash chain at once (same links and hashes as ``audit.record``)."""
-    audit.lock_chain(session)
-    head = session.execute(
-        sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (head[0], head[1]) if head else (0, audit.GENESIS_HASH)
-    ts = utcnow()
-    rows = []
-    for e in events:
-        seq += 1
-        before, after = audit.to_jsonable(e.get("before")), audit.to_jsonable(e.get("after"))
-        digest = audit.event_hash(
-            seq=seq,
-            ts=ts,
-            actor=e["actor"],
-            action=e["action"],
-            entity_type=e["entity_type"],
-            entity_id=e["entity_id"],
-            site=e["site"],
-            before=before,
-            after=after,
-            prev_hash=prev,
-        )
-        rows.append(
-            {**e, "seq": seq, "ts": ts, "before": before, "after": after, "prev_hash": prev, "hash": digest}
-        )
-        prev = digest
-    connection = session.connection()
-    for i in range(0, len(rows), BATCH):
-        connection.execute(AuditEvent.__table__.insert(), rows[i : i + BATCH])
+    """Append many events to the hash chain at once (same links and keyed hashes as ``audit.record``)."""
+    audit.record_many(session, events)
 
 
 def _create_all(
@@ -402,7 +416,8 @@ def _create_all(
     ids = _allocate_ids(session, len(creates))
     now = utcnow()
     table = AISystem.__table__
-    blank = {c.name: None for c in table.columns}
+    # unset optional columns are NULL; a required one the row lacks takes its server default (facts_revision)
+    blank = {c.name: None for c in table.columns if c.nullable}
     connection = session.connection()
     for i in range(0, len(creates), BATCH):
         chunk = creates[i : i + BATCH]
@@ -520,7 +535,7 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat()
-    return str(value.value if isinstance(value, StrEnum) else value)
+    return spreadsheet_safe(str(value.value if isinstance(value, StrEnum) else value))
 
 
 def export_inventory(
@@ -537,7 +552,8 @@ def export_inventory(
     columns = list(SystemRead.model_fields)
     count = 0
     if fmt is Format.csv:
-        writer = csv.writer(out, lineterminator="\n")
+        # CRLF rows (RFC 4180, as the web export): the writer then quotes every cell holding a CR or LF
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(columns)
         for s in _iter_systems(session, sites=sites, site=site):
             data = s.model_dump(mode="json")

@@ -104,8 +104,36 @@ def audit_actions(client: Any, headers: dict[str, str], entity_id: str) -> list[
     return [e["action"] for e in events if e["action"].startswith("approval.")]
 
 
-def classify(client: Any, headers: dict[str, str], system_id: str, answers: dict[str, Any]) -> dict[str, Any]:
-    """Record a classification through the API."""
-    r = client.post(f"/api/v1/systems/{system_id}/classification", json={"answers": answers}, headers=headers)
+RISK_ASSESSMENT = {
+    "impact": 3,
+    "likelihood": 2,
+    "risks": [
+        {
+            "title": "Missed defects after a process change",
+            "nist_refs": ["MEASURE 2.11"],
+            "mitigation": "re-validation after every line change",
+        }
+    ],
+}
+
+
+def assess_risk(client: Any, headers: dict[str, str], system_id: str) -> dict[str, Any]:
+    """Record a NIST AI RMF risk assessment through the API (a high-risk request needs one first)."""
+    r = client.post(f"/api/v1/systems/{system_id}/risk-assessment", json=RISK_ASSESSMENT, headers=headers)
     assert r.status_code == 201, r.text
     return r.json()
+
+
+def classify(
+    client: Any, headers: dict[str, str], system_id: str, answers: dict[str, Any], *, assess: bool = True
+) -> dict[str, Any]:
+    """Record a classification through the API; a system found high-risk also gets its risk assessment
+    (unless ``assess=False``), as a real team would record it before asking for approval."""
+    r = client.post(f"/api/v1/systems/{system_id}/classification", json={"answers": answers}, headers=headers)
+    assert r.status_code == 201, r.text
+    result = r.json()
+    if assess and result["ai_act_class"] == "high_risk":
+        current = client.get(f"/api/v1/systems/{system_id}/risk-assessment", headers=headers)
+        if current.status_code == 404:
+            assess_risk(client, headers, system_id)
+    return result

@@ -107,7 +107,8 @@ def test_release_walkthrough(client: Any, team: dict[str, dict[str, str]], make_
     assert codes(answer, "warning") == ["SL_GAP_ACCEPTED"]
     assert release(client, ci, system, "v1", "pilot", artifact_digest=DIGEST_V1)["allowed"] is True
     wrong = release(client, ci, system, "v1", "pilot", artifact_digest=DIGEST_V2)
-    assert codes(wrong) == ["UNKNOWN_VERSION"]
+    assert codes(wrong) == ["DIGEST_MISMATCH"]  # the version exists; its recorded artifact is another
+    assert DIGEST_V1 in wrong["reasons"][0]["message"] and DIGEST_V2 in wrong["reasons"][0]["message"]
     assert codes(release(client, ci, system, "v2", "pilot")) == ["NO_APPROVAL"]
     assert codes(release(client, ci, system, "v1", "production")) == ["NO_APPROVAL"]
 

@@ -13,6 +13,7 @@ from app.audit.models import AuditEvent
 from app.audit.service import GENESIS_HASH, event_hash, verify_chain
 from app.cli import app as cli
 from app.db import get_engine, session_scope, set_clock_offset
+from tests.audit.owner import owner_sql, owner_transaction
 from tests.identity.helpers import DIGEST, audit_events, create_system
 
 runner = CliRunner()
@@ -34,8 +35,8 @@ def _rehash(event: dict) -> str:
 
 
 def _sql(statement: str, **params: object) -> None:
-    with get_engine().begin() as conn:
-        conn.execute(sa.text(statement), params)
+    """Someone with the database owner's rights edits the trail (the append-only guard lifted)."""
+    owner_sql(statement, **params)
 
 
 def _verify_api(client, headers) -> dict:  # type: ignore[no-untyped-def]
@@ -112,6 +113,9 @@ def test_every_change_is_an_event_with_a_valid_link(client, activity) -> None:  
         "head": prev,
         "first_bad_seq": None,
         "reason": None,
+        "checkpoint_seq": len(events),  # the head checkpoint outside the database agrees
+        "from_seq": 1,
+        "notice": None,
     }
 
 
@@ -251,10 +255,10 @@ def test_json_edit_time_edit_and_rehashed_edit_are_caught(client, activity) -> N
     assert _verify_api(client, admin)["valid"] is True
 
     # the time moved by a microsecond
-    with session_scope() as session:
-        ts = session.execute(sa.select(AuditEvent.ts).where(AuditEvent.seq == 3)).scalar_one()
+    with owner_transaction() as conn:
+        ts = conn.execute(sa.select(AuditEvent.ts).where(AuditEvent.seq == 3)).scalar_one()
         moved = ts + timedelta(microseconds=1)
-        session.execute(sa.update(AuditEvent).where(AuditEvent.seq == 3).values(ts=moved))
+        conn.execute(sa.update(AuditEvent).where(AuditEvent.seq == 3).values(ts=moved))
     assert _verify_api(client, admin)["first_bad_seq"] == 3
 
     # an edit whose own hash is recomputed still breaks the next event's link

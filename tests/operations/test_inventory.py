@@ -223,3 +223,62 @@ def test_non_utf8_file_is_refused(ops, tmp_path):
     path.write_bytes(HEADER.encode() + "Prüfung,x,STR,BODY1,bob,,idea,,,\n".encode("latin-1"))
     result = run("import", str(path))
     assert result.exit_code == 2 and "UTF-8" in result.output
+
+
+# What a spreadsheet would run as a formula, in fields a user types (OWASP CSV injection).
+FORMULAS = {
+    "name": '=HYPERLINK("http://evil.example","open")',
+    "vendor": "+cmd|' /C calc'!A0",
+    "purpose": "-2+3",
+    "intended_use": "@SUM(A1:A2)",
+    "limitations": "\t=1+1",
+    "training_data": "\r=1+1",
+    "human_oversight": "'=already quoted",
+}
+
+
+def test_csv_export_neutralises_formulas_like_the_web_export_and_imports_back(ops, tmp_path):
+    from app.web.routes.systems import _cell as web_cell
+
+    ops.system(**FORMULAS)
+    out = tmp_path / "export.csv"
+    result = run("export", "--format", "csv", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    to_stdout = run("export", "--format", "csv")
+    assert to_stdout.exit_code == 0, to_stdout.output
+    for text in (out.read_bytes().decode("utf-8"), to_stdout.stdout_bytes.decode("utf-8")):
+        header, row = list(csv.reader(io.StringIO(text, newline="")))
+        assert [c for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")] == []
+        cells = dict(zip(header, row, strict=True))
+        for name, typed in FORMULAS.items():
+            assert cells[name] == "'" + typed == web_cell(typed), name  # one rule for both exports
+    # the apostrophes are the export's, not the data's: importing the file changes nothing
+    again = run("import", str(out))
+    assert again.exit_code == 0, again.output
+    assert "1 row(s): 0 created, 0 updated, 1 unchanged" in again.output
+    (system,) = systems(ops)
+    assert {name: system[name] for name in FORMULAS} == FORMULAS
+
+
+def test_json_nested_deeper_than_the_limit_is_refused_and_nothing_is_imported(ops, tmp_path):
+    from app.settings import get_settings
+
+    limit = get_settings().max_json_depth
+    good = {"name": "Fine", "purpose": "p", "site": "STR", "business_owner": "bob"}
+    deep = "[" * 100_000 + "]" * 100_000
+    for name, text in (
+        ("deep.json", deep),
+        ("deep-value.json", json.dumps([good])[:-2] + ', "sl_achieved": ' + deep + "}]"),
+    ):
+        result = run("import", str(write(tmp_path, name, text)))
+        assert result.exit_code == 2, (result.output, result.exception)
+        assert isinstance(result.exception, SystemExit)  # a clear refusal, not a RecursionError
+        assert f"JSON nested deeper than {limit} levels" in result.output
+        assert "nothing was imported" in result.output
+    # in CSV the JSON of a cell is one bad row, named by line and column
+    cell = "[" * 60_000 + "]" * 60_000
+    deep_row = f"Deep SL,x,STR,BODY1,bob,,idea,,{cell},\n"
+    result = run("import", str(write(tmp_path, "deep.csv", HEADER + GOOD_ROWS[1] + deep_row)))
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert f"line 3: sl_achieved: JSON nested deeper than {limit} levels" in result.output
+    assert systems(ops) == []

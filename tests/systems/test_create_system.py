@@ -69,13 +69,14 @@ def test_sl_gap_against_the_zone_target(client, bob):
         "/api/v1/systems", json=system_body(zone="STR-ENT", sl_achieved={"FR1": 2, "FR4": 2}), headers=bob
     )
     assert r.status_code == 201, r.text
-    # STR-ENT targets SL 2 on every FR; unset FRs count as 0
-    assert r.json()["sl_gap"] == ["FR2", "FR3", "FR5", "FR6", "FR7"]
+    # STR-ENT targets SL 2 on every FR; FRs left out are not assessed (null), never SL 0
+    assert r.json()["sl_gap"] == []
+    assert r.json()["sl_unassessed"] == ["FR2", "FR3", "FR5", "FR6", "FR7"]
     full = {f"FR{i}": 2 for i in range(1, 8)}
     r = client.post("/api/v1/systems", json=system_body(zone="STR-ENT", sl_achieved=full), headers=bob)
-    assert r.json()["sl_gap"] == []
+    assert (r.json()["sl_gap"], r.json()["sl_unassessed"]) == ([], [])
     r = client.post("/api/v1/systems", json=system_body(zone="STR-ENT"), headers=bob)
-    assert r.json()["sl_gap"] == [f"FR{i}" for i in range(1, 8)]
+    assert (r.json()["sl_gap"], r.json()["sl_unassessed"]) == ([], [f"FR{i}" for i in range(1, 8)])
 
 
 def test_sl_gap_follows_a_zone_target_change(client, admin, bob):

@@ -51,16 +51,16 @@ def new_system(client: Any, people: dict[str, Headers]) -> Callable[..., dict[st
 
 
 @pytest.mark.parametrize(
-    ("achieved", "gap"),
+    ("achieved", "gap", "unassessed"),
     [
-        (vector(3), []),  # meets STR-CTL's SL-T 3 everywhere
-        (vector(4), []),  # exceeding the target is no gap
-        (vector(3, FR1=2), ["FR1"]),
-        (vector(3, FR4=2, FR7=0), ["FR4", "FR7"]),
-        (vector(2), FRS),
-        (vector(0), FRS),
-        ({"FR1": 3, "FR2": 3}, ["FR3", "FR4", "FR5", "FR6", "FR7"]),  # unassessed FRs count as SL 0
-        (None, FRS),  # nothing achieved yet
+        (vector(3), [], []),  # meets STR-CTL's SL-T 3 everywhere
+        (vector(4), [], []),  # exceeding the target is no gap
+        (vector(3, FR1=2), ["FR1"], []),
+        (vector(3, FR4=2, FR7=0), ["FR4", "FR7"], []),
+        (vector(2), FRS, []),
+        (vector(0), FRS, []),  # an assessed SL 0 is a gap
+        ({"FR1": 3, "FR2": 2}, ["FR2"], FRS[2:]),  # left-out FRs are unassessed, not SL 0
+        (None, [], FRS),  # nothing assessed yet
     ],
 )
 def test_sl_gap_against_the_zone_target(
@@ -69,10 +69,12 @@ def test_sl_gap_against_the_zone_target(
     new_system: Callable[..., dict[str, Any]],
     achieved: Any,
     gap: list[str],
+    unassessed: list[str],
 ) -> None:
     system = new_system(zone="STR-CTL", sl_achieved=achieved)
-    assert system["sl_gap"] == gap
-    assert client.get(f"/api/v1/systems/{system['id']}", headers=people["owner"]).json()["sl_gap"] == gap
+    assert (system["sl_gap"], system["sl_unassessed"]) == (gap, unassessed)
+    read = client.get(f"/api/v1/systems/{system['id']}", headers=people["owner"]).json()
+    assert (read["sl_gap"], read["sl_unassessed"]) == (gap, unassessed)
 
 
 def test_sl_gap_with_an_uneven_target(

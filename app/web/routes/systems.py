@@ -24,6 +24,7 @@ from app.errors import AppError, field_error
 from app.http import PageParams
 from app.identity.dependencies import CurrentPrincipal, Principal
 from app.identity.models import SITE_PATTERN
+from app.operations.inventory import spreadsheet_safe
 from app.systems import service as systems
 from app.systems.dependencies import require_may_register, system_access
 from app.systems.models import (
@@ -213,11 +214,8 @@ CSV_COLUMNS = (
 
 
 def _cell(value: Any) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection)."""
-    text_value = "" if value is None else str(getattr(value, "value", value))
-    if text_value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text_value
-    return text_value
+    """A CSV cell that a spreadsheet will not run as a formula (the rule of ``aireg export`` too)."""
+    return spreadsheet_safe("" if value is None else str(getattr(value, "value", value)))
 
 
 @router.get("/systems/export.csv", name="inventory_csv")
