@@ -1,10 +1,11 @@
 """Audit-chain verification throughput (events/s) and peak memory over 1,000,000 events.
 
 Fills a fresh database (SQLite file by default; ``--database-url postgresql+psycopg://...`` uses a throw-away
-schema there) with valid chained events: hashes computed with ``app.audit.service.event_hash``, rows
-bulk-inserted with the driver's executemany in batches. Then ``verify_chain`` runs in a fresh process, so
-its peak RSS (``resource.getrusage``) covers the walk alone; the same process first reports its RSS before
-the walk, and the walk is repeated over the first tenth of the chain to show memory does not grow with length.
+schema there) with valid chained events: HMAC-SHA256 hashes under the audit key of a throw-away state
+directory (``app.audit.keys``), rows bulk-inserted with the driver's executemany in batches. Then
+``verify_chain`` runs in a fresh process, so its peak RSS (``resource.getrusage``) covers the walk alone; the
+same process first reports its RSS before the walk, and the walk is repeated over the first tenth of the
+chain to show memory does not grow with length.
 
 Run: ``.venv/bin/python bench/bench_audit_verify.py [--events 1000000] [--batch 5000] [--database-url URL]``
 """
@@ -36,8 +37,9 @@ def _rss_mb() -> float:
 
 def populate(events: int, batch: int) -> None:
     """Insert ``events`` valid chained events, ``batch`` rows per DBAPI ``executemany``."""
+    from app.audit.keys import get_keyring
     from app.audit.models import AuditEvent
-    from app.audit.service import GENESIS_HASH, event_hash, to_jsonable
+    from app.audit.service import GENESIS_HASH, event_payload, to_jsonable
     from app.db import get_engine
 
     engine = get_engine()
@@ -47,6 +49,7 @@ def populate(events: int, batch: int) -> None:
     values = ", ".join(json_mark if c in ("before", "after") else mark for c in columns)
     sql = f"INSERT INTO audit_event ({', '.join(columns)}) VALUES ({values})"
     prev = GENESIS_HASH
+    ring = get_keyring()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     t0 = time.perf_counter()
     raw = engine.raw_connection()
@@ -69,8 +72,9 @@ def populate(events: int, batch: int) -> None:
                     "after": to_jsonable({"name": f"System {seq}", "rev": seq % 50 + 1, "sl": {"FR1": 3}}),
                     "prev_hash": prev,
                 }
-                prev = event_hash(**fields)
+                prev = ring.sign(event_payload(**fields))
                 fields["hash"] = prev
+                fields["key_id"] = ring.current
                 # as UTCDateTime stores it: naive UTC text on SQLite, timestamptz on PostgreSQL
                 fields["ts"] = ts.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else ts
                 fields["before"], fields["after"] = json.dumps(fields["before"]), json.dumps(fields["after"])
@@ -138,10 +142,11 @@ def main() -> None:
         print(json.dumps(verify(args.batch, args.limit)))
         return
 
-    tmp: Path | None = None
+    tmp = Path(tempfile.mkdtemp(prefix="aireg-bench-"))
+    os.environ["AIREG_STATE_DIR"] = str(tmp / "state")  # a keyring of its own (inherited by the child)
+    os.environ.pop("AIREG_AUDIT_KEY", None)
     schema: str | None = None
     if args.database_url is None:
-        tmp = Path(tempfile.mkdtemp(prefix="aireg-bench-"))
         url = f"sqlite:///{tmp / 'audit.db'}"
     else:
         import sqlalchemy as sa
@@ -177,8 +182,7 @@ def main() -> None:
             with engine.begin() as conn:
                 conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
             engine.dispose()
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

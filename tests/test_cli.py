@@ -178,14 +178,12 @@ def test_audit_verify_fails_on_tampering(cli, client, admin):
     import sqlalchemy as sa
 
     from app.audit.models import AuditEvent
-    from app.db import session_scope
+    from tests.audit.owner import owner_transaction
 
     _site(client, admin)
-    with session_scope() as session:
-        seq = session.execute(
-            sa.select(AuditEvent.seq).where(AuditEvent.action == "site.create")
-        ).scalar_one()
-        session.execute(sa.update(AuditEvent).where(AuditEvent.seq == seq).values(actor="mallory"))
+    with owner_transaction() as conn:  # the database refuses the edit unless its owner lifts the guard
+        seq = conn.execute(sa.select(AuditEvent.seq).where(AuditEvent.action == "site.create")).scalar_one()
+        conn.execute(sa.update(AuditEvent).where(AuditEvent.seq == seq).values(actor="mallory"))
     result = cli("audit", "verify")
     assert result.exit_code == 1
     report = json.loads(result.stdout)

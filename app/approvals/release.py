@@ -427,6 +427,7 @@ def decide(
                 sl_gap=gap,
                 basis=db.js(basis) or [],
                 risk_tier=risk_tier,
+                sl_unassessed=unassessed,
             )
             reasons += _check_current(rules, _details(db, current), facts, db.js(metrics))
         else:

@@ -1,7 +1,8 @@
 """The sign-off rule table (``policies/signoff_rules.yaml``): loading, validation and evaluation.
 
 Which roles must sign is data, not code; this module only reads the table and applies it to the facts
-of one request (class, environment, personal data, OT zone, SL gap, classification basis, risk tier).
+of one request (class, environment, personal data, OT zone, SL gap, unassessed SL, classification basis,
+risk tier).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class When(_Strict):
     personal_data: bool | None = None
     ot_zone: bool | None = None
     sl_gap: bool | None = None
+    sl_unassessed: bool | None = None
     basis_any: list[BasisId] | None = None
     risk_tier: list[RiskTier] | None = None
 
@@ -55,6 +57,8 @@ class When(_Strict):
         if self.ot_zone is not None and facts.ot_zone != self.ot_zone:
             return False
         if self.sl_gap is not None and bool(facts.sl_gap) != self.sl_gap:
+            return False
+        if self.sl_unassessed is not None and bool(facts.sl_unassessed) != self.sl_unassessed:
             return False
         if self.basis_any is not None and not set(self.basis_any) & set(facts.basis):
             return False
@@ -125,6 +129,7 @@ class Facts:
     sl_gap: list[str] = field(default_factory=list)
     basis: list[str] = field(default_factory=list)
     risk_tier: str | None = None
+    sl_unassessed: list[str] = field(default_factory=list)  # FRs with a target and no achieved level
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class Rules:
             bool(facts.sl_gap),
             tuple(facts.basis),
             facts.risk_tier,
+            bool(facts.sl_unassessed),
         )
         hit = self._memo.get(key)
         if hit is None:

@@ -36,7 +36,7 @@ from app.db import utcnow
 from app.errors import Conflict, NotFound, field_error
 from app.http import PageParams
 from app.identity.models import Role
-from app.systems.models import AISystem, sl_gap
+from app.systems.models import AISystem, sl_gap, sl_unassessed
 from app.systems.service import register_dependent
 from app.zones.models import Zone
 from app.zones.service import is_ot
@@ -154,17 +154,19 @@ def current_classification(session: Session, system_id: str) -> Classification |
 
 
 def system_facts(session: Session, system: AISystem, environment: Environment | str) -> SystemFacts:
-    """Class, basis, personal data, OT zone and SL gap of a system as the rules see them now."""
+    """Class, basis, personal data, OT zone, SL gap and unassessed SL of a system as the rules see them now."""
     classification = current_classification(session, system.id)
     zone = session.get(Zone, system.zone) if system.zone else None
+    target = zone.sl_target if zone else None
     facts = Facts(
         ai_act_class=str(system.ai_act_class) if system.ai_act_class else None,
         environment=str(environment),
         personal_data=bool(system.personal_data),
         ot_zone=bool(zone is not None and is_ot(zone)),
-        sl_gap=sl_gap(zone.sl_target if zone else None, system.sl_achieved),
+        sl_gap=sl_gap(target, system.sl_achieved),
         basis=list(classification.basis) if classification else [],
         risk_tier=str(system.risk_tier) if system.risk_tier else None,
+        sl_unassessed=sl_unassessed(target, system.sl_achieved),
     )
     return SystemFacts(
         facts=facts, classification_id=classification.id if classification else None, zone=zone

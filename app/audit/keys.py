@@ -71,6 +71,33 @@ def key_id_of(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:16]
 
 
+class KeyedHash:
+    """HMAC-SHA256 (RFC 2104) under one key, its inner and outer hash states computed once.
+
+    Per message it costs two ``hashlib`` copies, about what a plain SHA-256 costs, where ``hmac.HMAC.copy()``
+    costs about twice as much again; a long walk of the chain is mostly this. The construction is checked
+    against the standard library's ``hmac`` for every key, so it can never key a chain differently.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+        probe = b"aireg audit key self-check"
+        if self.hexdigest(probe) != hmac.new(key, probe, "sha256").hexdigest():
+            raise AssertionError("HMAC-SHA256 construction differs from the standard library")
+
+    def hexdigest(self, message: bytes) -> str:
+        """HMAC-SHA256 of ``message``, in hex."""
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
 @dataclass
 class Keyring:
     """The keys that verify (by ``key_id``) and the one that keys new events."""
@@ -78,26 +105,24 @@ class Keyring:
     keys: dict[str, bytes]
     current: str
     source: str
-    _macs: dict[str, Any] = field(default_factory=dict, repr=False)
+    _macs: dict[str, KeyedHash] = field(default_factory=dict, repr=False)
 
-    def mac(self, key_id: str) -> Any:
-        """A keyed HMAC-SHA256 object for ``key_id`` to ``.copy()`` per message (None for an unknown key)."""
-        base = self._macs.get(key_id)
-        if base is None:
+    def mac(self, key_id: str) -> KeyedHash | None:
+        """The HMAC-SHA256 of key ``key_id`` (None for a key not in the keyring)."""
+        keyed = self._macs.get(key_id)
+        if keyed is None:
             key = self.keys.get(key_id)
             if key is None:
                 return None
-            base = self._macs[key_id] = hmac.new(key, digestmod="sha256")
-        return base
+            keyed = self._macs[key_id] = KeyedHash(key)
+        return keyed
 
     def sign(self, message: bytes, key_id: str | None = None) -> str:
         """HMAC-SHA256 of ``message`` (hex) under ``key_id`` (default: the current key)."""
-        base = self.mac(key_id or self.current)
-        if base is None:
+        keyed = self.mac(key_id or self.current)
+        if keyed is None:
             raise AuditKeyError(f"audit key {key_id} is not in the keyring ({self.source})")
-        h = base.copy()
-        h.update(message)
-        return h.hexdigest()
+        return keyed.hexdigest(message)
 
 
 def keyring_path() -> Path:

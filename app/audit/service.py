@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 
 from app.audit import checkpoint
 from app.audit.checkpoint import HEAD, VERIFIED, Checkpoint, CheckpointError
-from app.audit.keys import Keyring, get_keyring
+from app.audit.keys import KeyedHash, Keyring, get_keyring
 from app.audit.models import AuditEvent, ChainVerification
 from app.db import WRITE_LOCK_KEY, utcnow
 
@@ -294,7 +294,7 @@ def _walk(
     on through such events only to name where that old chain breaks, if it does.
     """
     expected = after + 1
-    macs: dict[str, Any] = {}
+    macs: dict[str, KeyedHash | None] = {}
     unkeyed: tuple[int, str] | None = None  # the first unkeyed event, and the hash before it
 
     def stop(reason: str | None) -> _Walk:
@@ -342,17 +342,14 @@ def _walk(
                         if hashlib.sha256(payload).hexdigest() != digest:
                             reason = "event content does not match its hash"
                     else:
-                        base = macs.get(key_id)
-                        if base is None:
+                        keyed = macs.get(key_id)
+                        if keyed is None:
                             # a key unknown here may have been added by a rotation in another process
-                            base = macs[key_id] = ring.mac(key_id) or get_keyring().mac(key_id)
-                        if base is None:
+                            keyed = macs[key_id] = ring.mac(key_id) or get_keyring().mac(key_id)
+                        if keyed is None:
                             reason = f"event is keyed with audit key {key_id}, which is not in the keyring"
-                        else:
-                            h = base.copy()
-                            h.update(payload)
-                            if h.hexdigest() != digest:
-                                reason = "event content does not match its hash"
+                        elif keyed.hexdigest(payload) != digest:
+                            reason = "event content does not match its hash"
             if reason:
                 return stop(reason)
             prev = digest

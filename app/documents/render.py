@@ -130,9 +130,10 @@ class MarkdownSafe(str):
 
 
 # Characters that make markup anywhere in a line (CommonMark and GFM): backslash escapes, code spans,
-# emphasis, links and images, tables, strikethrough, ATX heading markers, raw HTML, entity references. An
-# underscore between two letters or digits cannot emphasise (snake_case stays as typed).
-_MD_SPECIAL = re.compile(r"[\\`*\[\]|~#<>&]|(?<![^\W_])_|_(?![^\W_])")
+# emphasis, links and images (and the "(" of a link target, so no "](javascript:" is left to find), tables,
+# strikethrough, ATX heading markers, raw HTML, entity references. An underscore between two letters or
+# digits cannot emphasise (snake_case stays as typed).
+_MD_SPECIAL = re.compile(r"[\\`*\[\]|~#<>&]|(?<=\])\(|(?<![^\W_])_|_(?![^\W_])")
 _MD_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # What makes a block at the start of a line: list items, setext underlines, thematic breaks, ordered lists.
 _MD_BLOCK_START = re.compile(r"^(?:[-+=]|(\d{1,9})[.)](?=\s|$))")
@@ -175,11 +176,35 @@ def md_trusted(value: Any) -> MarkdownSafe:
     return MarkdownSafe(value)
 
 
+class _FrontMatterDumper(yaml.SafeDumper):
+    """YAML whose text holding ``<``, ``>`` or ``&`` is double-quoted, so those can be written as escapes."""
+
+
+_HTML_CHARS = re.compile(r"[<>&]")
+_FrontMatterDumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style='"' if _HTML_CHARS.search(value) else None
+    ),
+)
+
+
 def to_yaml(value: Any) -> MarkdownSafe:
-    """Block-style YAML with keys in the given order (for Markdown front matter; the emitter quotes text)."""
-    return MarkdownSafe(
-        yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    """Block-style YAML with keys in the given order, for Markdown front matter.
+
+    The emitter quotes and indents text, so no value can end the front matter or start a line of its own;
+    ``<``, ``>`` and ``&`` are written as YAML escapes (``\\x3C``), so the file holds no HTML a renderer could
+    pick up while the metadata still reads as typed.
+    """
+    text = yaml.dump(
+        value,
+        Dumper=_FrontMatterDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1000,
     )
+    return MarkdownSafe(text.replace("<", "\\x3C").replace(">", "\\x3E").replace("&", "\\x26"))
 
 
 def join_cites(items: Iterable[dict[str, Any]], sep: str = ", ") -> str:

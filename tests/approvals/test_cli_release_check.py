@@ -107,7 +107,7 @@ def test_release_check_exit_statuses(
     assert body["allowed"] is True and body["approval_id"] == a and body["reasons"] == []
 
     result = _check("--system", allowed, "--version", "v1", "--digest", "sha256:" + "0" * 64, *common)
-    assert result.exit_code == 1 and "UNKNOWN_VERSION" in result.stdout
+    assert result.exit_code == 1 and "DIGEST_MISMATCH" in result.stdout
 
     # Defaults from AIREG_URL / AIREG_TOKEN.
     monkeypatch.setenv("AIREG_URL", live_server)

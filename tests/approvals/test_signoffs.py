@@ -42,7 +42,8 @@ def test_required_signoffs_follow_the_rule_table(client: Any, team: dict, make_s
     assert body["validity_months"] == 6
     enterprise = make_system(MINIMAL, zone="STR-ENT", sl_achieved={f"FR{i}": 2 for i in range(1, 8)})
     assert "ot_security" not in submit(client, team["bob"], enterprise, "v1", "pilot")["required_signoffs"]
-    gap_outside_ot = make_system(MINIMAL, zone="STR-ENT")  # Purdue 4, but SL-A 0 < SL-T 2
+    # Purdue 4, but an assessed SL-A 0 < SL-T 2 (an unassessed FR would be no gap: tests/zones)
+    gap_outside_ot = make_system(MINIMAL, zone="STR-ENT", sl_achieved={f"FR{i}": 0 for i in range(1, 8)})
     body = submit(client, team["bob"], gap_outside_ot, "v1", "pilot")
     assert body["required_because"]["ot_security"] == ["sl_gap"] and body["validity_months"] == 12
 

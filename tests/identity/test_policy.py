@@ -53,6 +53,10 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
         ("system", "create"),
         ("system", "assign_owner"),
         ("system", "update"),
+        ("system.personal_data", "update"),
+        ("system.ai_act_role", "update"),
+        ("system.business_owner", "update"),
+        ("system.technical_owner", "update"),
         ("system", "delete"),
         ("system", "replicate"),
         ("version", "create"),
@@ -94,7 +98,8 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
     "ot_security": WORKPLACE
     | READ_ONLY
     | {
-        ("system", "update_security"),
+        ("system.zone", "update"),
+        ("system.sl_achieved", "update"),
         ("signoff.ot_security", "sign"),
         ("zone", "create"),
         ("zone", "update"),

@@ -46,13 +46,14 @@ class Ops:
         }
         return self.ok(self.client.post("/api/v1/systems", json=body, headers=self.h[as_]), 201)
 
-    def patch(self, system_id: str, **changes: Any) -> dict[str, Any]:
+    def patch(self, system_id: str, *, as_: str = "carol", **changes: Any) -> dict[str, Any]:
+        """PATCH as carol (compliance), or as whoever owns the fields (``as_="otto"`` for zone and SL)."""
         current = self.ok(self.client.get(f"/api/v1/systems/{system_id}", headers=self.carol))
         return self.ok(
             self.client.patch(
                 f"/api/v1/systems/{system_id}",
                 json={**changes, "revision": current["revision"]},
-                headers=self.carol,
+                headers=self.h[as_],
             )
         )
 

@@ -50,8 +50,10 @@ def test_csv_import_creates_every_row(ops, tmp_path):
         "STR-CTL",
         "production",
     )
-    assert weld["sl_achieved"] == {"FR1": 3, "FR2": 1, "FR3": 0, "FR4": 0, "FR5": 0, "FR6": 0, "FR7": 0}
-    assert weld["sl_gap"] == [f"FR{i}" for i in range(2, 8)] and weld["vendor"] == "Cognex"
+    # FRs the file leaves out are not assessed (null), never SL 0 (contract: Trust)
+    assert weld["sl_achieved"] == {"FR1": 3, "FR2": 1, **{f"FR{i}": None for i in range(3, 8)}}
+    assert weld["sl_gap"] == ["FR2"] and weld["sl_unassessed"] == [f"FR{i}" for i in range(3, 8)]
+    assert weld["vendor"] == "Cognex"
     assert rows["Paint check"]["personal_data"] is True and rows["Paint check"]["zone"] is None
     assert (
         rows["Solder joints"]["personal_data"] is False and rows["Solder joints"]["ai_act_role"] == "deployer"

@@ -123,9 +123,10 @@ def test_new_owner_or_new_zone_each_ask_their_own_signoff(ops, origin):
     assert roles(owner["replication"]["signoffs"]["asked_again"]) == ["business_owner"]
     zone = ops.ok(replicate(ops, source, site="STR", line="ASM2", zone="LYO-CTL"), 422)
     assert zone["errors"][0]["loc"][-1] == "zone"
-    # an IT zone (Purdue 4): no SL-A recorded there yet, so the SL gap rule still asks OT security
+    # an IT zone (Purdue 4): no SL-A recorded there yet (unassessed, not SL 0), so OT security is asked
     it_zone = ops.ok(replicate(ops, source, site="STR", line="ASM2", zone="STR-ENT"), 201)
-    assert it_zone["sl_gap"] == [f"FR{i}" for i in range(1, 8)] and it_zone["ot_system"] is False
+    assert it_zone["sl_gap"] == [] and it_zone["ot_system"] is False
+    assert it_zone["sl_unassessed"] == [f"FR{i}" for i in range(1, 8)]
     assert roles(it_zone["replication"]["signoffs"]["asked_again"]) == ["ot_security"]
     # outside any zone the rules require no OT security sign-off at all
     no_zone = ops.ok(replicate(ops, source, site="STR", line="ASM2"), 201)
@@ -224,7 +225,7 @@ def test_replica_request_carries_over_unchanged_signoffs(ops, origin):
     replica = ops.ok(
         replicate(ops, source, site="LYO", line="SMT1", zone="LYO-CTL", business_owner="lou"), 201
     )
-    ops.patch(replica["id"], sl_achieved=FULL_SL)  # the new zone's SL-A, judged there
+    ops.patch(replica["id"], as_="otto", sl_achieved=FULL_SL)  # the new zone's SL-A, judged there
 
     def submit(version: str) -> dict:
         body = {"version": version, "environment": "pilot", "justification": "same cell, new plant"}
@@ -285,7 +286,7 @@ def test_replica_request_carries_over_unchanged_signoffs(ops, origin):
 def test_replica_in_the_same_placement_still_needs_its_business_owner(ops, origin):
     source = origin["system"]["id"]
     replica = ops.ok(replicate(ops, source, as_="bob", site="STR", line="ASM2", zone="STR-CTL"), 201)
-    ops.patch(replica["id"], sl_achieved=FULL_SL)
+    ops.patch(replica["id"], as_="otto", sl_achieved=FULL_SL)
     request = ops.request(replica["id"], "1.0.0", "pilot")
     assert sorted(s["role"] for s in request["signoffs"]) == [
         "compliance_officer",

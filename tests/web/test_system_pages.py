@@ -51,9 +51,11 @@ def test_business_owner_registers_a_system_through_the_form(
     assert detail.texts("//h1") == ["Press predictive maintenance"]
     assert f"{system_id} “Press predictive maintenance” is registered" in detail.text("//*[@role='status']")
     stored = client.get(f"/api/v1/systems/{system_id}", headers=people["clara"]).json()
-    assert stored["sl_achieved"] == {"FR1": 3, "FR2": 0, "FR3": 2, "FR4": 0, "FR5": 0, "FR6": 0, "FR7": 0}
+    # a level left empty in the form is not assessed (null), never SL 0
+    assert stored["sl_achieved"] == {"FR1": 3, "FR2": None, "FR3": 2, "FR4": None, "FR5": None, "FR6": None, "FR7": None}
     assert stored["personal_data"] is True and stored["ai_act_role"] == "provider"
-    assert stored["sl_gap"] == ["FR2", "FR3", "FR4", "FR5", "FR6", "FR7"]
+    assert stored["sl_gap"] == ["FR3"]
+    assert stored["sl_unassessed"] == ["FR2", "FR4", "FR5", "FR6", "FR7"]
     assert "system.create" in _audit_actions(client, people["clara"], system_id)
 
 
@@ -118,7 +120,7 @@ def test_auditor_is_offered_no_registration_and_cannot_reach_it_by_url(
             "/api/v1/audit-events", params={"actor": "audrey"}, headers=people["clara"]
         ).json()["items"]
     ]
-    assert {e["action"] for e in denied} == {"access.denied"}
+    assert {e["action"] for e in denied} == {"session.sign_in", "access.denied"}
 
 
 def test_system_page_shows_everything_known(

@@ -89,11 +89,11 @@ def test_sl_gap_with_an_uneven_target(
     # raising the achieved level closes the gap; moving to a stricter zone opens others
     url = f"/api/v1/systems/{system['id']}"
     r = client.patch(
-        url, json={"sl_achieved": {**achieved, "FR1": 4, "FR5": 3}, "revision": 1}, headers=people["admin"]
+        url, json={"sl_achieved": {**achieved, "FR1": 4, "FR5": 3}, "revision": 1}, headers=people["ot"]
     )
     assert r.status_code == 200, r.text
     assert r.json()["sl_gap"] == []
-    r = client.patch(url, json={"zone": "STR-CTL", "revision": 2}, headers=people["admin"])
+    r = client.patch(url, json={"zone": "STR-CTL", "revision": 2}, headers=people["ot"])
     assert r.json()["sl_gap"] == ["FR2", "FR3", "FR6", "FR7"]
 
 
@@ -128,11 +128,11 @@ def test_ot_flag_follows_moves_and_zone_changes(
     system = new_system(zone="STR-CTL")  # Purdue 2
     url = f"/api/v1/systems/{system['id']}"
     assert system["ot_system"] is True
-    r = client.patch(url, json={"zone": "STR-ENT", "revision": 1}, headers=people["admin"])
+    r = client.patch(url, json={"zone": "STR-ENT", "revision": 1}, headers=people["ot"])
     assert r.json()["ot_system"] is False  # Purdue 4
-    r = client.patch(url, json={"zone": None, "revision": 2}, headers=people["admin"])
+    r = client.patch(url, json={"zone": None, "revision": 2}, headers=people["ot"])
     assert (r.json()["zone"], r.json()["ot_system"]) == (None, False)
-    r = client.patch(url, json={"zone": "STR-ENT", "revision": 3}, headers=people["admin"])
+    r = client.patch(url, json={"zone": "STR-ENT", "revision": 3}, headers=people["ot"])
     zone = client.patch(
         "/api/v1/zones/STR-ENT", json={"purdue_level": 3, "revision": 1}, headers=people["ot"]
     )
