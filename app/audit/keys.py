@@ -20,6 +20,7 @@ import binascii
 import fcntl
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -32,6 +33,7 @@ from typing import Any
 from app.settings import get_settings
 
 KEYRING_FILE = "audit-keys"
+log = logging.getLogger("aireg.audit")
 MIN_KEY_BYTES = 32
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -121,7 +123,7 @@ class Keyring:
         """HMAC-SHA256 of ``message`` (hex) under ``key_id`` (default: the current key)."""
         keyed = self.mac(key_id or self.current)
         if keyed is None:
-            raise AuditKeyError(f"audit key {key_id} is not in the keyring ({self.source})")
+            raise AuditKeyError(f"audit key {key_id or self.current} is not in the keyring ({self.source})")
         return keyed.hexdigest(message)
 
 
@@ -137,6 +139,8 @@ def state_dir() -> Path:
 
 
 def _read_keyring_file(path: Path) -> list[bytes]:
+    if path.stat().st_mode & 0o077:
+        log.warning("the audit keyring %s can be read by other users: chmod 600 it", path)
     lines = [line.strip() for line in path.read_text(encoding="ascii").splitlines()]
     keys = [parse_key(line) for line in lines if line and not line.startswith("#")]
     if not keys:

@@ -303,7 +303,7 @@ def _walk(
             return _Walk(
                 events=expected - 1, last_seq=expected - 1, head=prev, first_bad_seq=expected, reason=reason
             )
-        detail = f"; that unkeyed chain itself breaks at event {expected}: {reason}" if reason else ""
+        detail = f"; the chain also breaks at event {expected}: {reason}" if reason else ""
         return _Walk(
             events=unkeyed[0] - 1,
             last_seq=unkeyed[0] - 1,
