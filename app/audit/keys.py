@@ -189,7 +189,11 @@ def get_keyring(*, create: bool = True) -> Keyring:
     signature = _file_signature(path)
     if signature is None and env_key is None:
         if not create:
-            raise AuditKeyError(f"no audit key: AIREG_AUDIT_KEY is unset and {path} does not exist")
+            raise AuditKeyError(
+                f"no audit key: AIREG_AUDIT_KEY is unset and {path} does not exist, but the trail already "
+                "has events; restore the keyring from the state directory's backup (or set AIREG_AUDIT_KEY "
+                "and AIREG_AUDIT_OLD_KEYS): a new key would leave the existing events unverifiable"
+            )
         state_dir()
         _create_keyring_file(path)
         signature = _file_signature(path)

@@ -155,7 +155,9 @@ def record(
     seq = last + 1
     ts = utcnow()
     before_j, after_j = to_jsonable(before), to_jsonable(after)
-    ring = get_keyring()
+    # A new keyring is made only for an empty trail: a lost keyring must be restored (or the key set in
+    # AIREG_AUDIT_KEY), never silently replaced by a fresh key that would fork the chain's keys.
+    ring = get_keyring(create=last == 0)
     digest = ring.sign(
         _payload(seq, ts, actor, action, entity_type, entity_id, site, before_j, after_j, prev_hash)
     )
@@ -190,7 +192,7 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
     lock_chain(session)
     seq, prev = _chain_head(session)
     ts = utcnow()
-    ring = get_keyring()
+    ring = get_keyring(create=seq == 0)
     rows = []
     for e in events:
         seq += 1

@@ -572,3 +572,21 @@ def test_the_keyed_hash_is_hmac_sha256_for_any_key_length(length: int) -> None:
     key = secrets.token_bytes(length)
     for message in (b"", b"x", secrets.token_bytes(1000)):
         assert KeyedHash(key).hexdigest(message) == hmac.new(key, message, "sha256").hexdigest()
+
+
+def test_a_lost_keyring_is_never_silently_replaced(client, trail) -> None:  # type: ignore[no-untyped-def]
+    """With events in the trail, a missing keyring stops writes with a clear error (a fresh key would leave
+    every earlier event unverifiable); restoring the file lets them go on."""
+    path = Path(get_settings().state_dir) / KEYRING_FILE
+    saved = path.read_bytes()
+    path.unlink()
+    try:
+        r = _add_user(client, trail["admin"], "zed")
+        assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
+        assert not path.exists()
+        assert audit_events(client, trail["admin"], entity_id="zed") == []
+    finally:
+        path.write_bytes(saved)
+        path.chmod(0o600)
+    assert _add_user(client, trail["admin"], "zed").status_code == 201
+    assert _verify(client, trail["admin"])["valid"] is True
