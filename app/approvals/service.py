@@ -154,7 +154,7 @@ def current_classification(session: Session, system_id: str) -> Classification |
 
 
 def system_facts(session: Session, system: AISystem, environment: Environment | str) -> SystemFacts:
-    """Class, basis, personal data, OT zone, SL gap and unassessed SL of a system as the rules see them now."""
+    """Class, basis, personal data, OT zone, SL gap and unassessed SLs of a system, as the rules see them."""
     classification = current_classification(session, system.id)
     zone = session.get(Zone, system.zone) if system.zone else None
     target = zone.sl_target if zone else None

@@ -16,6 +16,7 @@ from app.errors import Conflict, NotFound, Unprocessable, field_error
 from app.http import PageParams, check_revision
 from app.identity.models import User
 from app.systems.models import (
+    SIGNOFF_FACTS,
     AIActClass,
     AISystem,
     IdCounter,
@@ -23,7 +24,6 @@ from app.systems.models import (
     Line,
     LineIn,
     ModelVersion,
-    SIGNOFF_FACTS,
     RiskTier,
     Site,
     SiteCreate,

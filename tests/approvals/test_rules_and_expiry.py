@@ -37,6 +37,10 @@ GOOD = (Path(__file__).resolve().parents[2] / "policies" / "signoff_rules.yaml")
             Facts("minimal_risk", "pilot", False, False, sl_gap=["FR1"]),
             ["business_owner", "compliance_officer", "ot_security"],
         ),
+        (  # an IT zone with an FR whose achieved level is not assessed: OT security must record it
+            Facts("minimal_risk", "pilot", False, False, sl_unassessed=["FR3"]),
+            ["business_owner", "compliance_officer", "ot_security"],
+        ),
     ],
 )
 def test_default_rule_table(facts: Facts, roles: list[str]) -> None:

@@ -52,7 +52,15 @@ def test_business_owner_registers_a_system_through_the_form(
     assert f"{system_id} “Press predictive maintenance” is registered" in detail.text("//*[@role='status']")
     stored = client.get(f"/api/v1/systems/{system_id}", headers=people["clara"]).json()
     # a level left empty in the form is not assessed (null), never SL 0
-    assert stored["sl_achieved"] == {"FR1": 3, "FR2": None, "FR3": 2, "FR4": None, "FR5": None, "FR6": None, "FR7": None}
+    assert stored["sl_achieved"] == {
+        "FR1": 3,
+        "FR2": None,
+        "FR3": 2,
+        "FR4": None,
+        "FR5": None,
+        "FR6": None,
+        "FR7": None,
+    }
     assert stored["personal_data"] is True and stored["ai_act_role"] == "provider"
     assert stored["sl_gap"] == ["FR3"]
     assert stored["sl_unassessed"] == ["FR2", "FR4", "FR5", "FR6", "FR7"]

@@ -57,11 +57,15 @@ def test_null_and_left_out_frs_are_unassessed_not_sl_0(client: Any, people: dict
     placeless = create(client, people["bob"], sl_achieved={"FR1": None})
     assert (placeless["sl_gap"], placeless["sl_unassessed"]) == ([], [])
     # a level is still 0-4; and a zone's target is decided for every FR (only SL-A may stay unassessed)
-    r = client.post("/api/v1/systems", json=system_body(sl_achieved={"FR1": 5, "FR2": None}), headers=people["bob"])
+    r = client.post(
+        "/api/v1/systems", json=system_body(sl_achieved={"FR1": 5, "FR2": None}), headers=people["bob"]
+    )
     assert_problem(r, 422, field="FR1")
     zone = {"code": "STR-NEW", "name": "New", "site": "STR", "purdue_level": 2}
     r = client.post(
-        "/api/v1/zones", json=zone | {"sl_target": dict.fromkeys(FRS, 2) | {"FR3": None}}, headers=people["admin"]
+        "/api/v1/zones",
+        json=zone | {"sl_target": dict.fromkeys(FRS, 2) | {"FR3": None}},
+        headers=people["admin"],
     )
     assert_problem(r, 422)
     assert "FR3" in r.json()["detail"]
@@ -81,7 +85,10 @@ def test_patch_sets_and_clears_an_unassessed_fr(client: Any, people: dict[str, H
 
     r = client.patch(
         url,
-        json={"sl_achieved": dict.fromkeys(FRS, 2) | {"FR3": None, "FR5": None}, "revision": system["revision"]},
+        json={
+            "sl_achieved": dict.fromkeys(FRS, 2) | {"FR3": None, "FR5": None},
+            "revision": system["revision"],
+        },
         headers=people["otto"],
     )
     assert r.status_code == 200, r.text
@@ -90,7 +97,10 @@ def test_patch_sets_and_clears_an_unassessed_fr(client: Any, people: dict[str, H
 
     r = client.patch(
         url,
-        json={"sl_achieved": dict.fromkeys(FRS, 2) | {"FR3": None, "FR5": 1}, "revision": r.json()["revision"]},
+        json={
+            "sl_achieved": dict.fromkeys(FRS, 2) | {"FR3": None, "FR5": 1},
+            "revision": r.json()["revision"],
+        },
         headers=people["otto"],
     )
     assert r.status_code == 200, r.text
