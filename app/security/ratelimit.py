@@ -101,7 +101,7 @@ def guard_login(ip: str | None, username: str) -> None:
 
 
 def login_failed(ip: str | None, username: str) -> None:
-    """Count a failed login against the client IP and the username, and audit it (a transaction of its own)."""
+    """Count a failed login against the client IP and the username, and audit it (own transaction)."""
     with session_scope() as session:
         record_failures(session, (ip_key(ip), user_key(username)))
         audit.record(
