@@ -16,7 +16,7 @@ import httpx
 from app.settings import PROJECT_ROOT
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -26,7 +26,7 @@ def _free_port() -> int:
 def serve(database: tuple[str, str | None], log: Path, workers: int = 1, **env: str) -> Iterator[str]:
     """Run ``aireg serve`` in a subprocess on a free port; yields its base URL; stops it at the end."""
     url, schema = database
-    port = _free_port()
+    port = free_port()
     environ = {**os.environ, "AIREG_DATABASE_URL": url, **env}
     if schema:
         environ["AIREG_DATABASE_SCHEMA"] = schema

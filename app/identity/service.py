@@ -391,13 +391,19 @@ def start_web_session(session: Session, user: User) -> str:
     return token
 
 
-def resolve_web_session(session: Session, token: str) -> User | None:
-    """The user of a live session (not ended, not expired, user active and with a password), else None."""
+def _web_session(session: Session, token: str) -> tuple[WebSession, User] | None:
+    """The session row a cookie's token names, with its user (by the token's SHA-256)."""
     row = session.exec(
         select(WebSession, User)
         .join(User, User.id == WebSession.user_id)
         .where(WebSession.token_hash == hash_token(token))
     ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def resolve_web_session(session: Session, token: str) -> User | None:
+    """The user of a live session (not ended, not expired, user active and with a password), else None."""
+    row = _web_session(session, token)
     if row is None:
         return None
     web_session, user = row
@@ -410,11 +416,7 @@ def resolve_web_session(session: Session, token: str) -> User | None:
 
 def end_web_session(session: Session, token: str, *, reason: str = "signed out") -> WebSession | None:
     """End one session (sign-out); None when it had already ended or never existed."""
-    row = session.exec(
-        select(WebSession, User)
-        .join(User, User.id == WebSession.user_id)
-        .where(WebSession.token_hash == hash_token(token))
-    ).first()
+    row = _web_session(session, token)
     if row is None or row[0].ended_at is not None:
         return None
     web_session, user = row

@@ -3,79 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import app as cli
 from app.settings import get_settings
 from tests.approvals.helpers import MINIMAL, sign, submit
+from tests.server import free_port, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def live_server(client: Any, database: tuple[str, str | None]) -> Iterator[str]:
-    """``uvicorn app.main:create_app`` on a free port, against the test database; stopped at the end."""
-    url, schema = database
-    port = _free_port()
-    env = os.environ | {"AIREG_DATABASE_URL": url, "AIREG_LOG_LEVEL": "warning"}
-    if schema:
-        env["AIREG_DATABASE_SCHEMA"] = schema
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-            time.sleep(0.1)
+def live_server(client: Any, database: tuple[str, str | None], tmp_path: Path) -> Iterator[str]:
+    """``aireg serve`` on a free port, against the test database; stopped at the end."""
+    with serve(database, tmp_path / "serve.log", AIREG_LOG_LEVEL="warning") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def _check(*args: str) -> Any:
@@ -134,7 +81,7 @@ def test_release_check_exit_statuses(
             "--version",
             "v1",
             "--url",
-            f"http://127.0.0.1:{_free_port()}",
+            f"http://127.0.0.1:{free_port()}",
             "--token",
             token,
         ),

@@ -13,18 +13,15 @@ import hashlib
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
+
+from tests.server import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,12 +47,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def demo(client: TestClient) -> dict[str, str]:
     """The demo portfolio with classifications, risk assessments and approvals on top."""
@@ -65,49 +56,10 @@ def demo(client: TestClient) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(demo: dict[str, str]) -> Iterator[str]:
-    """A real uvicorn process on a free 127.0.0.1 port, over the same test database."""
-    port = _free_port()
-    env = {**os.environ, "AIREG_LOG_LEVEL": "warning"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/login", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"uvicorn did not start:\n{output[-3000:]}")
-            time.sleep(0.2)
+def server(demo: dict[str, str], database: tuple[str, str | None], tmp_path: Path) -> Iterator[str]:
+    """A real ``aireg serve`` on a free 127.0.0.1 port, over the same test database."""
+    with serve(database, tmp_path / "serve.log", AIREG_LOG_LEVEL="warning") as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
