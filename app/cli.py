@@ -69,11 +69,13 @@ def serve(
     import uvicorn
 
     from app.classification.catalog import CatalogError, get_catalog
+    from app.compliance.frameworks import get_frameworks
     from app.logging import logging_config
     from app.settings import get_settings
 
     try:
         get_catalog()  # a broken catalogue stops the service before it binds, naming the file and key
+        get_frameworks()  # likewise a broken framework file (risk_catalog/frameworks/)
     except CatalogError as exc:
         fail(str(exc))
     migrate()

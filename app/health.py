@@ -38,6 +38,7 @@ def readiness_checks() -> dict[str, str]:
     from alembic.runtime.migration import MigrationContext
 
     from app.classification.catalog import get_catalog
+    from app.compliance.frameworks import get_frameworks
 
     checks: dict[str, str] = {}
     try:
@@ -56,6 +57,7 @@ def readiness_checks() -> dict[str, str]:
         checks.setdefault("migrations", "unknown")
     try:
         get_catalog()
+        get_frameworks()
         checks["catalog"] = "ok"
     except Exception as exc:
         checks["catalog"] = f"not loaded: {type(exc).__name__}"

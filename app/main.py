@@ -13,6 +13,8 @@ from app.approvals.router import router as approvals_router
 from app.audit.router import router as audit_router
 from app.classification.catalog import get_catalog
 from app.classification.router import router as classification_router
+from app.compliance.frameworks import get_frameworks
+from app.compliance.router import router as compliance_router
 from app.db import migrate
 from app.documents.router import router as documents_router
 from app.health import router as health_router
@@ -32,6 +34,7 @@ from app.zones.router import router as zones_router
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     get_catalog()  # a broken catalogue stops the service here, naming the file and key
+    get_frameworks()  # so do broken framework files and an unknown AIREG_ADOPTED_FRAMEWORKS
     migrate()
     yield
 
@@ -61,6 +64,7 @@ def create_app() -> FastAPI:
     app.include_router(systems_router)
     app.include_router(zones_router)
     app.include_router(classification_router)
+    app.include_router(compliance_router)
     app.include_router(audit_router)
     app.include_router(approvals_router)
     app.include_router(operations_router)

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     url: str = "http://127.0.0.1:8000"
     token: str | None = None
     risk_catalog_dir: Path = PROJECT_ROOT / "risk_catalog"
+    # compliance frameworks the organisation adopts: comma-separated ids of files in
+    # <risk_catalog_dir>/frameworks/, checked against the loaded files at start (app/compliance/frameworks.py)
+    adopted_frameworks: str = Field(
+        default="ai_act,iso42001,nist_ai_rmf",
+        pattern=r"^\s*[a-z][a-z0-9_]*\s*(,\s*[a-z][a-z0-9_]*\s*)*$",
+    )
     policies_dir: Path = PROJECT_ROOT / "policies"
     document_templates_dir: Path = PROJECT_ROOT / "document_templates"
     token_default_expires_days: int = Field(default=90, ge=1, le=3650)

@@ -56,6 +56,40 @@ MIX: list[tuple[dict[str, Any], str]] = [
     ),
     ({"prohibited_practices": ["art5.1.f"], "annex3_uses": ["annex3.4.b"], "gpai_model": True}, "provider"),
     ({"transparency": ["art50.1", "art50.2"], "gpai_model": True, "gpai_systemic_risk": True}, "importer"),
+    # Second edition (catalogue 2026-12-06): Art. 2 scope, Art. 25, Art. 5(1)(h) by role, GPAI, dates.
+    (
+        {"scope_exclusions": ["art2.12"], "annex3_uses": ["annex3.4.a"], "transparency": ["art50.1"]},
+        "provider",
+    ),
+    ({"scope_exclusions": ["art2.3", "art2.10"], "prohibited_practices": ["art5.1.ba"]}, "deployer"),
+    ({"annex3_uses": ["annex3.4.a", "annex3.5.b"], "role_change": ["art25.1.b"]}, "importer"),
+    ({"prohibited_practices": ["art5.1.h"], "art5_1_h_exception": "art5.1.h.ii"}, "deployer"),
+    (
+        {
+            "annex3_uses": ["annex3.4.a", "annex3.4.b", "annex3.2"],
+            "art6_3_conditions": {"annex3.4.a": ["art6.3.a"], "annex3.2": ["art6.3.b"]},
+        },
+        "provider",
+    ),
+    (
+        {
+            "gpai_model": True,
+            "gpai_training_flops": 3e25,
+            "gpai_open_source": True,
+            "gpai_placed_before_2025_08_02": True,
+        },
+        "provider",
+    ),
+    (
+        {
+            "annex1": {
+                "legislation": "annex1.a.4",
+                "safety_component": True,
+                "third_party_conformity_assessment": True,
+            }
+        },
+        "product_manufacturer",
+    ),
 ]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
@@ -21,15 +21,23 @@ __all__ = [
     "CatalogError",
     "Derogation",
     "GPAIDuty",
+    "GPAIRules",
     "IECCatalog",
     "IncidentDeadline",
     "IncidentKind",
+    "IncidentLimit",
     "Legislation",
     "NISTCatalog",
     "ObligationDef",
     "ObligationSet",
     "Practice",
+    "PracticeException",
+    "RoleChange",
+    "ScopeExclusion",
+    "ScopeRule",
     "TransparencyDuty",
+    "catalog_for",
+    "catalog_versions",
     "cite",
     "get_catalog",
     "load_catalog",
@@ -49,6 +57,11 @@ class _Entry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def _private(self, name: str) -> Any:
+        """A private attribute read straight from its store: ``self._x`` goes through pydantic's
+        ``__getattr__`` (~3 µs), which the engine would pay dozens of times per classification."""
+        return self.__pydantic_private__[name]
+
 
 # ---------------------------------------------------------------------------------------------- AI Act
 
@@ -59,15 +72,74 @@ class Route(_Entry):
     id: str
     title: str
     note: str | None = None
+    scope_rule: str | None = None  # a scope rule (e.g. Art. 2(2)) that limits the AI Act on this route
+
+
+class ScopeRule(_Entry):
+    """A provision limiting which parts of the AI Act reach a system on a route (not a duty): Art. 2(2)."""
+
+    id: str = Field(pattern=r"^art\d+(\.\d+)*$")
+    title: str
+    route: str
+    # Routes whose duties, and whether Art. 50 duties, do not apply while this is the only high-risk route.
+    displaces_routes: list[str] = Field(default_factory=list)
+    displaces_transparency: bool = False
+    note: str | None = None
+
+
+# What an Art. 2 exclusion can never cover, and the answers that defeat it.
+NeverCovers = Literal["prohibited", "high_risk", "transparency"]
+DefeatingAnswer = Literal["real_world_testing"]
+
+
+class ScopeExclusion(_Entry):
+    """An Art. 2 exclusion from the scope of the AI Act, with the Act's own limits."""
+
+    id: str = Field(pattern=r"^art2\.\d+$")
+    title: str
+    roles: list[str] | None = None  # the roles it can cover (None: every role)
+    defeated_by: list[DefeatingAnswer] = Field(default_factory=list)
+    never_covers: list[NeverCovers] = Field(default_factory=list)
+    keeps_gpai: bool = False
+    note: str | None = None
+
+
+class RoleChange(_Entry):
+    """An Art. 25 change that makes an operator the provider of a high-risk AI system."""
+
+    id: str = Field(pattern=r"^art25\.\d+(\.[a-z])?$")
+    title: str
+    from_roles: list[str] = Field(min_length=1)
+    becomes: str
+    requires_routes: list[str] | None = None
+    automatic: bool = False  # follows from the role and route alone, no answer names it
+    note: str | None = None
+
+
+class PracticeException(_Entry):
+    """An exception that makes an otherwise prohibited use lawful under conditions (Art. 5(1)(h)(i)-(iii))."""
+
+    id: str = Field(pattern=r"^art5\.1\.[a-z]+\.[ivx]+$")
+    title: str
 
 
 class Practice(_Entry):
-    """An Art. 5(1) prohibited practice."""
+    """An Art. 5(1) prohibited practice, the roles its ban reaches and its exceptions."""
 
     id: str = Field(pattern=r"^art5\.1\.[a-z]+$")
     title: str
     applies_from: date
     note: str | None = None
+    carve_out: str | None = None
+    binds: list[str] | None = None  # None: every role (placing on the market, putting into service, use)
+    otherwise_use: str | None = None  # for the roles not bound: the Annex III use the practice counts as
+    exceptions: list[PracticeException] = Field(default_factory=list)
+    exception_route: str | None = None
+    exception_uses: list[str] = Field(default_factory=list)
+
+    def binds_role(self, role: str) -> bool:
+        """Whether the ban reaches an operator in ``role``."""
+        return self.binds is None or role in self.binds
 
 
 class Legislation(_Entry):
@@ -122,12 +194,39 @@ class TransparencyDuty(_Entry):
 
 
 class GPAIDuty(_Entry):
-    """A Chapter V duty of general-purpose AI model providers."""
+    """A Chapter V duty of general-purpose AI model providers (or their authorised representatives)."""
 
-    id: str = Field(pattern=r"^art\d+(\.\d+)*$")
+    id: str = Field(pattern=r"^art\d+(\.\d+)*(\.[a-z])?$")
     title: str
     applies_from: date
-    systemic_risk_only: bool
+    systemic_risk_only: bool = False
+    open_source_exempt: str | None = None  # the provision lifting it for an open-source model (Art. 53(2))
+    binds: list[str] = Field(default_factory=lambda: ["provider"], min_length=1)
+    report_to: str | None = None
+    note: str | None = None
+
+
+class SystemicRiskPresumption(_Entry):
+    """Art. 51(2): training compute from which systemic risk is presumed, and the rebuttal provision."""
+
+    id: str
+    threshold_flops: float = Field(gt=0)
+    rebuttal: str
+
+
+class LegacyModels(_Entry):
+    """Art. 111(3): models placed on the market before a date have until a later date."""
+
+    id: str
+    placed_before: date
+    applies_from: date
+
+
+class GPAIRules(_Entry):
+    """How the answers about a general-purpose AI model change its duties."""
+
+    systemic_risk_presumption: SystemicRiskPresumption | None = None
+    legacy_models: LegacyModels | None = None
 
 
 class ObligationDef(_Entry):
@@ -136,6 +235,7 @@ class ObligationDef(_Entry):
     id: str = Field(pattern=r"^art\d+[a-z]?(\.\d+)*$")
     title: str
     binds: list[str] = Field(min_length=1)
+    report_to: str | None = None
     note: str | None = None
 
 
@@ -160,9 +260,10 @@ class ObligationSet(_Entry):
 
     def matches(self, uses: Iterable[str]) -> bool:
         """Whether the Annex III filters of this set hold for the system's uses."""
-        if self._uses_any is not None and not any(u in self._uses_any for u in uses):
+        uses_any, other_than = self._private("_uses_any"), self._private("_uses_other_than")
+        if uses_any is not None and not any(u in uses_any for u in uses):
             return False
-        return self._uses_other_than is None or any(u not in self._uses_other_than for u in uses)
+        return other_than is None or any(u not in other_than for u in uses)
 
 
 class IncidentKind(_Entry):
@@ -171,6 +272,22 @@ class IncidentKind(_Entry):
     id: str = Field(pattern=r"^[a-z][a-z_]*$")
     title: str
     ref: str | None = None
+
+
+class IncidentLimit(_Entry):
+    """Art. 73(9)-(10): AI Act incident reporting limited to some kinds, on routes or legislation."""
+
+    id: str = Field(pattern=r"^art73\.\d+$")
+    title: str
+    routes: list[str] = Field(default_factory=list)
+    legislation: list[str] = Field(default_factory=list)
+    kinds: list[str] = Field(min_length=1)
+    condition: str | None = None
+
+    @property
+    def duty(self) -> str:
+        """The duty this limits (``art73``)."""
+        return self.id.rsplit(".", 1)[0]
 
 
 class IncidentDeadline(_Entry):
@@ -188,6 +305,9 @@ class AIActCatalog(_Entry):
     entry_into_force: date
     roles: list[str] = Field(min_length=1)
     routes: list[Route]
+    scope_rules: list[ScopeRule] = Field(default_factory=list)
+    scope_exclusions: list[ScopeExclusion] = Field(default_factory=list)
+    role_changes: list[RoleChange] = Field(default_factory=list)
     prohibited_practices: list[Practice]
     annex1_legislation: list[Legislation]
     withdrawn_ids: list[WithdrawnId] = Field(default_factory=list)
@@ -195,12 +315,19 @@ class AIActCatalog(_Entry):
     art6_3_conditions: list[Derogation]
     transparency_duties: list[TransparencyDuty]
     gpai_duties: list[GPAIDuty]
+    gpai_rules: GPAIRules = Field(default_factory=GPAIRules)
     obligations: list[ObligationDef]
     obligation_sets: list[ObligationSet]
+    incident_limits: list[IncidentLimit] = Field(default_factory=list)
     incident_kinds: list[IncidentKind]
     incident_deadlines: list[IncidentDeadline]
 
     _route: dict[str, Route] = PrivateAttr(default_factory=dict)
+    _scope_rule: dict[str, ScopeRule] = PrivateAttr(default_factory=dict)
+    _exclusion: dict[str, ScopeExclusion] = PrivateAttr(default_factory=dict)
+    _role_change: dict[str, RoleChange] = PrivateAttr(default_factory=dict)
+    _answerable_change: dict[str, RoleChange] = PrivateAttr(default_factory=dict)
+    _exception: dict[str, tuple[Practice, PracticeException]] = PrivateAttr(default_factory=dict)
     _practice: dict[str, Practice] = PrivateAttr(default_factory=dict)
     _legislation: dict[str, Legislation] = PrivateAttr(default_factory=dict)
     _withdrawn: dict[str, WithdrawnId] = PrivateAttr(default_factory=dict)
@@ -210,6 +337,7 @@ class AIActCatalog(_Entry):
     _gpai: dict[str, GPAIDuty] = PrivateAttr(default_factory=dict)
     _obligation: dict[str, ObligationDef] = PrivateAttr(default_factory=dict)
     _order: dict[str, int] = PrivateAttr(default_factory=dict)
+    _title: dict[str, str] = PrivateAttr(default_factory=dict)
     _position: dict[str, int] = PrivateAttr(default_factory=dict)
     _kind: dict[str, str] = PrivateAttr(default_factory=dict)
     _sets: dict[tuple[str, str], tuple[ObligationSet, ...]] = PrivateAttr(default_factory=dict)
@@ -220,7 +348,12 @@ class AIActCatalog(_Entry):
     def model_post_init(self, __context: Any) -> None:
         """Build the lookup dicts once, so the engine does only dict and set lookups per call."""
         self._route = {r.id: r for r in self.routes}
+        self._scope_rule = {r.id: r for r in self.scope_rules}
+        self._exclusion = {x.id: x for x in self.scope_exclusions}
+        self._role_change = {c.id: c for c in self.role_changes}
+        self._answerable_change = {c.id: c for c in self.role_changes if not c.automatic}
         self._practice = {p.id: p for p in self.prohibited_practices}
+        self._exception = {e.id: (p, e) for p in self.prohibited_practices for e in p.exceptions}
         self._legislation = {a.id: a for a in self.annex1_legislation}
         self._withdrawn = {w.id: w for w in self.withdrawn_ids}
         self._annex3 = {u.id: u for u in self.annex3_uses}
@@ -230,14 +363,21 @@ class AIActCatalog(_Entry):
         self._obligation = {o.id: o for o in self.obligations}
         # Result order: obligations in catalogue order, then Art. 50 duties.
         self._order = {oid: i for i, oid in enumerate([*self._obligation, *self._transparency])}
+        self._title = {
+            i: e.title for table in (self._transparency, self._obligation) for i, e in table.items()
+        }
         kinds = (
+            (self._exclusion, "an Art. 2 scope exclusion"),
             (self._practice, "an Art. 5(1) prohibited practice"),
+            (self._exception, "an exception to an Art. 5(1) prohibition"),
             (self._legislation, "an Annex I legislation"),
             (self._annex3, "an Annex III use"),
             (self._condition, "an Art. 6(3) condition"),
             (self._transparency, "an Art. 50 transparency duty"),
             (self._gpai, "a general-purpose AI model duty"),
             (self._obligation, "an obligation"),
+            (self._role_change, "an Art. 25 role change"),
+            (self._scope_rule, "a scope rule"),
         )
         self._kind = {i: label for table, label in kinds for i in table}
         self._position = {i: n for n, i in enumerate(self._kind)}
@@ -253,70 +393,102 @@ class AIActCatalog(_Entry):
     @property
     def route_by_id(self) -> dict[str, Route]:
         """Routes by id."""
-        return self._route
+        return self._private("_route")
+
+    @property
+    def scope_rule_by_id(self) -> dict[str, ScopeRule]:
+        """Scope rules (Art. 2(2) ...) by id."""
+        return self._private("_scope_rule")
+
+    @property
+    def exclusion_by_id(self) -> dict[str, ScopeExclusion]:
+        """Art. 2 scope exclusions by id."""
+        return self._private("_exclusion")
+
+    @property
+    def role_change_by_id(self) -> dict[str, RoleChange]:
+        """Art. 25 role changes by id, automatic ones included."""
+        return self._private("_role_change")
+
+    @property
+    def answerable_role_change_by_id(self) -> dict[str, RoleChange]:
+        """The Art. 25 role changes an answer may name (not the automatic ones)."""
+        return self._private("_answerable_change")
+
+    @property
+    def exception_by_id(self) -> dict[str, tuple[Practice, PracticeException]]:
+        """Exceptions to Art. 5(1) prohibitions by id, with the practice each belongs to."""
+        return self._private("_exception")
 
     @property
     def practice_by_id(self) -> dict[str, Practice]:
         """Art. 5(1) practices by id."""
-        return self._practice
+        return self._private("_practice")
 
     @property
     def legislation_by_id(self) -> dict[str, Legislation]:
         """Annex I legislation by id."""
-        return self._legislation
+        return self._private("_legislation")
 
     @property
     def withdrawn_by_id(self) -> dict[str, WithdrawnId]:
         """Withdrawn identifiers by id."""
-        return self._withdrawn
+        return self._private("_withdrawn")
 
     @property
     def annex3_by_id(self) -> dict[str, AnnexIIIUse]:
         """Annex III uses by id."""
-        return self._annex3
+        return self._private("_annex3")
 
     @property
     def condition_by_id(self) -> dict[str, Derogation]:
         """Art. 6(3) conditions by id."""
-        return self._condition
+        return self._private("_condition")
 
     @property
     def transparency_by_id(self) -> dict[str, TransparencyDuty]:
         """Art. 50 duties by id."""
-        return self._transparency
+        return self._private("_transparency")
 
     @property
     def gpai_by_id(self) -> dict[str, GPAIDuty]:
         """General-purpose AI model duties by id."""
-        return self._gpai
+        return self._private("_gpai")
 
     @property
     def obligation_by_id(self) -> dict[str, ObligationDef]:
         """Obligation definitions by id."""
-        return self._obligation
+        return self._private("_obligation")
 
     @property
     def obligation_order(self) -> dict[str, int]:
         """Position of each obligation or Art. 50 duty in results."""
-        return self._order
+        return self._private("_order")
+
+    @property
+    def title_by_id(self) -> dict[str, str]:
+        """Title of every obligation and Art. 50 duty."""
+        return self._private("_title")
 
     @property
     def position(self) -> dict[str, int]:
         """Position of every identifier in the catalogue, to list answers in a stable order."""
-        return self._position
+        return self._private("_position")
 
     def kind_of(self, identifier: str) -> str | None:
         """What kind of AI Act identifier this is (e.g. ``an Annex III use``), or None if unknown."""
-        return self._kind.get(identifier)
+        kinds: dict[str, str] = self._private("_kind")
+        return kinds.get(identifier)
 
     def sets_for(self, route: str, role: str) -> tuple[ObligationSet, ...]:
         """The obligation sets for one route and role, in catalogue order."""
-        return self._sets.get((route, role), ())
+        sets: dict[tuple[str, str], tuple[ObligationSet, ...]] = self._private("_sets")
+        return sets.get((route, role), ())
 
     @property
     def incident_kind_by_id(self) -> dict[str, IncidentKind]:
         """Incident kinds by id."""
-        return self._incident_kind
+        return self._private("_incident_kind")
 
     def incident_deadline(self, kind: str) -> IncidentDeadline:
         """The Art. 73 deadline for a serious incident of ``kind``: its shorter one, else the general one."""
@@ -396,17 +568,17 @@ class NISTCatalog(_Entry):
     @property
     def function_by_id(self) -> dict[str, NISTFunction]:
         """Functions by id."""
-        return self._function
+        return self._private("_function")
 
     @property
     def category_by_id(self) -> dict[str, NISTCategory]:
         """Categories by id."""
-        return self._category
+        return self._private("_category")
 
     @property
     def subcategory_by_id(self) -> dict[str, NISTSubcategory]:
         """Subcategories by id (``MEASURE 2.11``)."""
-        return self._subcategory
+        return self._private("_subcategory")
 
     def risk_tier(self, impact: int, likelihood: int) -> str:
         """The tier for an impact and likelihood rating (1-based); ValueError when out of range."""
@@ -476,7 +648,7 @@ class IECCatalog(_Entry):
     @property
     def fr_by_id(self) -> dict[str, FoundationalRequirement]:
         """Foundational requirements by id, in FR order."""
-        return self._fr
+        return self._private("_fr")
 
     @property
     def fr_ids(self) -> tuple[str, ...]:
@@ -486,17 +658,17 @@ class IECCatalog(_Entry):
     @property
     def zone_by_code(self) -> dict[str, ZoneTemplate]:
         """Default zones by code."""
-        return self._zone
+        return self._private("_zone")
 
     @property
     def purdue_by_level(self) -> dict[float, PurdueLevel]:
         """Purdue levels by number."""
-        return self._purdue
+        return self._private("_purdue")
 
     @property
     def sl_by_level(self) -> dict[int, SecurityLevel]:
         """Security levels by number."""
-        return self._sl
+        return self._private("_sl")
 
 
 # ------------------------------------------------------------------------------------------ the catalogue
@@ -643,6 +815,9 @@ def _check_ai_act(ai: AIActCatalog, name: str) -> list[str]:
     p: list[str] = []
     seen: dict[str, str] = {}
     for key in (
+        "scope_rules",
+        "scope_exclusions",
+        "role_changes",
         "prohibited_practices",
         "annex1_legislation",
         "annex3_uses",
@@ -653,10 +828,19 @@ def _check_ai_act(ai: AIActCatalog, name: str) -> list[str]:
         "withdrawn_ids",
     ):
         p.extend(_duplicates(name, key, (e.id for e in getattr(ai, key)), seen))
+    p.extend(
+        _duplicates(
+            name,
+            "prohibited_practices[].exceptions",
+            (e.id for x in ai.prohibited_practices for e in x.exceptions),
+            seen,
+        )
+    )
     p.extend(_duplicates(name, "routes", (r.id for r in ai.routes), {}))
     p.extend(_duplicates(name, "roles", ai.roles, {}))
     roles = set(ai.roles)
     routes = ai.route_by_id
+    p.extend(_check_scope_and_roles(ai, name))
 
     for i, leg in enumerate(ai.annex1_legislation):
         if not leg.id.startswith(f"annex1.{leg.section.lower()}."):
@@ -670,7 +854,9 @@ def _check_ai_act(ai: AIActCatalog, name: str) -> list[str]:
         if w.replaced_by is not None and ai.kind_of(w.replaced_by) is None:
             p.append(f"{name}: withdrawn_ids[{i}].replaced_by: unknown id {w.replaced_by!r}")
 
+    legacy = ai.gpai_rules.legacy_models
     dated: list[tuple[str, date]] = [
+        *([("gpai_rules.legacy_models.applies_from", legacy.applies_from)] if legacy else []),
         *(
             (f"prohibited_practices[{i}].applies_from", e.applies_from)
             for i, e in enumerate(ai.prohibited_practices)
@@ -693,6 +879,8 @@ def _check_ai_act(ai: AIActCatalog, name: str) -> list[str]:
         )
     for i, o in enumerate(ai.obligations):
         p.extend(f"{name}: obligations[{i}].binds: unknown role {r!r}" for r in o.binds if r not in roles)
+    for i, g in enumerate(ai.gpai_duties):
+        p.extend(f"{name}: gpai_duties[{i}].binds: unknown role {r!r}" for r in g.binds if r not in roles)
 
     for i, s in enumerate(ai.obligation_sets):
         at = f"{name}: obligation_sets[{i}]"
@@ -716,6 +904,44 @@ def _check_ai_act(ai: AIActCatalog, name: str) -> list[str]:
                 if use not in ai.annex3_by_id:
                     p.append(f"{at}.{key}[{j}]: unknown Annex III use {use!r}")
     p.extend(_check_incident_deadlines(ai, name))
+    return p
+
+
+def _check_scope_and_roles(ai: AIActCatalog, name: str) -> list[str]:
+    """Scope rules, Art. 2 exclusions, Art. 25 changes and Art. 5 practices name known roles, routes, uses."""
+    p: list[str] = []
+    roles, routes, uses = set(ai.roles), ai.route_by_id, ai.annex3_by_id
+
+    def known(at: str, values: Iterable[str], table: Any, what: str) -> None:
+        p.extend(f"{at}: unknown {what} {v!r}" for v in values if v not in table)
+
+    for i, r in enumerate(ai.routes):
+        if r.scope_rule is not None and r.scope_rule not in ai.scope_rule_by_id:
+            p.append(f"{name}: routes[{i}].scope_rule: unknown scope rule {r.scope_rule!r}")
+    for i, rule in enumerate(ai.scope_rules):
+        known(f"{name}: scope_rules[{i}].route", [rule.route], routes, "route")
+        known(f"{name}: scope_rules[{i}].displaces_routes", rule.displaces_routes, routes, "route")
+    for i, x in enumerate(ai.scope_exclusions):
+        known(f"{name}: scope_exclusions[{i}].roles", x.roles or (), roles, "role")
+    for i, c in enumerate(ai.role_changes):
+        known(f"{name}: role_changes[{i}].from_roles", c.from_roles, roles, "role")
+        known(f"{name}: role_changes[{i}].becomes", [c.becomes], roles, "role")
+        known(f"{name}: role_changes[{i}].requires_routes", c.requires_routes or (), routes, "route")
+    for i, pr in enumerate(ai.prohibited_practices):
+        at = f"{name}: prohibited_practices[{i}]"
+        known(f"{at}.binds", pr.binds or (), roles, "role")
+        known(f"{at}.otherwise_use", [pr.otherwise_use] if pr.otherwise_use else [], uses, "Annex III use")
+        known(f"{at}.exception_uses", pr.exception_uses, uses, "Annex III use")
+        if pr.exceptions and pr.exception_route is None:
+            p.append(f"{at}.exception_route: required when the practice has exceptions")
+        known(f"{at}.exception_route", [pr.exception_route] if pr.exception_route else [], routes, "route")
+    for i, lim in enumerate(ai.incident_limits):
+        at = f"{name}: incident_limits[{i}]"
+        known(f"{at}.routes", lim.routes, routes, "route")
+        known(f"{at}.legislation", lim.legislation, ai.legislation_by_id, "Annex I legislation")
+        known(f"{at}.kinds", lim.kinds, ai.incident_kind_by_id, "incident kind")
+        if lim.duty not in ai.obligation_by_id:
+            p.append(f"{at}.id: no obligation {lim.duty!r} to limit")
     return p
 
 
@@ -854,6 +1080,53 @@ def load_catalog(directory: Path) -> Catalog:
 def get_catalog() -> Catalog:
     """The catalogue at ``get_settings().risk_catalog_dir``, loaded once (``cache_clear()`` reloads)."""
     return load_catalog(get_settings().risk_catalog_dir)
+
+
+HISTORY = "history"  # earlier catalogue versions, one directory each, kept unchanged
+
+
+def catalog_versions() -> list[str]:
+    """Every catalogue version this installation can load: the current one first, then the history."""
+    directory = Path(get_settings().risk_catalog_dir) / HISTORY
+    older = sorted(
+        (d.name for d in directory.iterdir() if (d / "catalog.yaml").is_file()) if directory.is_dir() else (),
+        reverse=True,
+    )
+    current = get_catalog().catalog_version
+    return [current, *(v for v in older if v != current)]
+
+
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
+
+
+@lru_cache(maxsize=16)
+def _historic(directory: str, version: str) -> Catalog:
+    """Catalogue ``version`` from ``directory``/history/, checked to be the version it claims."""
+    path = Path(directory) / HISTORY / version
+    if not _VERSION.match(version) or not (path / "catalog.yaml").is_file():
+        raise LookupError(
+            f"catalogue version {version!r} is not installed (no {HISTORY}/{version}/catalog.yaml)"
+        )
+    catalog = load_catalog(path)
+    if catalog.catalog_version != version:
+        raise CatalogError(
+            [
+                f"{_display(path / 'catalog.yaml')}: catalog_version: {catalog.catalog_version!r} "
+                f"in the directory of version {version!r}"
+            ]
+        )
+    return catalog
+
+
+def catalog_for(version: str) -> Catalog:
+    """The catalogue a classification was made under: the current one, or an earlier one from the history.
+
+    LookupError when the version is not installed; CatalogError when its files are broken.
+    """
+    current = get_catalog()
+    if version == current.catalog_version:
+        return current
+    return _historic(str(get_settings().risk_catalog_dir), version)
 
 
 _CITE = re.compile(r"^(art|annex)(\d+)((?:\.[0-9a-z]+)*)$")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -25,7 +25,10 @@ class Classification(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     system_id: str = Field(foreign_key="ai_system.id", max_length=16)
     answers: dict[str, Any] = Field(sa_type=sa.JSON)
-    ai_act_role: str = Field(max_length=16)
+    ai_act_role: str = Field(max_length=32)
+    # The role the AI Act treats the operator in (Art. 25: a deployer, importer or distributor may become the
+    # provider). Kept per classification, so requirements and documents follow the role it was made for.
+    effective_role: str = Field(max_length=32)
     ai_act_class: AIActClass = Field(sa_type=sa.String(16))
     basis: list[str] = Field(sa_type=sa.JSON)
     result: dict[str, Any] = Field(sa_type=sa.JSON)
@@ -80,6 +83,17 @@ class NistChecklistItem(SQLModel, table=True):
 # --- API schemas ---------------------------------------------------------------------------------------
 
 
+# The classification date: only what applies on it decides the class (default: the service's today).
+AsOf = Annotated[
+    date,
+    Field(
+        ge=date(2000, 1, 1),
+        le=date(2999, 12, 31),
+        description="Classify as of this date (default today): only what applies on it decides the class",
+    ),
+]
+
+
 class ClassifyRequest(SQLModel):
     """Answers to classify without storing anything, for one operator role (default ``provider``)."""
 
@@ -87,6 +101,7 @@ class ClassifyRequest(SQLModel):
 
     answers: ClassificationAnswers
     ai_act_role: AIActRole = AIActRole.provider
+    as_of: AsOf | None = None
 
 
 class SystemClassifyRequest(SQLModel):
@@ -95,6 +110,7 @@ class SystemClassifyRequest(SQLModel):
     model_config = {"extra": "forbid"}
 
     answers: ClassificationAnswers
+    as_of: AsOf | None = None
 
 
 class ClassificationRead(ClassificationResult):

@@ -36,7 +36,7 @@ async def classify_answers(
     ``async``, and authenticated by ``inline_principal``: the engine is pure CPU over the cached catalogue
     (tens of microseconds), so the whole request runs on the event loop without a thread-pool hop.
     """
-    return service.preview(data.answers, str(data.ai_act_role))
+    return service.preview(data.answers, str(data.ai_act_role), data.as_of)
 
 
 @router.post(
@@ -50,8 +50,13 @@ def record_classification(
     principal: CurrentPrincipal,
     system: Annotated[AISystem, Depends(system_access("classification", "create", for_update=True))],
 ) -> ClassificationRead:
-    """Classify the system for its own ai_act_role and record it as its current class (history is kept)."""
-    row = service.record_classification(session, system, data.answers, actor=principal.username)
+    """Classify the system for its own ai_act_role and record it as its current class (history is kept).
+
+    ``as_of`` (default today) is the date the classification is made for; the result keeps it.
+    """
+    row = service.record_classification(
+        session, system, data.answers, actor=principal.username, as_of=data.as_of
+    )
     return service.classification_read(row)
 
 

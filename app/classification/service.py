@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,16 +38,24 @@ from app.systems.models import AISystem, RiskTier
 ANSWERS_LOC = ["body", "answers"]
 
 
-def preview(answers: ClassificationAnswers | dict[str, Any], ai_act_role: str) -> ClassificationResult:
-    """Classify answers under the current catalogue as of the service clock's today, storing nothing."""
-    return classify(answers, ai_act_role=ai_act_role, catalog=get_catalog(), today=utcnow().date())
+def preview(
+    answers: ClassificationAnswers | dict[str, Any], ai_act_role: str, as_of: date | None = None
+) -> ClassificationResult:
+    """Classify answers under the current catalogue as of ``as_of`` (default: today), storing nothing."""
+    return classify(answers, ai_act_role=ai_act_role, catalog=get_catalog(), as_of=as_of or utcnow().date())
 
 
 def classification_read(row: Classification) -> ClassificationRead:
-    """The API view of a stored classification (the result exactly as it was computed then)."""
+    """The API view of a stored classification (the result exactly as it was computed then).
+
+    A classification stored before catalogue 2026-12-06 has no ``as_of`` in its result: it was made as of
+    the day it was recorded, which is what it reads back as.
+    """
     return ClassificationRead.model_validate(
         {
+            "as_of": row.created_at.date(),
             **row.result,
+            "effective_role": row.effective_role,
             "id": row.id,
             "system_id": row.system_id,
             "answers": row.answers,
@@ -58,12 +67,18 @@ def classification_read(row: Classification) -> ClassificationRead:
 
 
 def record_classification(
-    session: Session, system: AISystem, answers: ClassificationAnswers | dict[str, Any], *, actor: str
+    session: Session,
+    system: AISystem,
+    answers: ClassificationAnswers | dict[str, Any],
+    *,
+    actor: str,
+    as_of: date | None = None,
 ) -> Classification:
     """Classify a stored system for its own ``ai_act_role`` and make the result the system's class.
 
     A new row every time: earlier classifications stay as they were, with the catalogue version they were
-    made under (the AI Act obligations differ by operator role, Art. 16 vs Art. 26).
+    made under (the AI Act obligations differ by operator role, Art. 16 vs Art. 26). The row keeps the
+    effective role (Art. 25) beside the system's role, and the date it was made as of inside its result.
     """
     catalog = get_catalog()
     role = str(system.ai_act_role)
@@ -79,12 +94,13 @@ def record_classification(
         )
     parsed = parse_answers(answers, catalog)  # 422 naming the field, also for callers passing a dict
     now = utcnow()
-    result = classify(parsed, ai_act_role=role, catalog=catalog, today=now.date())
+    result = classify(parsed, ai_act_role=role, catalog=catalog, as_of=as_of or now.date())
     row = Classification(
         system_id=system.id,
         # What the assessor answered, as given (keys left out stay out).
         answers=parsed.model_dump(mode="json", exclude_unset=True),
         ai_act_role=role,
+        effective_role=result.effective_role,
         ai_act_class=AIActClass(result.ai_act_class),
         basis=list(result.basis),
         result=result.model_dump(mode="json"),
@@ -114,6 +130,8 @@ def record_classification(
             "answers": row.answers,
             "catalog_version": row.catalog_version,
             "ai_act_role": row.ai_act_role,
+            "effective_role": row.effective_role,
+            "as_of": result.as_of.isoformat() if result.as_of else None,
         },
     )
     return row

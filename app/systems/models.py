@@ -40,10 +40,14 @@ MetricKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0
 
 
 class AIActRole(StrEnum):
+    """The operator role under the AI Act: Art. 3(3)-(7), and the product manufacturer of Art. 25(3)."""
+
     provider = "provider"
     deployer = "deployer"
     importer = "importer"
     distributor = "distributor"
+    authorised_representative = "authorised_representative"
+    product_manufacturer = "product_manufacturer"
 
 
 class LifecycleStage(StrEnum):
@@ -90,10 +94,10 @@ class SLAchieved(SQLModel):
     FR7: int | None = Field(default=None, ge=0, le=4)
 
 
-def enum_type(enum_cls: type[StrEnum]) -> sa.Enum:
-    """A VARCHAR(16) column that stores an enum's values and loads them back as enum members."""
+def enum_type(enum_cls: type[StrEnum], length: int = 16) -> sa.Enum:
+    """A VARCHAR(``length``) column that stores an enum's values and loads them back as enum members."""
     return sa.Enum(
-        enum_cls, native_enum=False, length=16, values_callable=lambda members: [m.value for m in members]
+        enum_cls, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members]
     )
 
 
@@ -178,7 +182,7 @@ class AISystem(SQLModel, table=True):
     business_owner: str = Field(max_length=40)
     technical_owner: str | None = Field(default=None, max_length=40)
     vendor: str | None = Field(default=None, max_length=200)
-    ai_act_role: AIActRole = Field(default=AIActRole.deployer, sa_type=enum_type(AIActRole))
+    ai_act_role: AIActRole = Field(default=AIActRole.deployer, sa_type=enum_type(AIActRole, 32))
     lifecycle_stage: LifecycleStage = Field(default=LifecycleStage.idea, sa_type=enum_type(LifecycleStage))
     personal_data: bool = False
     zone: str | None = Field(default=None, foreign_key="zone.code", max_length=24)

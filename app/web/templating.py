@@ -27,6 +27,7 @@ LABELS: dict[str, dict[str, str]] = {
         "high_risk": "High risk",
         "limited_risk": "Limited risk",
         "minimal_risk": "Minimal risk",
+        "out_of_scope": "Out of scope",
     },
     "risk_tier": {"low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"},
     "lifecycle_stage": {"idea": "Idea", "pilot": "Pilot", "production": "Production", "retired": "Retired"},
@@ -35,6 +36,8 @@ LABELS: dict[str, dict[str, str]] = {
         "deployer": "Deployer",
         "importer": "Importer",
         "distributor": "Distributor",
+        "authorised_representative": "Authorised representative",
+        "product_manufacturer": "Product manufacturer",
     },
     "role": {
         "admin": "Administrator",

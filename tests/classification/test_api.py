@@ -124,17 +124,25 @@ PREVIEW_CASES: dict[str, tuple[dict[str, Any], str | None, dict[str, Any]]] = {
     "machinery_safety_component": (
         {"annex1": A1_MACHINERY},
         "provider",
-        {"ai_act_class": "high_risk", "basis": ["art6.1", "annex1.b.21"]},
+        {"ai_act_class": "high_risk", "basis": ["art6.1", "annex1.b.21", "art2.2"], "obligations": []},
     ),
     "gpai_with_systemic_risk": (
         {"gpai_model": True, "gpai_systemic_risk": True},
         "provider",
-        {"ai_act_class": "minimal_risk", "basis": [], "gpai": ["art53", "art55"]},
+        {
+            "ai_act_class": "minimal_risk",
+            "basis": [],
+            "gpai": ["art53.1.a", "art53.1.b", "art53.1.c", "art53.1.d", "art52", "art55"],
+        },
     ),
     "gpai_without_systemic_risk": (
         {"gpai_model": True},
         "provider",
-        {"ai_act_class": "minimal_risk", "basis": [], "gpai": ["art53"]},
+        {
+            "ai_act_class": "minimal_risk",
+            "basis": [],
+            "gpai": ["art53.1.a", "art53.1.b", "art53.1.c", "art53.1.d"],
+        },
     ),
     "chatbot_transparency": (
         {"transparency": ["art50.1"]},

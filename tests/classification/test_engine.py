@@ -26,7 +26,10 @@ from app.errors import Unprocessable
 from app.settings import PROJECT_ROOT, get_settings
 
 CATALOG_DIR = PROJECT_ROOT / "risk_catalog"
+VERSION = str(yaml.safe_load((CATALOG_DIR / "catalog.yaml").read_text(encoding="utf-8"))["catalog_version"])
 TODAY = date(2026, 11, 30)  # after Art. 50 (2 Aug 2026), before Art. 5(1)(ba)/(bb) and every high-risk date
+GPAI = ["art53.1.a", "art53.1.b", "art53.1.c", "art53.1.d"]  # Art. 53(1)(a)-(d), every GPAI model provider
+GPAI_SYSTEMIC = [*GPAI, "art52", "art55"]  # plus the Art. 52 notification and Art. 55
 
 PROHIBITED, HIGH, LIMITED, MINIMAL = (
     AIActClass.PROHIBITED,
@@ -34,8 +37,12 @@ PROHIBITED, HIGH, LIMITED, MINIMAL = (
     AIActClass.LIMITED_RISK,
     AIActClass.MINIMAL_RISK,
 )
-# Provider duties of a high-risk system (Art. 8-17, 43, 47, 48, 72, 73), both routes.
+# Provider duties of a high-risk system (Art. 8-21, 43, 47, 48, 72, 73), both routes.
 PROVIDER_HR = {"art8", "art9", "art10", "art11", "art12", "art13", "art14", "art15", "art16", "art17"} | {
+    "art18",
+    "art19",
+    "art20",
+    "art21",
     "art43",
     "art47",
     "art48",
@@ -73,6 +80,7 @@ class Case:
     has: frozenset[str] | set[str] = frozenset()  # obligation ids that must be listed
     lacks: frozenset[str] | set[str] = frozenset()  # obligation ids that must not be listed
     exact: list[str] | None = None  # the whole obligation id list, in order
+    as_of: date = TODAY
 
 
 CASES: dict[str, Case] = {
@@ -118,28 +126,30 @@ CASES: dict[str, Case] = {
         ["art5.1.a"],
         lacks=NOT_PROVIDER_HR,
     ),
-    # Image model fine-tuned into a "nudify" app on a systemic-risk GPAI model: art5.1.ba, GPAI duties kept
+    # Image model fine-tuned into a "nudify" app on a systemic-risk GPAI model: art5.1.ba (from 2 Dec 2026)
     "nudify_app_on_gpai": Case(
         {"prohibited_practices": ["art5.1.ba"], "gpai_model": True, "gpai_systemic_risk": True},
         PROHIBITED,
         ["art5.1.ba"],
-        gpai=["art53", "art55"],
+        gpai=GPAI_SYSTEMIC,
+        as_of=date(2026, 12, 2),
     ),
     # ---------------------------------------------------------------- Art. 6(1), Annex I Section B
-    # Vision-based safeguarding replacing a light curtain on a press brake (Machinery Reg. 2023/1230): high
+    # Vision-based safeguarding replacing a light curtain on a press brake (Machinery Reg. 2023/1230): high;
+    # Art. 2(2) is a scope rule (basis), not a duty: only Art. 6(1), 60a, 102-112 apply, so no AI Act duty
     "press_brake_safeguarding": Case(
         {"annex1": a1("annex1.b.21")},
         HIGH,
-        ["art6.1", "annex1.b.21"],
-        exact=["art2.2", "art4"],
+        ["art6.1", "annex1.b.21", "art2.2"],
+        exact=[],
     ),
     # The plant operating that press brake (deployer): Art. 26 does not reach Section B either (Art. 2(2))
     "press_brake_safeguarding_deployer": Case(
         {"annex1": a1("annex1.b.21")},
         HIGH,
-        ["art6.1", "annex1.b.21"],
+        ["art6.1", "annex1.b.21", "art2.2"],
         role="deployer",
-        exact=["art2.2", "art4"],
+        exact=[],
     ),
     # AI energy optimiser in a machine: not a safety component under Art. 6(1a) -> minimal
     "machine_energy_optimiser": Case(
@@ -151,18 +161,22 @@ CASES: dict[str, Case] = {
     ),
     # Autonomous steering of an agricultural tractor (Reg. 167/2013): high via Section B, sectoral route
     "autonomous_tractor": Case(
-        {"annex1": a1("annex1.b.15")}, HIGH, ["art6.1", "annex1.b.15"], has={"art2.2"}, lacks=PROVIDER_HR
+        {"annex1": a1("annex1.b.15")},
+        HIGH,
+        ["art6.1", "annex1.b.15", "art2.2"],
+        lacks=PROVIDER_HR | {"art2.2"},
     ),
     # Driverless forklift (machinery) that also assigns picking tasks by worker behaviour (Annex III 4(b))
     "forklift_with_task_allocation": Case(
         {"annex1": a1("annex1.b.21"), "annex3_uses": ["annex3.4.b"]},
         HIGH,
-        ["art6.1", "annex1.b.21", "art6.2", "annex3.4.b"],
-        has={"art2.2", "art9", "art49"},
+        ["art6.1", "annex1.b.21", "art2.2", "art6.2", "annex3.4.b"],
+        has={"art4", "art9", "art49"},
+        lacks={"art2.2"},
     ),
     # Importer of an AI drone flight controller for inspections (unmanned aircraft, B.20): sectoral route only
     "drone_controller_importer": Case(
-        {"annex1": a1("annex1.b.20")}, HIGH, ["art6.1", "annex1.b.20"], role="importer", exact=["art2.2"]
+        {"annex1": a1("annex1.b.20")}, HIGH, ["art6.1", "annex1.b.20", "art2.2"], role="importer", exact=[]
     ),
     # ---------------------------------------------------------------- Art. 6(1), Annex I Section A
     # MDR class IIa software triaging occupational-health X-rays (notified body involved): high
@@ -368,21 +382,21 @@ CASES: dict[str, Case] = {
     # Supplier-risk clustering that profiles companies' contacts but has no Annex III use: minimal
     "supplier_clustering_profiling_only": Case({"profiling": True}, MINIMAL, []),
     # In-house LLM published as a model for other teams (GPAI, no systemic risk): minimal, Art. 53
-    "in_house_llm": Case({"gpai_model": True}, MINIMAL, [], gpai=["art53"], exact=["art4"]),
+    "in_house_llm": Case({"gpai_model": True}, MINIMAL, [], gpai=GPAI, exact=["art4"]),
     # Frontier-scale model behind a plant assistant chatbot (systemic risk): limited, Art. 53 and 55
     "frontier_model_assistant": Case(
         {"transparency": ["art50.1"], "gpai_model": True, "gpai_systemic_risk": True},
         LIMITED,
         ["art50.1"],
         transparency=["art50.1"],
-        gpai=["art53", "art55"],
+        gpai=GPAI_SYSTEMIC,
     ),
     # GPAI model fine-tuned for CV screening: high-risk stays high-risk, GPAI duties alongside
     "gpai_cv_screening": Case(
         {"annex3_uses": ["annex3.4.a"], "gpai_model": True},
         HIGH,
         ["art6.2", "annex3.4.a"],
-        gpai=["art53"],
+        gpai=GPAI,
         has=PROVIDER_HR,
     ),
 }
@@ -390,7 +404,7 @@ CASES: dict[str, Case] = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_classification_cases(case: Case, catalog: Catalog) -> None:
-    result = classify(case.answers, ai_act_role=case.role, catalog=catalog, today=TODAY)
+    result = classify(case.answers, ai_act_role=case.role, catalog=catalog, as_of=case.as_of)
     assert result.ai_act_class is case.ai_act_class
     assert result.basis == case.basis
     assert result.transparency_obligations == case.transparency
@@ -401,10 +415,10 @@ def test_classification_cases(case: Case, catalog: Catalog) -> None:
         assert ids == case.exact
     assert set(case.has) <= set(ids), f"missing {set(case.has) - set(ids)}"
     assert not set(case.lacks) & set(ids), f"unexpected {set(case.lacks) & set(ids)}"
-    assert result.catalog_version == "2026-07-27"
+    assert result.catalog_version == VERSION
     assert result.rationale
     for o in result.obligations:
-        assert o.in_force is (o.applies_from <= TODAY)
+        assert o.in_force is (o.applies_from <= case.as_of)
 
 
 def test_at_least_45_cases() -> None:
@@ -428,8 +442,8 @@ def test_annex1_route_dates_follow_the_2026_amendment(catalog: Catalog) -> None:
     # AI Act Art. 113(c)(ii) as amended: Annex I (Art. 6(1)) systems from 2 Aug 2028.
     obs = _by_id(classify({"annex1": a1("annex1.a.11")}, catalog=catalog, today=TODAY))
     assert {obs[oid].applies_from for oid in PROVIDER_HR} == {date(2028, 8, 2)}
-    section_b = _by_id(classify({"annex1": a1("annex1.b.21")}, catalog=catalog, today=TODAY))
-    assert section_b["art2.2"].applies_from == date(2028, 8, 2)
+    section_b = classify({"annex1": a1("annex1.b.21")}, catalog=catalog, today=TODAY)
+    assert "art2.2" in section_b.basis and section_b.obligations == []  # Art. 2(2) is a scope rule
 
 
 @pytest.mark.parametrize(
@@ -444,18 +458,28 @@ def test_in_force_relative_to_today(catalog: Catalog, today: date, in_force: boo
 
 @pytest.mark.parametrize(("today", "in_force"), [(date(2026, 8, 1), False), (date(2026, 8, 2), True)])
 def test_art50_in_force_from_2_august_2026(catalog: Catalog, today: date, in_force: bool) -> None:
-    obs = _by_id(classify({"transparency": ["art50.1"]}, catalog=catalog, today=today))
-    assert obs["art50.1"].applies_from == date(2026, 8, 2)
-    assert obs["art50.1"].in_force is in_force
+    # Art. 113: Art. 50 applies from 2 Aug 2026; the day before it neither binds nor decides the class.
+    result = classify({"transparency": ["art50.1"]}, catalog=catalog, today=today)
+    assert result.ai_act_class is (LIMITED if in_force else MINIMAL)
+    assert ("art50.1" in _by_id(result)) is in_force
+    assert [(u.id, u.applies_from) for u in result.upcoming] == (
+        [] if in_force else [("art50.1", date(2026, 8, 2))]
+    )
 
 
 @pytest.mark.parametrize(("today", "in_force"), [(date(2026, 12, 1), False), (date(2026, 12, 2), True)])
 def test_new_prohibitions_apply_from_2_december_2026(catalog: Catalog, today: date, in_force: bool) -> None:
-    # Art. 5(1)(ba), inserted by Reg. (EU) 2026/1744: prohibited class at once, the ban binds from 2 Dec 2026.
+    # Art. 5(1)(ba), inserted by Reg. (EU) 2026/1744, counts from 2 Dec 2026: before that it is upcoming.
     result = classify({"prohibited_practices": ["art5.1.ba"]}, catalog=catalog, today=today)
-    assert result.ai_act_class is PROHIBITED
-    assert result.obligations[0].in_force is in_force
+    assert result.ai_act_class is (PROHIBITED if in_force else MINIMAL)
     assert "2026-12-02" in result.rationale
+    if in_force:
+        assert result.obligations[0].id == "art5.1.ba" and result.obligations[0].in_force
+        assert result.upcoming == [] and result.next_change is None
+    else:
+        assert [u.id for u in result.upcoming] == ["art5.1.ba"]
+        assert result.next_change is not None
+        assert (result.next_change.on, result.next_change.ai_act_class) == (date(2026, 12, 2), PROHIBITED)
 
 
 def test_today_defaults_to_the_current_date(catalog: Catalog) -> None:
@@ -479,7 +503,9 @@ def test_rationale_names_the_deciding_articles(catalog: Catalog) -> None:
     r = classify({"annex1": a1("annex1.b.21"), "transparency": ["art50.1"]}, catalog=catalog, today=TODAY)
     assert "Art. 6(1)" in r.rationale and "Regulation (EU) 2023/1230" in r.rationale
     assert "Art. 2(2)" in r.rationale and "sectoral act" in r.rationale
-    assert "Art. 50(1)" in r.rationale and "binding now" in r.rationale and "from 2028-08-02" in r.rationale
+    assert "Art. 2(2) leaves no room for Art. 50(1)" in r.rationale
+    m = classify({"annex1": a1("annex1.a.11"), "transparency": ["art50.1"]}, catalog=catalog, today=TODAY)
+    assert "Art. 50(1)" in m.rationale and "binding now" in m.rationale and "from 2028-08-02" in m.rationale
     d = classify(
         {"annex3_uses": ["annex3.4.a"], "art6_3_conditions": ["art6.3.a"]}, catalog=catalog, today=TODAY
     )
@@ -515,7 +541,15 @@ def test_result_serialises_to_the_contract_shape(catalog: Catalog) -> None:
         "gpai_obligations",
         "rationale",
         "catalog_version",
+        "effective_role",
+        "as_of",
+        "upcoming",
+        "next_change",
+        "gpai_duties",
+        "incident_reporting",
     }
+    assert body["effective_role"] == "provider" and body["as_of"] == TODAY.isoformat()
+    assert {"id", "applies_from"} <= set(body["upcoming"][0])
     assert body["ai_act_class"] == "high_risk"
     assert {"id", "title", "applies_from", "in_force"} <= set(body["obligations"][0])
 
@@ -558,9 +592,10 @@ def test_gpai_and_transparency_never_change_the_class(
     )
     assert with_gpai.ai_act_class is base.ai_act_class
     assert with_gpai.obligations == base.obligations
-    assert with_gpai.gpai_obligations == (["art53", "art55"] if systemic else ["art53"])
-    assert sorted(base.transparency_obligations) == sorted(answers["transparency"])
-    if answers["prohibited_practices"]:
+    assert with_gpai.gpai_obligations == ((GPAI_SYSTEMIC if systemic else GPAI) if role == "provider" else [])
+    if "art2.2" not in base.basis or "annex3" in str(base.basis):  # Art. 2(2) alone leaves no Art. 50 duty
+        assert sorted(base.transparency_obligations) == sorted(answers["transparency"])
+    if any(catalog.ai_act.practice_by_id[p].applies_from <= TODAY for p in answers["prohibited_practices"]):
         assert base.ai_act_class is PROHIBITED
     elif answers["annex3_uses"] and (answers["profiling"] or not answers["art6_3_conditions"]):
         assert base.ai_act_class is HIGH
@@ -685,7 +720,10 @@ def test_unknown_role(catalog: Catalog) -> None:
 
 def test_shipped_catalogue_contents(catalog: Catalog) -> None:
     ai = catalog.ai_act
-    assert catalog.catalog_version == "2026-07-27"
+    assert catalog.catalog_version == VERSION == "2026-12-06"
+    assert ai.roles == [
+        "provider", "deployer", "importer", "distributor", "authorised_representative", "product_manufacturer"
+    ]  # fmt: skip
     assert "2026/1744" in catalog.legal_basis
     assert set(ai.practice_by_id) == {f"art5.1.{x}" for x in "abcdefgh"} | {"art5.1.ba", "art5.1.bb"}
     assert {p.applies_from for p in ai.prohibited_practices if p.id.endswith(("ba", "bb"))} == {
@@ -708,9 +746,12 @@ def test_shipped_catalogue_contents(catalog: Catalog) -> None:
     assert list(ai.condition_by_id) == ["art6.3.a", "art6.3.b", "art6.3.c", "art6.3.d"]
     assert list(ai.transparency_by_id) == ["art50.1", "art50.2", "art50.3", "art50.4"]
     assert {g.id: g.applies_from for g in ai.gpai_duties} == {
-        "art53": date(2025, 8, 2),
-        "art55": date(2025, 8, 2),
+        g: date(2025, 8, 2) for g in [*GPAI_SYSTEMIC, "art54"]
     }
+    assert list(ai.exclusion_by_id) == ["art2.3", "art2.4", "art2.6", "art2.8", "art2.10", "art2.12"]
+    assert list(ai.answerable_role_change_by_id) == ["art25.1.a", "art25.1.b", "art25.1.c"]
+    assert list(ai.exception_by_id) == ["art5.1.h.i", "art5.1.h.ii", "art5.1.h.iii"]
+    assert "art2.2" not in ai.obligation_by_id and "art2.2" in ai.scope_rule_by_id
 
     nist = catalog.nist
     assert list(nist.function_by_id) == ["GOVERN", "MAP", "MEASURE", "MANAGE"]
@@ -785,13 +826,13 @@ def test_broken_catalogue_duplicate_id(tmp_path: Path) -> None:
 
 def test_broken_catalogue_unknown_reference(tmp_path: Path) -> None:
     d = _copy(tmp_path)
-    _edit(d, "ai_act.yaml", lambda data: data["obligation_sets"][1]["obligations"].append("art99"))
-    assert "ai_act.yaml: obligation_sets[1].obligations[15]: unknown obligation 'art99'" in _load_error(d)
+    _edit(d, "ai_act.yaml", lambda data: data["obligation_sets"][2]["obligations"].append("art99"))
+    assert "ai_act.yaml: obligation_sets[2].obligations[19]: unknown obligation 'art99'" in _load_error(d)
 
 
 def test_broken_catalogue_role_mismatch(tmp_path: Path) -> None:
     d = _copy(tmp_path)
-    _edit(d, "ai_act.yaml", lambda data: data["obligation_sets"][1]["roles"].append("deployer"))
+    _edit(d, "ai_act.yaml", lambda data: data["obligation_sets"][2]["roles"].append("deployer"))
     assert "does not bind role 'deployer'" in _load_error(d)
 
 

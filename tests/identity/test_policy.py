@@ -26,6 +26,7 @@ READ_ONLY = {
     ("incident", "read"),
     ("monitoring", "read"),
     ("deployment", "read"),
+    ("framework", "read"),
 }
 WORKPLACE = {("site", "read"), ("zone", "read"), ("token", "self")}
 
@@ -43,6 +44,7 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
         ("user", "read"),
         ("user", "manage"),
         ("system", "read"),
+        ("framework", "read"),
         ("audit", "read"),
         ("audit", "verify"),
         ("token", "self"),
@@ -111,6 +113,7 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
         ("site", "read"),
         ("token", "self"),
         ("system", "read"),
+        ("framework", "read"),
         ("version", "read"),
         ("version", "create"),
         ("release", "read"),

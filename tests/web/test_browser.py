@@ -141,12 +141,15 @@ def test_owner_to_signers_to_auditor_in_a_real_browser(
     expect(bob.page.locator("#step-1")).to_be_visible()
     expect(bob.page.locator("#step-2")).to_be_hidden()
     expect(bob.page.get_by_role("button", name="Preview result")).to_be_hidden()  # the preview is live
-    for _ in range(4):
+    expect(bob.page.locator("#result-class")).to_have_text("Not yet answered")  # no verdict before answers
+    for _ in range(5):
         bob.page.locator("fieldset.is-current").get_by_role("button", name="Next question").click()
-    expect(bob.page.locator("#step-5")).to_be_visible()
-    expect(bob.page.locator("#step-5 .step__article")).to_contain_text("Art. 50")
+    expect(bob.page.locator("#result-class")).to_have_text("Not yet answered")
+    expect(bob.page.locator("#step-6")).to_be_visible()
+    expect(bob.page.locator("#step-6 .step__article")).to_contain_text("Art. 50")
     bob.page.locator("input[value='art50.1']").check()
     expect(bob.page.locator("#result-class")).to_have_text("Limited risk")
+    expect(bob.page.locator("#result-progress")).to_contain_text("questions 7, 8 not yet seen")
     expect(bob.page.locator("#result-basis")).to_contain_text("Art. 50(1)")
     expect(bob.page.locator("#result-obligations")).to_contain_text("Art. 4")
     expect(bob.page.locator("#wizard-form button", has_text="Save classification")).to_have_count(0)
@@ -158,7 +161,14 @@ def test_owner_to_signers_to_auditor_in_a_real_browser(
     clara.goto(share)
     expect(clara.page.locator("input[value='art50.1']")).to_be_checked()
     expect(clara.page.locator("#result-class")).to_have_text("Limited risk")
-    clara.page.get_by_role("button", name="Save classification").click()
+    save = clara.page.get_by_role("button", name="Save classification")
+    expect(save).to_be_disabled()  # not before every question has been seen
+    for _ in range(7):
+        expect(save).to_be_disabled()
+        clara.page.locator("fieldset.is-current").get_by_role("button", name="Next question").click()
+    expect(save).to_be_enabled()
+    expect(clara.page.locator("#result-progress")).to_be_hidden()
+    save.click()
     expect(clara.page.get_by_role("status")).to_contain_text(
         f"Classification saved: {system_id} is now limited risk"
     )
@@ -267,6 +277,36 @@ def test_owner_to_signers_to_auditor_in_a_real_browser(
             shutil.copyfile(shots[name], README_SHOTS / f"{name}.png")
     clara.close()
     bob.close()
+
+
+def test_the_wizard_result_panel_shows_a_long_obligation_list_whole(chromium: Any, server: str) -> None:
+    """A deployer turned provider of a system on several routes has ~30 duties: none is cut off."""
+    from playwright.sync_api import expect
+
+    clara = Person(chromium, server, "clara.compliance", width=1280)
+    clara.goto("/systems?q=chatbot")
+    clara.page.get_by_role("link", name="Maintenance assistant chatbot").click()
+    clara.page.get_by_role("link", name="Reclassify under the AI Act").click()
+    clara.page.get_by_role("link", name="Regulated products").click()
+    clara.page.locator("#annex1_legislation").select_option("annex1.a.11")
+    clara.page.locator("input[name='annex1_safety_component']").check()
+    clara.page.locator("input[name='annex1_third_party']").check()
+    clara.page.get_by_role("link", name="High-risk uses").click()
+    for use in ("annex3.1.a", "annex3.4.a", "annex3.5.b"):
+        clara.page.locator(f"input[name='annex3_uses'][value='{use}']").check()
+    clara.page.get_by_role("link", name="Role changes").click()
+    clara.page.locator("input[name='role_change'][value='art25.1.b']").check()
+    expect(clara.page.locator("#result-class")).to_have_text("High risk")
+    items = clara.page.locator("#result-obligations li")
+    expect(items.last).to_contain_text("Art.")
+    assert items.count() >= 25
+    panel = clara.page.locator(".result-panel")
+    # the panel is as tall as its content (nothing hidden behind an inner scroll) ...
+    assert panel.evaluate("el => el.scrollHeight <= el.clientHeight + 1")
+    # ... and its last duty can be scrolled into view and read
+    items.last.scroll_into_view_if_needed()
+    expect(items.last).to_be_in_viewport()
+    clara.close()
 
 
 def test_pages_work_without_javascript(chromium: Any, server: str) -> None:

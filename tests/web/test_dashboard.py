@@ -46,6 +46,7 @@ def test_dashboard_counts_the_portfolio_the_user_may_see(
         "High risk": 2,
         "Limited risk": 1,
         "Minimal risk": 0,
+        "Out of scope": 0,  # AI Act Art. 2 exclusions (catalogue 2026-12-06)
         "Not yet assessed": 1,
     }
     assert _bars(page, "c-tier") == {"Critical": 1, "High": 1, "Medium": 0, "Low": 1, "Not yet assessed": 1}

@@ -21,20 +21,31 @@ def test_every_question_names_its_article_and_offers_the_catalogue_entries(
     page = web("clara").get(f"/systems/{sid}/classify")
     assert page.status == 200
     steps = page.xpath("//fieldset[@data-step]")
-    assert len(steps) == 6
+    assert len(steps) == 8
     articles = page.texts("//fieldset[@data-step]/span[@class='step__article']")
-    assert articles[0].startswith("AI Act Art. 5(1)") and articles[1].startswith("AI Act Art. 6(1)")
-    assert articles[2].startswith("AI Act Art. 6(2)") and articles[3].startswith("AI Act Art. 6(3)")
-    assert articles[4].startswith("AI Act Art. 50")
+    expected = ["Art. 2", "Art. 5(1)", "Art. 6(1)", "Art. 6(2)", "Art. 6(3)", "Art. 50", "Art. 25", "Art. 51"]
+    assert all(a.startswith(f"AI Act {e}") for a, e in zip(articles, expected, strict=True)), articles
+    assert page.xpath("//input[@name='scope_exclusions']/@value") == [x.id for x in ai.scope_exclusions]
     assert page.xpath("//input[@name='prohibited_practices']/@value") == [
         p.id for p in ai.prohibited_practices
     ]
+    assert page.xpath("//select[@name='art5_1_h_exception']//option/@value")[1:] == list(ai.exception_by_id)
     assert page.xpath("//input[@name='annex3_uses']/@value") == [u.id for u in ai.annex3_uses]
     assert page.xpath("//select[@name='annex1_legislation']//option/@value")[1:] == [
         a.id for a in ai.annex1_legislation
     ]
-    assert page.xpath("//input[@name='art6_3_conditions']/@value") == [c.id for c in ai.art6_3_conditions]
+    # Art. 6(3) is asked per Annex III use: one group of conditions for each use
+    for use in ai.annex3_uses:
+        assert page.xpath(f"//input[@name='art6_3.{use.id}']/@value") == [c.id for c in ai.art6_3_conditions]
     assert page.xpath("//input[@name='transparency']/@value") == [t.id for t in ai.transparency_duties]
+    assert page.xpath("//input[@name='role_change']/@value") == list(ai.answerable_role_change_by_id)
+    for name in ("gpai_training_flops", "gpai_open_source", "gpai_placed_before_2025_08_02", "as_of"):
+        assert page.xpath(f"//input[@name='{name}']"), name
+    # every new question names its article beside it
+    g = page.texts("//input[@value='art5.1.g']/ancestor::label")[0]
+    assert "sexual orientation" in g and "lawfully acquired biometric datasets" in g
+    assert "Art. 2(12)" in page.text("//fieldset[@id='step-1']")
+    assert "Art. 25(1)(b)" in page.text("//fieldset[@id='step-7']")
     first = ai.annex3_uses[0]
     label = page.texts(f"//input[@value='{first.id}']/ancestor::label")[0]
     assert first.title in label and cite(first.id) in label
@@ -108,8 +119,8 @@ def test_answers_that_do_not_fit_together_are_explained(
     assert page.status == 422
     messages = page.text("//*[@id='wizard-errors']")
     assert "Art. 6(3) conditions only apply to an Annex III use" in messages
-    assert "systemic risk needs gpai_model" in messages
-    assert page.xpath("//input[@value='art6.3.a']/@checked")  # nothing the user ticked is lost
+    assert "systemic risk needs gpai_model" in messages  # the same message as the API's
+    assert page.xpath("//input[@name='gpai_systemic_risk']/@checked")  # nothing the user ticked is lost
     unknown = officer.post(f"/systems/{sid}/classify/preview", [("annex3_uses", "annex3.99")])
     assert unknown.status == 422 and "unknown identifier 'annex3.99'" in unknown.text()
     assert (
