@@ -248,6 +248,8 @@ def classification_context(
         "id": row.id,
         "ai_act_class": str(row.ai_act_class),
         "ai_act_role": row.ai_act_role,
+        # the role whose duties apply: "provider" after an Art. 25 role change
+        "effective_role": row.effective_role,
         "basis": [_identifier(catalog, b) for b in row.basis],
         "rationale": result.get("rationale"),
         "obligations": obligations,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +12,8 @@ from sqlmodel import Session, select
 from app.approvals import release
 from app.approvals.release import SUSPENDED_BY_INCIDENT
 from app.audit import service as audit
+from app.classification import engine
+from app.classification import service as classification_service
 from app.classification.catalog import AIActCatalog, get_catalog
 from app.db import utcnow
 from app.errors import Conflict, NotFound, field_error
@@ -61,6 +63,23 @@ def report_deadline(
         return None
     rule = (catalog or get_catalog().ai_act).incident_deadline(kind)
     return Deadline(due=aware_at + timedelta(days=rule.days), rule=rule.id, days=rule.days)
+
+
+def reporting_duties(
+    session: Session, system: AISystem, *, serious: bool, kind: str, aware_at: datetime
+) -> list[dict[str, Any]] | None:
+    """The reporting duties of a serious incident as the system's current classification sets them.
+
+    Judged on ``aware_at``: whether each binds then (Art. 113 dates, the Art. 73(9)-(10) sectoral limits) and
+    to whom the report goes (the AI Office for systemic-risk GPAI incidents, Art. 55(1)(c)). ``None`` when
+    there is nothing to judge by (not serious, not classified, or a first-edition classification)."""
+    if not serious:
+        return None
+    current = classification_service.current_classification(session, system.id)
+    if current is None or "incident_reporting" not in (current.result or {}):
+        return None
+    duties = engine.incident_reporting(current.result, kind=kind, aware_at=aware_at.astimezone(UTC).date())
+    return [audit.to_jsonable(d) for d in duties]
 
 
 def deadline_state(incident: Incident, now: datetime) -> tuple[DeadlineState, int | None]:
@@ -114,6 +133,9 @@ def create_incident(session: Session, system: AISystem, data: IncidentCreate, *,
     deadline = report_deadline(
         serious=data.serious, kind=data.kind.value, ai_act_class=ai_act_class, aware_at=data.aware_at
     )
+    reporting = reporting_duties(
+        session, system, serious=data.serious, kind=data.kind.value, aware_at=data.aware_at
+    )
     incident = Incident(
         id=systems.next_id(session, "incident", "INC"),
         system_id=system.id,
@@ -129,6 +151,7 @@ def create_incident(session: Session, system: AISystem, data: IncidentCreate, *,
         report_deadline=deadline.due if deadline else None,
         deadline_rule=deadline.rule if deadline else None,
         deadline_days=deadline.days if deadline else None,
+        reporting=reporting,
         status=IncidentStatus.open,
         created_by=actor,
         created_at=now,

@@ -151,6 +151,10 @@ class Incident(SQLModel, table=True):
     report_deadline: datetime | None = Field(default=None, sa_type=UTCDateTime)
     deadline_rule: str | None = Field(default=None, max_length=16)
     deadline_days: int | None = None
+    # Who must be told under the AI Act, judged at ``aware_at`` from the system's classification (Art. 73 with
+    # its sectoral limits 73(9)-(10); Art. 55(1)(c) to the AI Office for systemic-risk GPAI models):
+    # [{id, binds, report_to, applies_from, reason, condition}]; null for a first-edition classification.
+    reporting: list[dict[str, Any]] | None = Field(default=None, sa_type=sa.JSON)
     status: IncidentStatus = Field(default=IncidentStatus.open, sa_type=enum_column(IncidentStatus, 16))
     root_cause: str | None = Field(default=None, max_length=5000)
     corrective_action: str | None = Field(default=None, max_length=5000)
@@ -288,6 +292,10 @@ class IncidentRead(SQLModel):
     report_deadline: datetime | None = Field(description="AI Act Art. 73, counted from aware_at; null = none")
     deadline_rule: str | None = Field(description="the Art. 73 paragraph that set the deadline, e.g. art73.4")
     deadline_days: int | None
+    reporting: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="reporting duties at aware_at: {id, binds, report_to, applies_from, reason, condition}",
+    )
     deadline_state: DeadlineState
     time_left_seconds: int | None = Field(
         description="until the deadline while unreported; negative = overdue"
