@@ -381,7 +381,12 @@ def technical_documentation() -> Builder:
             ("Intended purpose", "{{ system.purpose }}"),
             ("Intended use", "{{ system.intended_use | recorded(labels.to_be_completed) }}"),
             ("Out-of-scope uses", "{{ system.out_of_scope_uses | recorded(labels.to_be_completed) }}"),
-            ("AI Act role of the organisation", '{{ system.ai_act_role | label("ai_act_role") }}'),
+            (
+                "AI Act role of the organisation",
+                '{{ system.ai_act_role | label("ai_act_role") }}{% if classification and '
+                "classification.effective_role != classification.ai_act_role %}, acting as "
+                "{{ classification.effective_role }} (AI Act Art. 25){% endif %}",
+            ),
             ("Vendor", "{{ system.vendor if system.vendor else labels.built_in_house }}"),
             ("Provider name and contact", TBC),
             ("Version", "{{ version.version if version else labels.to_be_completed }}"),

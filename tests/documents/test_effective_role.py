@@ -38,3 +38,30 @@ def test_model_card_names_the_art25_role_change(client: Any, admin: dict[str, st
         f"/api/v1/systems/{other['id']}/documents/model-card", params={"format": "md"}, headers=admin
     )
     assert "acting as" not in md.text
+
+
+def test_technical_documentation_names_the_art25_role_change(
+    client: Any, admin: dict[str, str], plant: Any
+) -> None:
+    import io
+
+    from docx import Document
+
+    body = {
+        "name": "Rebranded vision check",
+        "purpose": "weld inspection",
+        "site": "STR",
+        "business_owner": "admin",
+    }
+    system = client.post("/api/v1/systems", json=body, headers=admin).json()
+    answers = {"annex3_uses": ["annex3.4.a"], "role_change": ["art25.1.a"]}
+    client.post(f"/api/v1/systems/{system['id']}/classification", json={"answers": answers}, headers=admin)
+    r = client.get(
+        f"/api/v1/systems/{system['id']}/documents/technical-documentation",
+        params={"format": "docx"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    document = Document(io.BytesIO(r.content))
+    cells = [c.text for t in document.tables for row in t.rows for c in row.cells]
+    assert any("acting as provider (AI Act Art. 25)" in c for c in cells)
