@@ -543,6 +543,11 @@ from app.operations.cli import register as _register_operations  # noqa: E402
 
 _register_operations(app)
 
+# compliance: `aireg requirements` (app/compliance/cli.py)
+from app.compliance.cli import register as _register_compliance  # noqa: E402
+
+_register_compliance(app)
+
 
 if __name__ == "__main__":
     app()

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 from app.approvals.models import ApprovalRequest, SignOff, WebhookOutbox
 from app.audit.models import AuditEvent
 from app.classification.models import Classification, NistChecklistItem, RiskAssessment
+from app.compliance.models import OrganisationRequirement, Requirement
 from app.identity.models import ApiToken, AuthzRevision, RoleGrant, User, WebSession
 from app.operations.models import Deployment, Incident, MonitoringReport
 from app.security.models import AuthFailure, InstanceSecret
@@ -32,6 +33,8 @@ __all__ = [
     "ModelVersion",
     "MonitoringReport",
     "NistChecklistItem",
+    "OrganisationRequirement",
+    "Requirement",
     "RiskAssessment",
     "RoleGrant",
     "SignOff",

@@ -37,10 +37,12 @@ from app.classification.catalog import (
     _read_yaml,
     get_catalog,
 )
+from app.identity.models import Role
 from app.settings import get_settings
 
 __all__ = [
     "FRAMEWORKS_DIR",
+    "OWNER_ROLES",
     "Control",
     "Framework",
     "Frameworks",
@@ -54,6 +56,11 @@ FRAMEWORK_ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 # No ":" (it separates framework and control in "fw:id") and no "/" (ids travel in URL paths).
 CONTROL_ID_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._()-]{0,62}[A-Za-z0-9)])?$"
 _FRAMEWORK_ID = re.compile(FRAMEWORK_ID_PATTERN)
+# The AI Act classes a framework's per-system controls may apply to (``applies_to_classes``), and the
+# default when a file does not say: controls kept per system are for high-risk systems.
+SystemClass = Literal["prohibited", "high_risk", "limited_risk", "minimal_risk", "out_of_scope"]
+DEFAULT_APPLIES_TO_CLASSES: tuple[str, ...] = ("high_risk",)
+DEFAULT_OWNER_ROLE = "compliance_officer"
 
 # ------------------------------------------------------------------------------------ the files as written
 
@@ -86,6 +93,12 @@ class FrameworkFile(_Entry):
     catalog: Literal["ai_act", "nist_ai_rmf"] | None = None
     source: str | None = None
     note: str | None = None
+    # Requirements (app/compliance/service.py): whether an open requirement of this framework binds (holds a
+    # release) once its date is reached; which AI Act classes of a system get its per-system controls (the
+    # AI Act's own duties follow the classification instead); the role that owns its requirements.
+    binding: bool = False
+    applies_to_classes: list[SystemClass] | None = None
+    owner_role: str = Field(default=DEFAULT_OWNER_ROLE, pattern=r"^[a-z_]{1,32}$")
     groups: list[GroupDef] = Field(default_factory=list)
     controls: list[ControlDef] = Field(default_factory=list)
 
@@ -129,6 +142,9 @@ class Framework(_Entry):
     catalog: str | None = None
     source: str | None = None
     note: str | None = None
+    binding: bool = False
+    applies_to_classes: tuple[str, ...] = DEFAULT_APPLIES_TO_CLASSES
+    owner_role: str = DEFAULT_OWNER_ROLE
     groups: tuple[Group, ...] = ()
     controls: tuple[Control, ...]
 
@@ -249,6 +265,7 @@ def _nist_part(catalog: Catalog) -> _Part:
 
 
 _PARTS = {"ai_act": _ai_act_part, "nist_ai_rmf": _nist_part}
+OWNER_ROLES = tuple(r.value for r in Role if r.value not in ("admin", "mlops"))
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -281,6 +298,14 @@ def _resolve(fid: str, name: str, spec: FrameworkFile, catalog: Catalog) -> tupl
         version = part.version
     elif version is None:
         p.append(f"{name}: version: missing required key")
+
+    if spec.catalog == "ai_act" and spec.applies_to_classes is not None:
+        p.append(
+            f"{name}: applies_to_classes: the AI Act duties of a system follow its classification; "
+            "do not set classes here"
+        )
+    if spec.owner_role not in OWNER_ROLES:
+        p.append(f"{name}: owner_role: unknown role {spec.owner_role!r} (roles: {', '.join(OWNER_ROLES)})")
 
     groups = tuple(Group(id=g.id, title=g.title) for g in spec.groups)
     if part is not None and part.groups:
@@ -445,6 +470,13 @@ def load_frameworks(directory: Path, catalog: Catalog, adopted: Iterable[str] = 
                 catalog=d.spec.catalog,
                 source=d.spec.source,
                 note=d.spec.note,
+                binding=d.spec.binding,
+                applies_to_classes=tuple(
+                    d.spec.applies_to_classes
+                    if d.spec.applies_to_classes is not None
+                    else DEFAULT_APPLIES_TO_CLASSES
+                ),
+                owner_role=d.spec.owner_role,
                 groups=d.groups,
                 controls=tuple(controls),
             )

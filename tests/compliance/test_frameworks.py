@@ -351,6 +351,18 @@ BROKEN: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
         lambda d: _edit(d / "ai_act.yaml", lambda data: data["controls"].append({"id": "art999"})),
         ("ai_act.yaml: controls[1].id: 'art999' is not one of the catalogue's AI Act duties",),
     ),
+    "classes_on_the_ai_act": (
+        lambda d: _edit(d / "ai_act.yaml", lambda data: data.update(applies_to_classes=["high_risk"])),
+        ("ai_act.yaml: applies_to_classes: the AI Act duties of a system follow its classification",),
+    ),
+    "unknown_class": (
+        _iso(lambda data: data.update(applies_to_classes=["very_high_risk"])),
+        ("iso42001.yaml: applies_to_classes[0]",),
+    ),
+    "unknown_owner_role": (
+        _iso(lambda data: data.update(owner_role="mlops")),
+        ("iso42001.yaml: owner_role: unknown role 'mlops'",),
+    ),
     "missing_title": (
         _iso(lambda data: _control(data, "A.3.2").pop("title")),
         ("iso42001.yaml: controls[30].title: missing required key",),

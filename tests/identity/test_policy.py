@@ -27,6 +27,7 @@ READ_ONLY = {
     ("monitoring", "read"),
     ("deployment", "read"),
     ("framework", "read"),
+    ("requirement", "read"),
 }
 WORKPLACE = {("site", "read"), ("zone", "read"), ("token", "self")}
 
@@ -45,6 +46,7 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
         ("user", "manage"),
         ("system", "read"),
         ("framework", "read"),
+        ("requirement", "read"),
         ("audit", "read"),
         ("audit", "verify"),
         ("token", "self"),
@@ -64,6 +66,7 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
         ("version", "create"),
         ("classification", "create"),
         ("risk_assessment", "create"),
+        ("requirement", "update"),
         ("approval", "revoke"),
         ("signoff.compliance_officer", "sign"),
         ("audit", "read"),
@@ -114,6 +117,7 @@ ALLOWED: dict[str, set[tuple[str, str]]] = {
         ("token", "self"),
         ("system", "read"),
         ("framework", "read"),
+        ("requirement", "read"),
         ("version", "read"),
         ("version", "create"),
         ("release", "read"),
