@@ -158,7 +158,10 @@ def classification_block(b: Builder, *, missing: str) -> None:
     b.para("{{ classification.rationale | recorded }}", label="Rationale:")
     b.para(
         "{{ classification.created_at | datetime }} by {{ classification.assessor }} for the "
-        "{{ classification.ai_act_role }} role, catalogue {{ classification.catalog_version }}",
+        "{{ classification.ai_act_role }} role"
+        "{% if classification.effective_role != classification.ai_act_role %}"
+        ", acting as {{ classification.effective_role }} (AI Act Art. 25){% endif %}, catalogue "
+        "{{ classification.catalog_version }}",
         label="Classified:",
     )
     b.tag("{%p if classification.obligations %}")

@@ -65,3 +65,9 @@ def test_technical_documentation_names_the_art25_role_change(
     document = Document(io.BytesIO(r.content))
     cells = [c.text for t in document.tables for row in t.rows for c in row.cells]
     assert any("acting as provider (AI Act Art. 25)" in c for c in cells)
+    r = client.get(
+        f"/api/v1/systems/{system['id']}/documents/model-card", params={"format": "docx"}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    paragraphs = [p.text for p in Document(io.BytesIO(r.content)).paragraphs]
+    assert any("acting as provider (AI Act Art. 25)" in p for p in paragraphs)
