@@ -70,12 +70,14 @@ def serve(
 
     from app.classification.catalog import CatalogError, get_catalog
     from app.compliance.frameworks import get_frameworks
+    from app.compliance.questionnaires import get_questionnaires
     from app.logging import logging_config
     from app.settings import get_settings
 
     try:
         get_catalog()  # a broken catalogue stops the service before it binds, naming the file and key
         get_frameworks()  # likewise a broken framework file (risk_catalog/frameworks/)
+        get_questionnaires()  # and a broken questionnaire file (risk_catalog/questionnaires/)
     except CatalogError as exc:
         fail(str(exc))
     migrate()
@@ -472,6 +474,23 @@ def docs_audit_pack(
     typer.echo(f"wrote {output} ({summary})", err=True)
 
 
+signing_app = typer.Typer(help="The instance signing key (Ed25519) of audit packs.", no_args_is_help=True)
+app.add_typer(signing_app, name="signing-key")
+
+
+@signing_app.command("show")
+def signing_key_show() -> None:
+    """Print the instance's public signing key (keep old ones after a rotation: they verify older packs)."""
+    from app.security import signing
+
+    try:
+        info = signing.public_key_info()
+    except signing.SigningKeyError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"{info['algorithm']} key {info['key_id']}: {info['public_key']}")
+    typer.echo(info["pem"], nl=False)
+
+
 # --- release gate --------------------------------------------------------------------------------------
 
 RELEASE_ENVIRONMENTS = ("pilot", "production")
@@ -547,6 +566,11 @@ _register_operations(app)
 from app.compliance.cli import register as _register_compliance  # noqa: E402
 
 _register_compliance(app)
+
+# governance: `aireg governance pack` (app/governance/cli.py)
+from app.governance.cli import register as _register_governance  # noqa: E402
+
+_register_governance(app)
 
 
 if __name__ == "__main__":

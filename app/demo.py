@@ -10,6 +10,7 @@ from app.approvals import flows
 from app.approvals.models import ApprovalCreate, SignOffCreate
 from app.classification import service as classification
 from app.classification.models import RiskAssessmentCreate, RiskIn
+from app.db import utcnow
 from app.identity import service as identity
 from app.identity.authz import get_authorizer
 from app.identity.dependencies import Principal
@@ -412,7 +413,100 @@ def load_demo(session: Session) -> bool:
                 if_match=system.revision,
                 actor=ACTOR,
             )
+    _compliance_work(session)
     return True
+
+
+# Compliance work under way: evidence on file and requirements recorded, as the compliance officer would.
+EVIDENCE: list[dict[str, Any]] = [
+    {
+        "system": "Maintenance assistant chatbot",
+        "title": "Chat disclosure shown to technicians",
+        "filename": "chat-disclosure.md",
+        "text": "# Disclosure\n\nThe assistant opens every chat with: *You are talking to an AI system.*\n",
+        "requirements": {"ai_act:art50.1": "met"},
+    },
+    {
+        "system": "Worker shift scheduler",
+        "title": "Works council consultation minutes",
+        "filename": "works-council-minutes.md",
+        "text": "# Works council\n\nInformed of the scheduler's use before the pilot (Art. 26(7)).\n",
+        "requirements": {"ai_act:art26": "in_progress"},
+    },
+    {
+        "system": None,
+        "title": "AI literacy programme 2026",
+        "filename": "ai-literacy-programme.md",
+        "text": "# AI literacy\n\nYearly course for everyone who operates or oversees AI systems.\n",
+        "requirements": {"ai_act:art4": "met"},
+    },
+]
+TRAINING = [
+    ("Berta Lang", "berta.owner", "STR"),
+    ("Otto Brandt", "otto.ot", "STR"),
+    ("Lina Moreau", "lina.owner", "LYO"),
+    ("Pawel Nowicki", "pawel.owner", "POZ"),
+]
+
+
+def _compliance_work(session: Session) -> None:
+    """Evidence files, the requirement statuses they support, and AI literacy training records."""
+    import io
+    from datetime import timedelta
+
+    from app.compliance import evidence as evidence_service
+    from app.compliance import service as compliance
+    from app.compliance import training
+    from app.compliance.models import RequirementUpdate, TrainingCreate
+
+    today = utcnow().date()
+    by_name = {s.name: s for s in session.exec(select(AISystem)).all()}
+    for item in EVIDENCE:
+        system = by_name.get(item["system"]) if item["system"] else None
+        stored = evidence_service.store_evidence(
+            session,
+            system_id=system.id if system else None,
+            site=system.site if system else None,
+            title=item["title"],
+            filename=item["filename"],
+            declared_type="text/markdown",
+            stream=io.BytesIO(item["text"].encode()),
+            valid_until=today + timedelta(days=365),
+            actor="clara.compliance",
+        )
+        rows = (
+            compliance.system_requirements(session, system)
+            if system
+            else compliance.organisation_requirements(session)
+        )
+        for ref, status in item["requirements"].items():
+            row = compliance.find_requirement(rows, ref, "the demo")
+            compliance.update_requirement(
+                session,
+                row,
+                RequirementUpdate(status=status, evidence=[stored.id], revision=row.revision),
+                if_match=None,
+                actor="clara.compliance",
+                entity=(
+                    ("system", system.id, system.site)
+                    if system
+                    else (compliance.ORGANISATION, compliance.ORGANISATION, None)
+                ),
+            )
+    for person, username, site in TRAINING:
+        training.create_training(
+            session,
+            TrainingCreate(
+                person=person,
+                username=username,
+                site=site,
+                course="AI literacy for plant staff",
+                provider="Aireg Academy",
+                completed_on=today - timedelta(days=30),
+                valid_until=today + timedelta(days=335),
+            ),
+            actor="clara.compliance",
+        )
 
 
 # What happened to each demo system: its AI Act answers, NIST rating and approvals (environment, outcome).

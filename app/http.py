@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import quote
 
 from fastapi import Depends, Header, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
@@ -103,3 +104,10 @@ def check_revision(current: int, header: int | None, body: int | None) -> None:
             f"stale revision {expected}: the object is at revision {current}; reload and retry",
             current_revision=current,
         )
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """A Content-Disposition header for a client-supplied file name (RFC 6266): an ASCII fallback with
+    quotes and backslashes dropped, and the exact name as UTF-8 (RFC 5987)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "download"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -14,16 +14,23 @@ from app.audit.router import router as audit_router
 from app.classification.catalog import get_catalog
 from app.classification.router import router as classification_router
 from app.compliance.frameworks import get_frameworks
+from app.compliance.questionnaire_router import router as questionnaire_router
+from app.compliance.questionnaires import get_questionnaires
 from app.compliance.router import router as compliance_router
+from app.compliance.training_router import router as training_router
 from app.db import migrate
 from app.documents.router import router as documents_router
+from app.governance.router import router as governance_router
 from app.health import router as health_router
 from app.identity.router import router as identity_router
 from app.logging import configure_logging
 from app.middleware import InputLimitsMiddleware, RequestContextMiddleware
 from app.operations.router import router as operations_router
+from app.security.router import router as security_router
 from app.settings import get_settings
 from app.systems.router import router as systems_router
+from app.technical_file.annex4 import get_annex4
+from app.technical_file.router import router as technical_file_router
 from app.web import router as web_router
 from app.web import static_files
 from app.web.errors import PageErrorMiddleware, render_error
@@ -35,6 +42,8 @@ from app.zones.router import router as zones_router
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     get_catalog()  # a broken catalogue stops the service here, naming the file and key
     get_frameworks()  # so do broken framework files and an unknown AIREG_ADOPTED_FRAMEWORKS
+    get_questionnaires()  # and broken questionnaire files (risk_catalog/questionnaires/)
+    get_annex4()  # and a broken risk_catalog/annex4.yaml (the technical file's sections)
     migrate()
     yield
 
@@ -65,10 +74,15 @@ def create_app() -> FastAPI:
     app.include_router(zones_router)
     app.include_router(classification_router)
     app.include_router(compliance_router)
+    app.include_router(questionnaire_router)
+    app.include_router(training_router)
+    app.include_router(governance_router)
     app.include_router(audit_router)
     app.include_router(approvals_router)
     app.include_router(operations_router)
     app.include_router(documents_router)
+    app.include_router(technical_file_router)
+    app.include_router(security_router)
     app.include_router(web_router)
     app.mount("/static", static_files(), name="static")
     return app

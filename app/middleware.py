@@ -4,12 +4,15 @@
 structured line per request, adds the security headers to every response and turns a crash into a
 problem+json 500. ``InputLimitsMiddleware`` answers before any endpoint runs: 413 for a body over
 ``AIREG_MAX_BODY_BYTES`` (declared or streamed), 408 for a body that arrives too slowly, 415 for a body
-that is not JSON on a JSON endpoint, 422 for JSON nested deeper than ``AIREG_MAX_JSON_DEPTH``.
+that is not JSON on a JSON endpoint, 422 for JSON nested deeper than ``AIREG_MAX_JSON_DEPTH``. A multipart
+upload to an operation that takes a file (OpenAPI: ``multipart/form-data``) is streamed through instead,
+counted against ``AIREG_MAX_UPLOAD_BYTES`` as it arrives (413 as soon as it passes it), never buffered here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.message
 import logging
 import re
@@ -28,6 +31,7 @@ log = logging.getLogger("aireg.access")
 error_log = logging.getLogger("aireg")
 
 REQUEST_ID_HEADER = "x-request-id"
+UPLOAD_OVERHEAD_BYTES = 65_536  # multipart boundaries, part headers and the small fields next to the file
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 # Art. 15 (robustness, cybersecurity) in practice: no inline script anywhere, nothing framed, nothing sniffed.
@@ -219,6 +223,18 @@ def is_json_media_type(content_type: str | None) -> bool:
 
 def json_body_operations(openapi: dict[str, Any]) -> list[tuple[re.Pattern[str], str]]:
     """``(path regex, METHOD)`` of every operation whose request body is JSON only (from OpenAPI)."""
+    return body_operations(openapi, lambda content: all(is_json_media_type(ct) for ct in content))
+
+
+def upload_operations(openapi: dict[str, Any]) -> list[tuple[re.Pattern[str], str]]:
+    """``(path regex, METHOD)`` of every operation taking a multipart upload (from OpenAPI)."""
+    return body_operations(openapi, lambda content: "multipart/form-data" in content)
+
+
+def body_operations(
+    openapi: dict[str, Any], takes: Callable[[dict[str, Any]], bool]
+) -> list[tuple[re.Pattern[str], str]]:
+    """``(path regex, METHOD)`` of every operation whose request body ``content`` map satisfies ``takes``."""
     found: list[tuple[re.Pattern[str], str]] = []
     for path, item in openapi.get("paths", {}).items():
         parts = re.split(r"\{[^}]+\}", path)
@@ -227,7 +243,7 @@ def json_body_operations(openapi: dict[str, Any]) -> list[tuple[re.Pattern[str],
             content = (
                 (operation.get("requestBody") or {}).get("content") if isinstance(operation, dict) else None
             )
-            if content and all(is_json_media_type(ct) for ct in content):
+            if content and takes(content):
                 found.append((pattern, method.upper()))
     return found
 
@@ -243,6 +259,7 @@ class InputLimitsMiddleware:
         self.app = app
         self.openapi = openapi
         self._operations: tuple[int, list[tuple[re.Pattern[str], str]]] | None = None
+        self._uploads: tuple[int, list[tuple[re.Pattern[str], str]]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -255,6 +272,9 @@ class InputLimitsMiddleware:
             return
         settings = get_settings()
         limit = settings.max_body_bytes
+        if self._upload_endpoint(scope):
+            await self._streamed(scope, receive, send, length)
+            return
         if length is not None:
             if not length.strip().isdigit():
                 await problem(400, "Content-Length is not a number")(scope, receive, send)
@@ -303,6 +323,65 @@ class InputLimitsMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _upload_endpoint(self, scope: Scope) -> bool:
+        """Whether the request is a multipart upload to an operation that takes one."""
+        content_type = (_header(scope, b"content-type") or "").lower()
+        if self.openapi is None or not content_type.startswith("multipart/form-data"):
+            return False
+        schema = self.openapi()
+        if self._uploads is None or self._uploads[0] != id(schema):
+            self._uploads = (id(schema), upload_operations(schema))
+        path, method = scope.get("path", ""), scope.get("method", "")
+        return any(m == method and p.match(path) for p, m in self._uploads[1])
+
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, length: str | None) -> None:
+        """Pass an upload through as it arrives: counted against the upload limit (plus room for the
+        multipart headers and the other fields), each piece awaited at most the body timeout."""
+        settings = get_settings()
+        limit = settings.max_upload_bytes + UPLOAD_OVERHEAD_BYTES
+        if length is not None and (not length.strip().isdigit() or int(length) > limit):
+            if not length.strip().isdigit():
+                await problem(400, "Content-Length is not a number")(scope, receive, send)
+            else:
+                await self._too_large(scope, receive, send, settings.max_upload_bytes)
+            return
+        seen = 0
+        refused: int | None = None  # the status this middleware answers with instead of the application
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen, refused
+            try:
+                async with asyncio.timeout(settings.body_timeout_seconds):
+                    message = await receive()
+            except TimeoutError:
+                refused = 408
+                raise
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                refused = 413
+                raise _TooLarge
+            return message
+
+        async def answer(message: Message) -> None:
+            nonlocal started
+            if refused is None:
+                started = True
+                await send(message)
+
+        with contextlib.suppress(_TooLarge, TimeoutError):
+            await self.app(scope, counted, answer)
+        if refused is None or started:
+            return
+        if refused == 413:
+            await self._too_large(scope, receive, send, settings.max_upload_bytes)
+        else:
+            await problem(
+                408,
+                f"the upload did not arrive within {settings.body_timeout_seconds:g} s of its last piece",
+                title="Request timeout",
+            )(scope, receive, send)
 
     def _json_endpoint(self, scope: Scope) -> bool:
         """Whether the request targets an operation taking a JSON body (asked only for non-JSON bodies)."""

@@ -7,11 +7,21 @@ from sqlmodel import SQLModel
 from app.approvals.models import ApprovalRequest, SignOff, WebhookOutbox
 from app.audit.models import AuditEvent
 from app.classification.models import Classification, NistChecklistItem, RiskAssessment
-from app.compliance.models import OrganisationRequirement, Requirement
+from app.compliance.models import (
+    Evidence,
+    EvidenceBlob,
+    EvidenceChunk,
+    OrganisationRequirement,
+    QuestionnaireResponse,
+    Requirement,
+    RequirementEvidence,
+    TrainingRecord,
+)
 from app.identity.models import ApiToken, AuthzRevision, RoleGrant, User, WebSession
 from app.operations.models import Deployment, Incident, MonitoringReport
 from app.security.models import AuthFailure, InstanceSecret
 from app.systems.models import AISystem, IdCounter, Line, ModelVersion, Site
+from app.technical_file.models import TechnicalFile, TechnicalFileSection
 from app.zones.models import Conduit, Zone
 
 metadata = SQLModel.metadata
@@ -26,6 +36,9 @@ __all__ = [
     "Classification",
     "Conduit",
     "Deployment",
+    "Evidence",
+    "EvidenceBlob",
+    "EvidenceChunk",
     "IdCounter",
     "Incident",
     "InstanceSecret",
@@ -34,11 +47,16 @@ __all__ = [
     "MonitoringReport",
     "NistChecklistItem",
     "OrganisationRequirement",
+    "QuestionnaireResponse",
     "Requirement",
+    "RequirementEvidence",
     "RiskAssessment",
     "RoleGrant",
     "SignOff",
     "Site",
+    "TechnicalFile",
+    "TechnicalFileSection",
+    "TrainingRecord",
     "User",
     "WebSession",
     "WebhookOutbox",

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     document_templates_dir: Path = PROJECT_ROOT / "document_templates"
     token_default_expires_days: int = Field(default=90, ge=1, le=3650)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # evidence files (multipart uploads) are streamed to a temporary file and into the database in chunks,
+    # never held whole in memory; this caps one upload
+    max_upload_bytes: int = Field(default=52_428_800, ge=1024)
     max_json_depth: int = Field(default=32, ge=2, le=512)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     auth_failure_limit: int = Field(default=10, ge=1, le=10_000)
@@ -47,6 +50,9 @@ class Settings(BaseSettings):
     # checkpoints of the trail's head; none of these is ever stored in the database.
     audit_key: SecretStr | None = None
     audit_old_keys: SecretStr | None = None
+    # Ed25519 seed (base64 or hex of 32 bytes) signing audit packs (app/security/signing.py); unset, the key
+    # file <state_dir>/signing-key is made at first use. Never stored in the database.
+    signing_key: SecretStr | None = None
     state_dir: Path = Path("aireg-state")
 
     @field_validator("audit_key", "audit_old_keys")

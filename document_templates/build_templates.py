@@ -166,9 +166,21 @@ def classification_block(b: Builder, *, missing: str) -> None:
     )
     b.tag("{%p if classification.obligations %}")
     b.loop_table(
-        ["Article", "Obligation", "Applies from", "In force on {{ document.covered_until | date }}"],
+        [
+            "Article",
+            "Obligation",
+            "Condition",
+            "Applies from",
+            "In force on {{ document.covered_until | date }}",
+        ],
         "for o in classification.obligations",
-        ["{{ o.cite }}", "{{ o.title }}", "{{ o.applies_from | date }}", "{{ o.in_force | yes_no }}"],
+        [
+            "{{ o.cite }}",
+            "{{ o.title }}",
+            '{{ o.condition or "none (binds without condition)" }}',
+            "{{ o.applies_from | date }}",
+            "{{ o.in_force | yes_no }}",
+        ],
     )
     b.tag("{%p endif %}")
     b.tag("{%p else %}")
@@ -222,24 +234,6 @@ def approvals_block(b: Builder, source: str, empty: str) -> None:
     b.tag("{%p else %}")
     b.para(empty)
     b.tag("{%p endfor %}")
-
-
-def versions_table(b: Builder) -> None:
-    b.tag("{%p if versions %}")
-    b.loop_table(
-        ["Version", "Artifact digest", "Registered", "By", "Notes"],
-        "for v in versions",
-        [
-            "{{ v.version }}",
-            "{{ v.artifact_digest }}",
-            "{{ v.created_at | datetime }}",
-            "{{ v.created_by }}",
-            "{{ v.notes | recorded }}",
-        ],
-    )
-    b.tag("{%p else %}")
-    b.para("Model versions: " + NR)
-    b.tag("{%p endif %}")
 
 
 def risks_table(b: Builder, limit: str = "") -> None:
@@ -362,197 +356,37 @@ def model_card() -> Builder:
 
 
 def technical_documentation() -> Builder:
+    """Annex IV: a layout only. The content (sections, recorded text, placeholders, registry facts) comes
+    as ``technical.parts`` from app/documents/annex4.py, the same parts the Markdown template lays out."""
     b = Builder("Technical documentation (AI Act Annex IV)")
     b.heading("Technical documentation: {{ system.name }}", 0)
-    b.para(
-        "{{ system.id }} · version {{ version.version if version else labels.to_be_completed }} · " + AS_OF,
-    )
-    b.para(
-        "Drawn up under Art. 11 of Regulation (EU) 2024/1689 and following the items of its Annex IV "
-        "({{ document.legal_basis }}). Items the registry holds are filled from it; every other item reads "
-        "\u201c" + TBC + "\u201d",
-        small=True,
-    )
-
-    b.heading("AI Act classification", 1)
-    classification_block(b, missing="The system has not been classified under the AI Act. " + TBC)
-
-    b.heading("1. General description of the AI system", 1)
-    b.heading("(a) Intended purpose, provider and version", 2)
-    b.kv(
-        [
-            ("Intended purpose", "{{ system.purpose }}"),
-            ("Intended use", "{{ system.intended_use | recorded(labels.to_be_completed) }}"),
-            ("Out-of-scope uses", "{{ system.out_of_scope_uses | recorded(labels.to_be_completed) }}"),
-            (
-                "AI Act role of the organisation",
-                '{{ system.ai_act_role | label("ai_act_role") }}{% if classification and '
-                "classification.effective_role != classification.ai_act_role %}, acting as "
-                "{{ classification.effective_role }} (AI Act Art. 25){% endif %}",
-            ),
-            ("Vendor", "{{ system.vendor if system.vendor else labels.built_in_house }}"),
-            ("Provider name and contact", TBC),
-            ("Version", "{{ version.version if version else labels.to_be_completed }}"),
-            ("Artifact digest", "{{ version.artifact_digest if version else labels.to_be_completed }}"),
-            ("Business owner", OWNER),
-            ("Technical owner", TECH_OWNER),
-        ]
-    )
-    b.heading("(b) Interaction with hardware, software or other AI systems", 2)
-    b.kv(
-        [
-            ("Site", "{{ system.site }}{% if system.site_name %} ({{ system.site_name }}){% endif %}"),
-            ("Line", "{{ system.line | recorded }}"),
-            (
-                "IEC 62443 zone",
-                "{% if security.zone %}{{ security.zone.code }} ({{ security.zone.name }}), Purdue level "
-                "{{ security.zone.purdue_level }}{% else %}" + NR + "{% endif %}",
-            ),
-            ("Interfaces and interacting systems", TBC),
-        ]
-    )
-    b.heading("(c) Software and firmware versions, update requirements", 2)
-    versions_table(b)
-    b.para(TBC, label="Update requirements:")
-    b.heading("(d) Forms in which the system is placed on the market or put into service", 2)
-    b.para('{{ system.lifecycle_stage | label("lifecycle_stage") }}', label="Lifecycle stage:")
-    b.para(TBC)
-    b.heading("(e) Hardware on which the system is intended to run", 2)
-    b.para(TBC)
-    b.heading("(f) Photographs or illustrations (where the system is a product component)", 2)
-    b.para(TBC)
-    b.heading("(g) User interface provided to the deployer", 2)
-    b.para(TBC)
-    b.heading("(h) Instructions for use for the deployer", 2)
-    b.para(TBC)
-
-    b.heading("2. Elements of the AI system and its development process", 1)
-    b.heading("(a) Methods and steps of development, including third-party pre-trained components", 2)
-    b.para("{{ system.vendor if system.vendor else labels.built_in_house }}", label="Vendor:")
-    b.para(TBC)
-    b.heading("(b) Design specifications: logic, algorithms, key choices, optimisation target, trade-offs", 2)
-    b.para(TBC)
-    b.heading("(c) System architecture and computational resources", 2)
-    b.para(TBC)
-    b.heading("(d) Data requirements and datasheets of training data", 2)
-    b.para("{{ system.training_data | recorded(labels.to_be_completed) }}")
-    b.para("{{ system.personal_data | yes_no }}", label="Personal data processed:")
-    b.heading("(e) Assessment of the human-oversight measures (Art. 14)", 2)
-    b.para("{{ system.human_oversight | recorded(labels.to_be_completed) }}")
-    b.heading("(f) Predetermined changes", 2)
-    b.para(TBC)
-    b.heading("(g) Validation and testing: procedures, metrics, test logs and reports", 2)
-    b.tag("{%p if version and version.metrics %}")
-    b.para("Metrics recorded for version {{ version.version }}:")
-    b.loop_table(["Metric", "Value"], "for m in version.metrics", ["{{ m.name }}", "{{ m.value }}"])
+    b.para("{{ system.id }} · {{ technical.version_label }} · " + AS_OF)
+    b.para("{{ technical.intro }}", small=True)
+    b.tag("{%p for part in technical.parts %}")
+    b.tag("{%p if part.level == 1 %}")
+    b.heading("{{ part.title }}", 1)
     b.tag("{%p else %}")
-    b.para("Metrics: " + TBC)
+    b.heading("{{ part.title }}", 2)
     b.tag("{%p endif %}")
-    b.para(TBC, label="Test procedures, discriminatory-impact metrics, dated and signed test logs:")
-    b.heading("(h) Cybersecurity measures (Art. 15)", 2)
-    b.tag("{%p if security.zone %}")
-    b.para(
-        "{{ security.standard }}; zone {{ security.zone.code }} ({{ security.zone.name }}), Purdue level "
-        "{{ security.zone.purdue_level }}; security-level gap: "
-        '{{ security.gap | join(", ") if security.gap else "none" }}'
-        + UNASSESSED
-        + "{% if not security.sl_achieved_recorded %} (achieved levels "
-        + NR
-        + "){% endif %}",
-        label="Zone model:",
-    )
-    security_table(b)
+    b.tag("{%p for block in part.blocks %}")
+    b.tag("{%p if block.table %}")
+    table = b.doc.add_table(rows=0, cols=3)
+    table.style = "Table Grid"
+    head = table.add_row().cells
+    head[0].text, head[2].text = "{%tc for h in block.headers %}", "{%tc endfor %}"
+    head[1].text = ""
+    head[1].paragraphs[0].add_run("{{ h }}").bold = True
+    table.add_row().cells[0].text = "{%tr for row in block.rows %}"
+    cells = table.add_row().cells
+    cells[0].text, cells[1].text, cells[2].text = "{%tc for cell in row %}", "{{ cell }}", "{%tc endfor %}"
+    table.add_row().cells[0].text = "{%tr endfor %}"
     b.tag("{%p else %}")
-    b.para("IEC 62443 zone: " + NR + ". " + TBC)
+    p = b.doc.add_paragraph()
+    p.add_run("{% if block.label %}{{ block.label }} {% endif %}").bold = True
+    p.add_run("{{ block.text }}")
     b.tag("{%p endif %}")
-
-    b.heading("3. Monitoring, functioning and control", 1)
-    b.heading("Capabilities and limitations in performance", 2)
-    b.para("{{ system.limitations | recorded(labels.to_be_completed) }}")
-    b.heading("Foreseeable unintended outcomes and sources of risk", 2)
-    b.tag("{%p if risk and risk.risks %}")
-    risks_table(b)
-    b.tag("{%p else %}")
-    b.para(TBC)
-    b.tag("{%p endif %}")
-    b.heading("Human-oversight measures", 2)
-    b.para("{{ system.human_oversight | recorded(labels.to_be_completed) }}")
-    b.heading("Accuracy for specific groups and overall; input-data specifications", 2)
-    b.para(TBC)
-
-    b.heading("4. Appropriateness of the performance metrics", 1)
-    b.para(
-        '{% if version and version.metrics %}{{ version.metrics | map(attribute="name") | join(", ") }}'
-        "{% else %}" + NR + "{% endif %}",
-        label="Metrics recorded:",
-    )
-    b.para(TBC, label="Why these metrics are appropriate:")
-
-    b.heading("5. Risk management system (Art. 9)", 1)
-    b.tag("{%p if risk %}")
-    b.para(
-        '{{ risk.tier | label("risk_tier") }} (impact {{ risk.impact }} {{ risk.impact_label | recorded }}, '
-        "likelihood {{ risk.likelihood }} {{ risk.likelihood_label | recorded }}), assessed "
-        "{{ risk.created_at | datetime }} by {{ risk.assessor }} under the NIST AI RMF",
-        label="Risk tier:",
-    )
-    b.tag("{%p if risk.risks %}")
-    risks_table(b)
-    b.tag("{%p endif %}")
-    b.tag("{%p else %}")
-    b.para("Risk assessment: " + TBC)
-    b.tag("{%p endif %}")
-    b.para("AI RMF checklist coverage per function:")
-    b.loop_table(
-        ["Function", "Implemented", "In progress", "Not started", "Not applicable", "Coverage"],
-        "for f in nist_checklist.coverage",
-        [
-            "{{ f.function }}",
-            "{{ f.implemented }}",
-            "{{ f.in_progress }}",
-            "{{ f.not_started }}",
-            "{{ f.not_applicable }}",
-            "{{ '%.0f' | format(f.coverage * 100) }} %",
-        ],
-    )
-
-    b.heading("6. Relevant changes made through the lifecycle", 1)
-    b.heading("Model versions", 2)
-    versions_table(b)
-    b.heading("Classification history", 2)
-    b.loop_table(
-        ["Date", "Class", "Basis", "Catalogue", "Assessor"],
-        "for c in classification_history",
-        [
-            "{{ c.created_at | datetime }}",
-            '{{ c.ai_act_class | label("ai_act_class") }}',
-            "{{ c.basis | join_cites | recorded }}",
-            "{{ c.catalog_version }}",
-            "{{ c.assessor }}",
-        ],
-    )
-
-    b.heading("7. Harmonised standards applied", 1)
-    b.para(TBC, label="Harmonised standards:")
-    b.para(
-        "{% if security.zone %}{{ security.standard }} (zones and security levels, see 2(h)); {% endif %}"
-        "{% if risk %}NIST AI RMF 1.0 (risk assessment, see 5); {% endif %}" + TBC,
-        label="Other standards and specifications used:",
-    )
-
-    b.heading("8. EU declaration of conformity (Art. 47)", 1)
-    b.para(TBC)
-
-    b.heading("9. Post-market monitoring (Art. 72)", 1)
-    b.para(
-        "{% if system.monitoring_interval_hours %}every {{ system.monitoring_interval_hours }} hours"
-        "{% else %}" + NR + "{% endif %}",
-        label="Monitoring reports expected:",
-    )
-    b.para(TBC, label="Post-market monitoring plan (Art. 72(3)):")
-
-    b.heading("Registry records: release approvals and sign-offs", 1)
-    approvals_block(b, "approvals", "Approvals: " + NR + ".")
+    b.tag("{%p endfor %}")
+    b.tag("{%p endfor %}")
     b.footer(FOOTER)
     return b
 

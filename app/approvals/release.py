@@ -60,6 +60,7 @@ SUSPENDED_BY_INCIDENT = "SUSPENDED_BY_INCIDENT"
 SYSTEM_RETIRED = "SYSTEM_RETIRED"
 CONDITION_NOT_MET = "CONDITION_NOT_MET"
 SL_GAP_ACCEPTED = "SL_GAP_ACCEPTED"  # warning
+REQUIREMENTS_OPEN = "REQUIREMENTS_OPEN"  # error when binding today, warning when not yet
 
 
 def error(code: str, message: str) -> Reason:
@@ -302,20 +303,21 @@ def authenticate(
 
 # --- the decision --------------------------------------------------------------------------------------
 
-SuspensionCheck = Callable[[RawReader, str, str, str], list[Reason]]
-_suspension_checks: list[SuspensionCheck] = []
+ReleaseCheck = Callable[[RawReader, str, str, str], list[Reason]]
+_release_checks: list[ReleaseCheck] = []
 
 
-def register_suspension_check(check: SuspensionCheck) -> None:
-    """Hook for the incidents domain: ``check(db, system_id, version, environment)`` returns
-    ``SUSPENDED_BY_INCIDENT`` reasons (use ``error(...)``) for releases an open incident suspends."""
-    _suspension_checks.append(check)
+def register_release_check(check: ReleaseCheck) -> None:
+    """Hook for other domains (no import cycle: approvals never imports them; they register themselves):
+    ``check(db, system_id, version, environment)`` returns reasons built with ``error``/``warning``, e.g.
+    ``SUSPENDED_BY_INCIDENT`` (incidents) or ``REQUIREMENTS_OPEN`` (compliance requirements)."""
+    _release_checks.append(check)
 
 
-def suspended_by_incident(db: RawReader, system_id: str, version: str, environment: str) -> list[Reason]:
-    """``SUSPENDED_BY_INCIDENT`` reasons: none until an incidents table registers its check above."""
+def other_domains_reasons(db: RawReader, system_id: str, version: str, environment: str) -> list[Reason]:
+    """The reasons of every registered release check, in registration order."""
     reasons: list[Reason] = []
-    for check in _suspension_checks:
+    for check in _release_checks:
         reasons.extend(check(db, system_id, version, environment))
     return reasons
 
@@ -434,8 +436,9 @@ def decide(
             reasons += _explain_missing(db, approvals, system_id, version, environment, digest)
             if approvals:
                 approval_id = approvals[0]["id"]
-    reasons += suspended_by_incident(db, system_id, version, environment)
+    reasons += other_domains_reasons(db, system_id, version, environment)
 
+    reasons.sort(key=lambda r: r["severity"] != "error")  # what denies first, each group in check order
     allowed = not any(r["severity"] == "error" for r in reasons)
     if allowed and current is not None and gap:
         reasons.append(

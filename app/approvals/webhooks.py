@@ -67,15 +67,24 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def enqueue(session: Session, event_name: str, approval: dict[str, Any], *, approval_id: str | None) -> None:
-    """Queue one event in the caller's transaction; it is sent once that transaction commits."""
+def enqueue(
+    session: Session,
+    event_name: str,
+    approval: dict[str, Any],
+    *,
+    approval_id: str | None,
+    subject: str = "approval",
+) -> None:
+    """Queue one event in the caller's transaction; it is sent once that transaction commits.
+
+    The payload carries the data under ``subject`` (``approval`` for approval events)."""
     if not configured():
         return
     now = utcnow()
     row = WebhookOutbox(
         event=event_name,
         approval_id=approval_id,
-        payload={"event": event_name, "occurred_at": now, "approval": approval},
+        payload={"event": event_name, "occurred_at": now, subject: approval},
         created_at=now,
         next_attempt_at=now,
     )

@@ -481,6 +481,8 @@ def load_frameworks(directory: Path, catalog: Catalog, adopted: Iterable[str] = 
                 controls=tuple(controls),
             )
         )
+    # A binding framework (the law: ``binding: true``) applies whether or not the organisation lists it.
+    adopted += tuple(f.id for f in frameworks if f.binding and f.id not in adopted)
     return Frameworks(directory=directory, frameworks=tuple(frameworks), adopted=adopted)
 
 

@@ -3,14 +3,25 @@ the organisation."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi.responses import StreamingResponse
 
+from app.compliance import evidence as evidence_service
 from app.compliance import service
-from app.compliance.models import FrameworkRead, FrameworkSummary, RequirementRead, RequirementUpdate
+from app.compliance.models import (
+    ORGANISATION_SCOPE,
+    Evidence,
+    EvidenceRead,
+    FrameworkRead,
+    FrameworkSummary,
+    RequirementRead,
+    RequirementUpdate,
+)
 from app.db import SessionDep, utcnow
-from app.http import IfMatchDep, Page, PageDep, PageParams
+from app.http import IfMatchDep, Page, PageDep, PageParams, content_disposition
 from app.identity.dependencies import CurrentPrincipal
 from app.systems.dependencies import system_access
 from app.systems.models import AISystem
@@ -63,7 +74,8 @@ def system_requirements(
     """The system's requirements from its current classification and the adopted frameworks."""
     today = utcnow().date()
     rows = service.read_system_requirements(session, system)
-    return _page([service.requirement_read(r, today) for r in rows], page)
+    links = service.evidence_links(session, system.id, today)
+    return _page([service.requirement_read(r, links, today) for r in rows], page)
 
 
 @router.patch(
@@ -91,7 +103,7 @@ def update_system_requirement(
         actor=principal.username,
         entity=("system", system.id, system.site),
     )
-    return service.requirement_read(row)
+    return service.requirement_read(row, service.evidence_links(session, system.id, utcnow().date()))
 
 
 @router.get("/organisation/requirements", response_model=Page[RequirementRead])
@@ -101,9 +113,9 @@ def organisation_requirements(
     """Requirements tracked once for the organisation (AI literacy, management-system clauses)."""
     principal.require_anywhere("requirement", "read")
     today = utcnow().date()
-    return _page(
-        [service.requirement_read(r, today) for r in service.read_organisation_requirements(session)], page
-    )
+    rows = service.read_organisation_requirements(session)
+    links = service.evidence_links(session, ORGANISATION_SCOPE, today)
+    return _page([service.requirement_read(r, links, today) for r in rows], page)
 
 
 @router.patch(
@@ -129,4 +141,145 @@ def update_organisation_requirement(
         actor=principal.username,
         entity=(service.ORGANISATION, service.ORGANISATION, None),
     )
-    return service.requirement_read(row)
+    return service.requirement_read(row, service.evidence_links(session, ORGANISATION_SCOPE, utcnow().date()))
+
+
+# --- evidence ------------------------------------------------------------------------------------------
+
+_UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "the file is larger than AIREG_MAX_UPLOAD_BYTES"},
+    415: {
+        "description": f"not an accepted kind of file ({evidence_service.accepted_types()}), or its "
+        "content is not what its type says"
+    },
+    422: {"description": "empty file, missing title, valid_until in the past"},
+}
+Title = Annotated[str, Form(min_length=1, max_length=200, description="what the file shows")]
+ValidUntil = Annotated[
+    date | None, Form(description="the last day the evidence counts (e.g. a certificate's expiry)")
+]
+EvidenceFile = Annotated[
+    UploadFile, File(description="the evidence file; streamed, never held whole in memory")
+]
+
+
+@router.post(
+    "/systems/{system_id}/evidence", response_model=EvidenceRead, status_code=201, responses=_UPLOAD_RESPONSES
+)
+def upload_system_evidence(
+    file: EvidenceFile,
+    title: Title,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    system: Annotated[AISystem, Depends(system_access("evidence", "create"))],
+    valid_until: ValidUntil = None,
+) -> EvidenceRead:
+    """Upload an evidence file of the system (multipart: ``file``, ``title``, optional ``valid_until``)."""
+    evidence = evidence_service.store_evidence(
+        session,
+        system_id=system.id,
+        site=system.site,
+        title=title.strip() or "evidence",
+        filename=file.filename,
+        declared_type=file.content_type,
+        stream=file.file,
+        valid_until=valid_until,
+        actor=principal.username,
+    )
+    return evidence_service.evidence_read(session, evidence)
+
+
+@router.post(
+    "/organisation/evidence", response_model=EvidenceRead, status_code=201, responses=_UPLOAD_RESPONSES
+)
+def upload_organisation_evidence(
+    file: EvidenceFile,
+    title: Title,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    valid_until: ValidUntil = None,
+) -> EvidenceRead:
+    """Upload an evidence file of the organisation (for organisation-wide duties such as AI literacy)."""
+    principal.require_anywhere("requirement", "update")
+    evidence = evidence_service.store_evidence(
+        session,
+        system_id=None,
+        site=None,
+        title=title.strip() or "evidence",
+        filename=file.filename,
+        declared_type=file.content_type,
+        stream=file.file,
+        valid_until=valid_until,
+        actor=principal.username,
+    )
+    return evidence_service.evidence_read(session, evidence)
+
+
+@router.get("/systems/{system_id}/evidence", response_model=list[EvidenceRead])
+def system_evidence(
+    session: SessionDep, system: Annotated[AISystem, Depends(system_access("evidence", "read"))]
+) -> list[EvidenceRead]:
+    """The system's evidence, newest first."""
+    today = utcnow().date()
+    return [
+        evidence_service.evidence_read(session, e, today)
+        for e in evidence_service.list_evidence(session, system.id)
+    ]
+
+
+@router.get("/organisation/evidence", response_model=list[EvidenceRead])
+def organisation_evidence(session: SessionDep, principal: CurrentPrincipal) -> list[EvidenceRead]:
+    """The organisation's evidence, newest first."""
+    principal.require_anywhere("requirement", "read")
+    today = utcnow().date()
+    return [
+        evidence_service.evidence_read(session, e, today)
+        for e in evidence_service.list_evidence(session, None)
+    ]
+
+
+EvidenceIdPath = Annotated[str, Path(max_length=40, examples=["EVD-000001"])]
+
+
+def _readable_evidence(
+    session: SessionDep, evidence_id: EvidenceIdPath, principal: CurrentPrincipal
+) -> Evidence:
+    """The evidence in the path, if the caller may read evidence where it belongs (404 otherwise: no leak)."""
+    evidence = evidence_service.get_evidence(session, evidence_id)
+    if evidence.system_id is None:
+        principal.require_anywhere("requirement", "read")
+    else:
+        system = session.get(AISystem, evidence.system_id)
+        site = system.site if system is not None else None
+        principal.require("evidence", "read", site, entity_id=evidence.id, entity_type="evidence")
+    return evidence
+
+
+@router.get("/evidence/{evidence_id}", response_model=EvidenceRead)
+def evidence_detail(
+    session: SessionDep, evidence: Annotated[Evidence, Depends(_readable_evidence)]
+) -> EvidenceRead:
+    """One evidence item and the requirements it is linked to."""
+    return evidence_service.evidence_read(session, evidence)
+
+
+@router.get(
+    "/evidence/{evidence_id}/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "the stored bytes"}},
+)
+def evidence_content(
+    session: SessionDep, evidence: Annotated[Evidence, Depends(_readable_evidence)]
+) -> StreamingResponse:
+    """The file's bytes, streamed (their SHA-256 is the evidence's ``sha256``, also sent as the ETag)."""
+    chunks = evidence_service.chunk_count(session, evidence.sha256)
+    return StreamingResponse(
+        evidence_service.iter_content(evidence.sha256, chunks),
+        media_type=evidence.media_type,
+        headers={
+            "Content-Length": str(evidence.size),
+            "ETag": f'"{evidence.sha256}"',
+            "Content-Disposition": content_disposition(evidence.filename),
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -3,24 +3,32 @@ from them and the classifications, with what people record about them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.approvals import flows, release, webhooks
+from app.approvals.models import Environment
 from app.audit import service as audit
 from app.classification import service as classifications
 from app.classification.models import Classification
+from app.compliance.evidence import is_current
 from app.compliance.frameworks import OWNER_ROLES, Framework, Frameworks, get_frameworks
 from app.compliance.models import (
+    ORGANISATION_SCOPE,
     ControlRead,
+    Evidence,
     FrameworkRead,
     FrameworkSummary,
     GroupRead,
     OrganisationRequirement,
     Requirement,
+    RequirementEvidence,
     RequirementRead,
     RequirementStatus,
     RequirementUpdate,
@@ -114,18 +122,26 @@ def _ai_act_duties(result: dict[str, Any]) -> dict[str, date | None]:
 def derive_for_system(classification: Classification | None, frameworks: Frameworks) -> list[Derived]:
     """The requirements of a system with this current classification, in framework order (none unclassified).
 
+    See ``derive_for_class``.
+    """
+    if classification is None:
+        return []
+    return derive_for_class(str(classification.ai_act_class), classification.result, frameworks)
+
+
+def derive_for_class(ai_act_class: str, result: dict[str, Any], frameworks: Frameworks) -> list[Derived]:
+    """The requirements of a system whose current classification has this class and result.
+
     AI Act (a framework backed by ``catalog: ai_act``): the result's duties for its effective role, dated as
     the result dates them; organisation-wide ones (Art. 4) are the organisation's, and ids that are no duty
     of today's catalogue (``art2.2`` in a first-edition result) are left out. Any other adopted
     framework: its controls that are not organisation-wide, when the system's class is in the file's
     ``applies_to_classes``.
     """
-    if classification is None:
-        return []
     derived: list[Derived] = []
     for framework in _adopted(frameworks):
         if framework.catalog == "ai_act":
-            for oid, when in _ai_act_duties(classification.result).items():
+            for oid, when in _ai_act_duties(result).items():
                 control = framework.control_by_id.get(oid)
                 if control is None or control.organisation_wide:
                     continue  # no duty of today's catalogue (a first-edition id), or the organisation's
@@ -134,7 +150,7 @@ def derive_for_system(classification: Classification | None, frameworks: Framewo
                         framework.id, oid, control.title, when or control.applies_from, framework.owner_role
                     )
                 )
-        elif str(classification.ai_act_class) in framework.applies_to_classes:
+        elif ai_act_class in framework.applies_to_classes:
             derived.extend(
                 Derived(framework.id, c.id, c.title, c.applies_from, framework.owner_role)
                 for c in framework.controls
@@ -283,35 +299,390 @@ def find_requirement(rows: list[R], ref: str, where: str) -> R:
     raise NotFound(f"requirement {ref!r} does not exist for {where}")
 
 
-def binds(row: Requirement | OrganisationRequirement, today: date | None = None) -> bool:
-    """Whether the requirement binds today: still derived, its framework binds, its date reached."""
-    framework = get_frameworks().by_id.get(row.framework)
-    if not row.derived or framework is None or not framework.binding:
+# --- evidence, status as of now, and what is still open ---------------------------------------------------
+#
+# One definition of "done", used by the API, the pages, the sweep and the release gate alike: a requirement
+# is done when it is ``not_applicable``, or ``met`` while at least one current evidence item supports it,
+# linked to it or to a control it maps to (``maps_to``) in the same scope. ``met`` whose evidence has all
+# expired counts as ``open`` at once; the sweep then records it (``requirement.reopened``).
+
+
+@dataclass(frozen=True)
+class EvidenceLinks:
+    """Evidence linked to the requirements of one scope (a system, or the organisation): ``framework:control``
+    -> ``[(evidence id, current today)]``."""
+
+    by_ref: dict[str, list[tuple[str, bool]]]
+
+    def direct(self, ref: str) -> list[str]:
+        return [eid for eid, _ in self.by_ref.get(ref, [])]
+
+    def crosswalk(self, ref: str, frameworks: Frameworks) -> list[str]:
+        """Evidence of the controls ``ref`` maps to (each once, in link order)."""
+        seen: dict[str, None] = {}
+        for other in _maps_to(ref, frameworks):
+            for eid, _ in self.by_ref.get(other, []):
+                seen.setdefault(eid, None)
+        return [eid for eid in seen if eid not in self.direct(ref)]
+
+    def current(self, ref: str, frameworks: Frameworks) -> bool:
+        """Whether current evidence supports ``ref``, directly or through the crosswalk."""
+        if not self.by_ref:
+            return False
+        return any(ok for r in (ref, *_maps_to(ref, frameworks)) for _, ok in self.by_ref.get(r, []))
+
+
+_crosswalk: tuple[Frameworks, dict[str, tuple[str, ...]]] | None = None
+
+
+def _maps_to(ref: str, frameworks: Frameworks) -> tuple[str, ...]:
+    """The controls ``ref`` maps to (a flat index per loaded set of frameworks: the gate asks per control)."""
+    global _crosswalk
+    cached = _crosswalk
+    if cached is None or cached[0] is not frameworks:
+        index = {f"{f.id}:{c.id}": tuple(c.maps_to) for f in frameworks.frameworks for c in f.controls}
+        cached = _crosswalk = (frameworks, index)
+    return cached[1].get(ref, ())
+
+
+def evidence_links(session: Session, scope: str, today: date) -> EvidenceLinks:
+    """The evidence links of a scope (a system id, or ``organisation``), with whether each is current."""
+    rows = session.exec(
+        select(RequirementEvidence.framework, RequirementEvidence.control, Evidence.id, Evidence.valid_until)
+        .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
+        .where(RequirementEvidence.scope == scope)
+        .order_by(RequirementEvidence.linked_at, Evidence.id)
+    ).all()
+    return _links(rows, today)
+
+
+def _links(rows: Any, today: date) -> EvidenceLinks:
+    by_ref: dict[str, list[tuple[str, bool]]] = {}
+    for framework, control, eid, valid_until in rows:
+        if isinstance(valid_until, str):  # the gate's plain SQL on SQLite
+            valid_until = date.fromisoformat(valid_until)
+        by_ref.setdefault(f"{framework}:{control}", []).append((eid, is_current(valid_until, today)))
+    return EvidenceLinks(by_ref)
+
+
+def effective_status(status: RequirementStatus | str, evidence_current: bool) -> RequirementStatus:
+    """The status as of now: ``met`` stops counting when no current evidence supports it."""
+    status = RequirementStatus(status)
+    if status == RequirementStatus.met and not evidence_current:
+        return RequirementStatus.open
+    return status
+
+
+def is_done(status: RequirementStatus | str, evidence_current: bool) -> bool:
+    """Met with current evidence, or not applicable (with the note that says why)."""
+    return effective_status(status, evidence_current) in (
+        RequirementStatus.met,
+        RequirementStatus.not_applicable,
+    )
+
+
+def binds_on(
+    framework_id: str,
+    applies_from: date | None,
+    derived: bool,
+    today: date,
+    frameworks: Frameworks | None = None,
+) -> bool:
+    """Whether a requirement binds on ``today``: still derived, its framework binds, its date reached."""
+    framework = (frameworks or get_frameworks()).by_id.get(framework_id)
+    if not derived or framework is None or not framework.binding:
         return False
+    return applies_from is None or applies_from <= today
+
+
+def binds(row: Requirement | OrganisationRequirement, today: date | None = None) -> bool:
+    """``binds_on`` for a stored requirement."""
+    return binds_on(row.framework, row.applies_from, row.derived, today or utcnow().date())
+
+
+# --- the portfolio: the same rules over every system at once --------------------------------------------
+
+
+@dataclass
+class PortfolioCounts:
+    """The derived requirements of one framework over the live systems of one site, each counted once:
+    ``met`` (with current evidence), ``not_applicable``, ``overdue`` (binds today and is not done) and
+    ``open`` (not done and does not bind yet; ``in_progress`` included)."""
+
+    site: str
+    framework: str
+    met: int = 0
+    open: int = 0
+    overdue: int = 0
+    not_applicable: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.met + self.open + self.overdue + self.not_applicable
+
+
+def _crosswalk_table() -> Any:
+    """``EvidenceLinks.current``'s reach as a table (a CTE): each control of every framework with the controls
+    whose evidence counts for it, itself and what it maps to (``maps_to``)."""
+    pairs: set[tuple[str, str, str, str]] = set()
+    for framework in get_frameworks().frameworks:
+        for control in framework.controls:
+            pairs.add((framework.id, control.id, framework.id, control.id))
+            for other in control.maps_to:
+                other_framework, _, other_control = other.partition(":")
+                pairs.add((framework.id, control.id, other_framework, other_control))
+    columns = [sa.column(name, sa.String) for name in ("framework", "control", "by_framework", "by_control")]
+    return sa.values(*columns, name="crosswalk").data(sorted(pairs)).cte("crosswalk")
+
+
+def _binds_sql(today: date) -> Any:
+    """``binds_on`` for a requirement row: still derived, its framework binds, its date reached (1 or 0)."""
+    binding = [f.id for f in get_frameworks().frameworks if f.binding]
+    return sa.case(
+        (
+            sa.and_(
+                Requirement.derived == sa.true(),
+                Requirement.framework.in_(binding) if binding else sa.false(),
+                sa.or_(Requirement.applies_from.is_(None), Requirement.applies_from <= today),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+
+
+def portfolio_counts(
+    session: Session, sites: set[str] | None, today: date | None = None
+) -> list[PortfolioCounts]:
+    """Requirements of the live systems in ``sites`` (None: every site) per site and adopted framework, as
+    the API shows them one system at a time: the set form of ``effective_status``/``is_done`` and
+    ``binds_on``, in two grouped SQL queries over the ``requirement`` table.
+
+    The first counts the derived rows by site, framework, stored status and whether they bind today
+    (``binds_on``). The second counts the ``met`` rows a current evidence item supports (``is_current``),
+    linked in the same system to the requirement or to a control it maps to (``EvidenceLinks.current``,
+    the crosswalk as a table); it starts from the evidence links, so it costs what there is evidence of.
+    A ``met`` row without that support is open as of now (``effective_status``), overdue where it binds.
+
+    Counted from the stored rows: classified systems that have none yet (never read) get them first, by the
+    same derivation and sync a read uses (``sync_unread_systems``). Rows of a system reclassified since its
+    requirements were last read are counted as stored until the next read of them.
+    """
     today = today or utcnow().date()
-    return row.applies_from is None or row.applies_from <= today
+    sync_unread_systems(session, sites)
+    frameworks = get_frameworks()
+    where = [
+        AISystem.archived_at.is_(None),
+        Requirement.derived == sa.true(),
+        Requirement.framework.in_(frameworks.adopted),
+        sa.true() if sites is None else AISystem.site.in_(sorted(sites)),
+    ]
+    stored = (
+        sa.select(
+            AISystem.site.label("site"),
+            Requirement.framework.label("framework"),
+            Requirement.status.label("status"),
+            _binds_sql(today).label("binding"),
+        )
+        .join(AISystem, AISystem.id == Requirement.system_id)
+        .where(*where)
+        .subquery()
+    )
+    crosswalk = _crosswalk_table()
+    support = (
+        sa.select(
+            RequirementEvidence.scope.label("system_id"),
+            crosswalk.c.framework.label("framework"),
+            crosswalk.c.control.label("control"),
+        )
+        .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
+        .join(
+            crosswalk,
+            sa.and_(
+                crosswalk.c.by_framework == RequirementEvidence.framework,
+                crosswalk.c.by_control == RequirementEvidence.control,
+            ),
+        )
+        .where(sa.or_(Evidence.valid_until.is_(None), Evidence.valid_until >= today))
+        .distinct()
+        .subquery()
+    )
+    supported = (
+        sa.select(
+            AISystem.site.label("site"),
+            Requirement.framework.label("framework"),
+            _binds_sql(today).label("binding"),
+        )
+        .select_from(support)
+        .join(
+            Requirement,
+            sa.and_(
+                Requirement.system_id == support.c.system_id,
+                Requirement.framework == support.c.framework,
+                Requirement.control == support.c.control,
+            ),
+        )
+        .join(AISystem, AISystem.id == Requirement.system_id)
+        .where(Requirement.status == RequirementStatus.met.value, *where)
+        .subquery()
+    )
+    out: dict[tuple[str, str], PortfolioCounts] = {}
+    met_unsupported: dict[tuple[str, str, int], int] = {}
+    for site, framework, status, binding, n in session.execute(
+        sa.select(
+            stored.c.site, stored.c.framework, stored.c.status, stored.c.binding, sa.func.count()
+        ).group_by(stored.c.site, stored.c.framework, stored.c.status, stored.c.binding)
+    ).all():
+        counts = out.setdefault((site, framework), PortfolioCounts(site, framework))
+        if status == RequirementStatus.met:
+            met_unsupported[(site, framework, binding)] = n
+        elif status == RequirementStatus.not_applicable:
+            counts.not_applicable += n
+        elif binding:
+            counts.overdue += n
+        else:
+            counts.open += n
+    for site, framework, binding, n in session.execute(
+        sa.select(supported.c.site, supported.c.framework, supported.c.binding, sa.func.count()).group_by(
+            supported.c.site, supported.c.framework, supported.c.binding
+        )
+    ).all():
+        out[(site, framework)].met += n
+        met_unsupported[(site, framework, binding)] -= n
+    for (site, framework, binding), n in met_unsupported.items():  # met without current evidence: open
+        if binding:
+            out[(site, framework)].overdue += n
+        else:
+            out[(site, framework)].open += n
+    rank = {fid: n for n, fid in enumerate(frameworks.adopted)}
+    return sorted(out.values(), key=lambda c: (rank.get(c.framework, len(rank)), c.framework, c.site))
+
+
+# Classifications known to give a system no requirements (id -> nothing derived), per loaded frameworks: such
+# systems keep having no rows, and are not derived again on every portfolio read.
+_underived: tuple[Frameworks | None, set[int]] = (None, set())
+
+
+def sync_unread_systems(session: Session, sites: set[str] | None) -> int:
+    """Give the live classified systems in ``sites`` that have no requirement rows yet (never read) their
+    rows, as ``read_system_requirements`` would, in a write transaction of its own; the caller's read
+    snapshot is then renewed to see them (see ``_read_in_step``). Returns how many systems got rows."""
+    global _underived
+    frameworks = get_frameworks()
+    if _underived[0] is not frameworks:
+        _underived = (frameworks, set())
+    skip = _underived[1]
+    latest = (
+        sa.select(sa.func.max(Classification.id))
+        .where(Classification.system_id == AISystem.id)
+        .correlate(AISystem)
+        .scalar_subquery()
+    )
+    unread = (
+        sa.select(Requirement.id).where(Requirement.system_id == AISystem.id).correlate(AISystem).exists()
+    )
+    candidates = session.execute(
+        sa.select(AISystem.id, latest).where(
+            AISystem.archived_at.is_(None),
+            sa.true() if sites is None else AISystem.site.in_(sorted(sites)),
+            ~unread,
+            latest.is_not(None),
+        )
+    ).all()
+    wanted = {cid: sid for sid, cid in candidates if cid not in skip}
+    if not wanted:
+        return 0
+    derived: dict[str, list[Derived]] = {}
+    for cid, ai_act_class, result in session.execute(
+        sa.select(Classification.id, Classification.ai_act_class, Classification.result).where(
+            Classification.id.in_(list(wanted))
+        )
+    ).all():
+        found = derive_for_class(str(getattr(ai_act_class, "value", ai_act_class)), result or {}, frameworks)
+        if found:
+            derived[wanted[cid]] = found
+        else:
+            skip.add(cid)
+    if not derived:
+        return 0
+    with session_scope() as writer:
+        for sid, items in derived.items():
+            rows = list(writer.exec(_select_rows(Requirement, {"system_id": sid})).all())
+            _sync(writer, Requirement, rows, items, system_id=sid)
+    session.rollback()  # end the read snapshot, so the rows just committed are seen
+    return len(derived)
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """A derived requirement not done: its reference, title, date and whether it binds today."""
+
+    ref: str
+    title: str
+    applies_from: date | None
+    binding: bool
+
+
+def outstanding(
+    derived: list[Derived], recorded: dict[str, str], links: EvidenceLinks, today: date
+) -> list[Outstanding]:
+    """The derived requirements that are not done (``recorded``: ``framework:control`` -> stored status;
+    a requirement without a row is open), in the derivation's order."""
+    frameworks = get_frameworks()
+    result = []
+    for d in derived:
+        ref = f"{d.framework}:{d.control}"
+        if not is_done(recorded.get(ref, RequirementStatus.open), links.current(ref, frameworks)):
+            binding = binds_on(d.framework, d.applies_from, True, today, frameworks)
+            result.append(Outstanding(ref, d.title, d.applies_from, binding))
+    return result
+
+
+def system_outstanding(session: Session, system_id: str, today: date | None = None) -> list[Outstanding]:
+    """What is still open for a system (for the approval page and the inbox), without writing anything."""
+    today = today or utcnow().date()
+    derived = derive_for_system(classifications.current_classification(session, system_id), get_frameworks())
+    recorded = dict(
+        session.exec(
+            select(Requirement.framework + ":" + Requirement.control, Requirement.status).where(
+                Requirement.system_id == system_id
+            )
+        ).all()
+    )
+    return outstanding(derived, recorded, evidence_links(session, system_id, today), today)
 
 
 def requirement_read(
-    row: Requirement | OrganisationRequirement, today: date | None = None
+    row: Requirement | OrganisationRequirement, links: EvidenceLinks, today: date | None = None
 ) -> RequirementRead:
-    """The API view of a requirement (``evidence`` is empty until evidence can be linked)."""
+    """The API view of a requirement, its status as of now (see ``effective_status``)."""
+    today = today or utcnow().date()
+    frameworks = get_frameworks()
+    ref = f"{row.framework}:{row.control}"
+    current = links.current(ref, frameworks)
     return RequirementRead(
-        id=f"{row.framework}:{row.control}",
+        id=ref,
         framework=row.framework,
         control=row.control,
         title=row.title,
-        status=row.status,
+        status=effective_status(row.status, current),
         applies_from=row.applies_from,
         binding=binds(row, today),
         derived=row.derived,
         owner_role=row.owner_role,
         note=row.note,
-        evidence=[],
+        evidence=links.direct(ref),
+        crosswalk_evidence=links.crosswalk(ref, frameworks),
+        evidence_current=current,
         revision=row.revision,
         updated_at=row.updated_at,
         updated_by=row.updated_by,
     )
+
+
+def scope_of(row: Requirement | OrganisationRequirement) -> str:
+    """The evidence scope of a requirement: its system's id, or ``organisation``."""
+    return row.system_id if isinstance(row, Requirement) else ORGANISATION_SCOPE
 
 
 def update_requirement(
@@ -323,25 +694,34 @@ def update_requirement(
     actor: str,
     entity: tuple[str, str, str | None],
 ) -> Requirement | OrganisationRequirement:
-    """Change a requirement's status, note or owner role; audited with before and after.
+    """Change a requirement's status, note, owner role or linked evidence; audited with before and after.
 
-    The rules, in the order a person would ask: the change names the current revision (409 if stale); a
-    requirement marked ``not_applicable`` says why in its note (422 naming ``note``); ``met`` needs at least
-    one current evidence item, and evidence cannot be linked yet, so ``met`` is refused (409) rather than
-    recorded without proof. ``entity``: ``(entity_type, entity_id, site)`` of the audit event.
+    The rules, in the order a person would ask: the change names the current revision (409 if stale); linked
+    evidence exists and belongs to the same system (or to the organisation) (422 naming it); a requirement
+    marked ``not_applicable`` says why in its note (422 naming ``note``); ``met`` needs at least one current
+    evidence item, linked or through the crosswalk (409 ``EVIDENCE_REQUIRED``). ``entity``:
+    ``(entity_type, entity_id, site)`` of the audit event.
     """
     check_revision(row.revision, if_match, data.revision)
     ref = f"{row.framework}:{row.control}"
+    scope = scope_of(row)
+    today = utcnow().date()
+    links = evidence_links(session, scope, today)
+    before_ids = links.direct(ref)
+    after_ids = before_ids if data.evidence is None else list(dict.fromkeys(data.evidence))
+    if after_ids != before_ids:
+        check_evidence(session, scope, after_ids)
+        links = _relink(session, scope, row, before_ids, after_ids, actor, today)
     status = data.status or row.status
     note = (data.note or None) if data.note is not None else row.note
     if status == RequirementStatus.not_applicable and not note:
         raise field_error(
             ["body", "note"], f"{ref} marked not_applicable needs a note saying why it does not apply"
         )
-    if status == RequirementStatus.met and row.status != RequirementStatus.met:
+    if status == RequirementStatus.met and not links.current(ref, get_frameworks()):
         raise Conflict(
-            f"{ref} cannot be marked met: met needs at least one current evidence item, and evidence cannot "
-            "be linked to requirements yet",
+            f"{ref} cannot be marked met: met needs at least one current evidence item linked to it (or to "
+            "a control it maps to); upload evidence and link it in the same change",
             code="EVIDENCE_REQUIRED",
         )
     owner_role = str(data.owner_role) if data.owner_role is not None else row.owner_role
@@ -349,9 +729,9 @@ def update_requirement(
         raise field_error(
             ["body", "owner_role"], f"a requirement is owned by one of: {', '.join(OWNER_ROLES)}"
         )
-    if (status, note, owner_role) == (row.status, row.note, row.owner_role):
+    if (status, note, owner_role, after_ids) == (row.status, row.note, row.owner_role, before_ids):
         return row
-    before = _audit_view(row)
+    before = {**_audit_view(row), "evidence": before_ids}
     row.status, row.note, row.owner_role = status, note, owner_role
     row.revision += 1
     row.updated_at = utcnow()
@@ -367,9 +747,61 @@ def update_requirement(
         entity_id=entity_id,
         site=site,
         before=before,
-        after=_audit_view(row),
+        after={**_audit_view(row), "evidence": after_ids},
     )
     return row
+
+
+def check_evidence(
+    session: Session, scope: str, ids: list[str], loc: Sequence[str | int] = ("body", "evidence")
+) -> None:
+    """422 naming the first id (at ``loc``, index appended) that is no evidence of this scope."""
+    found = {e.id: e.system_id for e in session.exec(select(Evidence).where(Evidence.id.in_(ids))).all()}
+    owner = None if scope == ORGANISATION_SCOPE else scope
+    for n, eid in enumerate(ids):
+        if eid not in found:
+            raise field_error([*loc, n], f"evidence {eid} does not exist")
+        if found[eid] != owner:
+            where = f"system {found[eid]}" if found[eid] else "the organisation"
+            mine = "the organisation" if owner is None else f"system {owner}"
+            raise field_error([*loc, n], f"evidence {eid} belongs to {where}, not to {mine}")
+
+
+def _relink(
+    session: Session,
+    scope: str,
+    row: Requirement | OrganisationRequirement,
+    before: list[str],
+    after: list[str],
+    actor: str,
+    today: date,
+) -> EvidenceLinks:
+    """Replace the requirement's evidence links; the scope's links as they now are."""
+    gone = [eid for eid in before if eid not in after]
+    if gone:
+        session.execute(
+            sa.delete(RequirementEvidence).where(
+                RequirementEvidence.scope == scope,
+                RequirementEvidence.framework == row.framework,
+                RequirementEvidence.control == row.control,
+                RequirementEvidence.evidence_id.in_(gone),
+            )
+        )
+    now = utcnow()
+    for eid in after:
+        if eid not in before:
+            session.add(
+                RequirementEvidence(
+                    scope=scope,
+                    framework=row.framework,
+                    control=row.control,
+                    evidence_id=eid,
+                    linked_by=actor,
+                    linked_at=now,
+                )
+            )
+    session.flush()
+    return evidence_links(session, scope, today)
 
 
 def _audit_view(row: Requirement | OrganisationRequirement) -> dict[str, Any]:
@@ -380,3 +812,151 @@ def _audit_view(row: Requirement | OrganisationRequirement) -> dict[str, Any]:
         "owner_role": row.owner_role,
         "revision": row.revision,
     }
+
+
+# --- the release gate and the sweep -------------------------------------------------------------------------
+
+_GATE_CLASSIFICATION_SQL = (
+    "SELECT ai_act_class, result FROM classification WHERE system_id = :sid ORDER BY id DESC LIMIT 1"
+)
+_GATE_RECORDED_SQL = "SELECT framework, control, status FROM requirement WHERE system_id = :sid"
+_GATE_LINKS_SQL = (
+    "SELECT l.framework, l.control, e.id, e.valid_until FROM requirement_evidence l"
+    " JOIN evidence e ON e.id = l.evidence_id WHERE l.scope = :sid ORDER BY l.linked_at, e.id"
+)
+_SHOWN = 5  # requirements named in a reason; the rest are counted
+
+
+def gate_check(db: release.RawReader, system_id: str, version: str, environment: str) -> list[release.Reason]:
+    """The release gate's hook (plain SQL on its connection, the rules above): a production release is denied
+    with ``REQUIREMENTS_OPEN`` while a requirement that binds today is not done; requirements not done that
+    do not bind yet are a ``REQUIREMENTS_OPEN`` warning. Other environments are not held by requirements."""
+    if environment != Environment.production:
+        return []
+    current = db.one(_GATE_CLASSIFICATION_SQL, {"sid": system_id})
+    if current is None or current[0] == "prohibited":
+        return []  # NOT_CLASSIFIED or PROHIBITED says it all
+    today = utcnow().date()
+    derived = derive_for_class(str(current[0]), db.js(current[1]) or {}, get_frameworks())
+    recorded = {f"{f}:{c}": s for f, c, s in db.all(_GATE_RECORDED_SQL, {"sid": system_id})}
+    links = _links(db.all(_GATE_LINKS_SQL, {"sid": system_id}), today)
+    pending = outstanding(derived, recorded, links, today)
+    binding = [o for o in pending if o.binding]
+    later = [o for o in pending if not o.binding]
+    reasons = []
+    if binding:
+        reasons.append(
+            release.error(
+                release.REQUIREMENTS_OPEN,
+                f"{_count(binding)} of {system_id} {'binds' if len(binding) == 1 else 'bind'} today and "
+                f"{'is' if len(binding) == 1 else 'are'} not met: {_named(binding)}; record "
+                f"{'it' if len(binding) == 1 else 'each'} met with current evidence, or not applicable "
+                "with a note",
+            )
+        )
+    if later:
+        first = min((o.applies_from for o in later if o.applies_from), default=None)
+        when = f"; the first binds on {first.isoformat()}" if first and first > today else ""
+        reasons.append(
+            release.warning(
+                release.REQUIREMENTS_OPEN,
+                f"{_count(later)} of {system_id} {'is' if len(later) == 1 else 'are'} open and do not bind "
+                f"yet: {_named(later)}{when}",
+            )
+        )
+    return reasons
+
+
+def _count(items: list[Outstanding]) -> str:
+    return f"{len(items)} requirement{'' if len(items) == 1 else 's'}"
+
+
+def _named(items: list[Outstanding]) -> str:
+    shown = ", ".join(f"{o.ref} ({o.title})" for o in items[:_SHOWN])
+    return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
+
+
+release.register_release_check(gate_check)
+
+SWEEP_ACTOR = "system:evidence"
+REOPENED_EVENT = "requirement.reopened"
+
+
+def reopen_unsupported(session: Session, today: date | None = None) -> list[str]:
+    """Record as ``open`` every ``met`` requirement that no current evidence supports any more (its evidence
+    expired); each is audited (``requirement.reopened``) and announced by webhook. Returns their
+    ``scope/framework:control``. Only scopes with expired evidence are looked at."""
+    today = today or utcnow().date()
+    scopes = sorted(
+        set(
+            session.exec(
+                select(RequirementEvidence.scope)
+                .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
+                .where(Evidence.valid_until.is_not(None), Evidence.valid_until < today)
+            ).all()
+        )
+    )
+    frameworks = get_frameworks()
+    reopened = []
+    for scope in scopes:
+        model: type[Requirement] | type[OrganisationRequirement] = (
+            OrganisationRequirement if scope == ORGANISATION_SCOPE else Requirement
+        )
+        query = select(model).where(model.status == RequirementStatus.met)
+        if model is Requirement:
+            query = query.where(Requirement.system_id == scope)
+        rows = session.exec(query).all()
+        links = evidence_links(session, scope, today)
+        for row in rows:
+            ref = f"{row.framework}:{row.control}"
+            if links.current(ref, frameworks):
+                continue
+            reopened.append(f"{scope}/{ref}")
+            _reopen(session, row, scope, ref, links)
+    return reopened
+
+
+def _reopen(
+    session: Session, row: Requirement | OrganisationRequirement, scope: str, ref: str, links: EvidenceLinks
+) -> None:
+    before = _audit_view(row)
+    row.status = RequirementStatus.open
+    row.revision += 1
+    row.updated_at = utcnow()
+    row.updated_by = SWEEP_ACTOR
+    session.add(row)
+    session.flush()
+    site = session.get(AISystem, scope).site if isinstance(row, Requirement) else None  # type: ignore[union-attr]
+    expired = links.direct(ref) + links.crosswalk(ref, get_frameworks())
+    audit.record(
+        session,
+        actor=SWEEP_ACTOR,
+        action=REOPENED_EVENT,
+        entity_type="system" if isinstance(row, Requirement) else ORGANISATION,
+        entity_id=scope,
+        site=site,
+        before=before,
+        after={**_audit_view(row), "reason": "evidence expired", "expired_evidence": expired},
+    )
+    webhooks.enqueue(
+        session,
+        REOPENED_EVENT,
+        {
+            "requirement": ref,
+            "system": scope if isinstance(row, Requirement) else None,
+            "status": "open",
+            "expired_evidence": expired,
+            "revision": row.revision,
+        },
+        approval_id=None,
+        subject="requirement",
+    )
+
+
+def sweep_requirements() -> int:
+    """Background round (approvals sweep hook): reopen requirements whose evidence expired."""
+    with session_scope() as session:
+        return len(reopen_unsupported(session))
+
+
+flows.register_sweep(sweep_requirements)

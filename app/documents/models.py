@@ -21,6 +21,7 @@ class ModelCardFormat(StrEnum):
 
 class TechDocFormat(StrEnum):
     docx = "docx"
+    md = "md"
 
 
 class DocumentKind(StrEnum):

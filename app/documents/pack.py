@@ -5,19 +5,28 @@ The pack covers the system's audit trail up to its latest event that is not itse
 time of that event, files come in a fixed order, and JSON is written with sorted keys, so building the pack
 again from the same data gives the same bytes. The download is recorded in the trail *after* the pack is
 built, with the pack's SHA-256, so a copy can be checked against the trail later.
+
+``manifest.json`` lists every other file with its SHA-256 and is signed (Ed25519, deterministic, so the
+property above holds) by the instance key of app/security/signing.py, kept outside the database; the pack
+carries ``verify.py`` (document_templates/audit_pack_verify.py, standard library only) that checks it all.
+Evidence files are copied into the ZIP a chunk at a time; the pack itself is spooled to a temporary file.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import logging
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from app.audit import service as audit
@@ -25,6 +34,9 @@ from app.audit.models import AuditEvent
 from app.classification import service as classification
 from app.classification.catalog import get_catalog
 from app.classification.models import Classification, RiskAssessment
+from app.compliance import evidence as evidence_files
+from app.compliance import service as compliance
+from app.compliance.models import Evidence, EvidenceChunk, RequirementEvidence
 from app.db import session_scope
 from app.documents import render, service
 from app.documents.models import (
@@ -35,9 +47,15 @@ from app.documents.models import (
     PackManifest,
 )
 from app.errors import Conflict
+from app.operations import incidents
+from app.operations import service as operations
+from app.operations.models import Deployment, Incident, MonitoringReport
+from app.security import signing
+from app.settings import get_settings
 from app.systems import service as systems
 from app.systems.models import AISystem
 
+log = logging.getLogger("aireg.documents")
 SPOOL_BYTES = 32 * 1024 * 1024  # packs larger than this are spooled to a temporary file
 CHUNK = 64 * 1024
 EVENT_BATCH = 5000
@@ -106,6 +124,96 @@ def system_events(
         for row in rows:
             yield dict(zip(EVENT_FIELDS, row, strict=True))
         last = rows[-1][0]
+
+
+PACK_FORMAT_SIGNED = "aireg-audit-pack/2"
+VERIFY_SCRIPT = "audit_pack_verify.py"
+# evidence of these kinds is compressed already: stored as is (deflating it again costs time, gains nothing)
+_STORED_TYPES = ("application/pdf", "application/zip", "application/vnd.openxmlformats", "image/")
+
+
+class CheckpointCheck(BaseModel):
+    """Whether the instance's head checkpoint vouched for the covered event when the pack was built."""
+
+    kind: str = "audit-head"
+    vouched: bool
+    reason: str | None = None
+
+
+class AuditSegment(BaseModel):
+    """The part of the audit chain the pack covers: events ``first_seq`` to ``last_seq`` (the covered event,
+    hash ``head_hash``), of which ``events_in_pack`` (the system's) are in ``events_file``."""
+
+    first_seq: int
+    last_seq: int
+    head_hash: str
+    events_file: str
+    events_in_pack: int
+    first_event_in_pack: int | None
+    checkpoint: CheckpointCheck
+
+
+class SignatureInfo(BaseModel):
+    """The key ``manifest.sig`` is made with: base64 of the raw 32-byte Ed25519 public key and its id."""
+
+    algorithm: str
+    public_key: str
+    key_id: str
+    signature_file: str = "manifest.sig"
+
+
+class SignedPackManifest(PackManifest):
+    """``manifest.json`` of a signed pack: also the audit segment it covers and the key that signs it."""
+
+    format: str = PACK_FORMAT_SIGNED
+    audit_segment: AuditSegment
+    signature: SignatureInfo
+
+
+def evidence_member(item: Evidence) -> str:
+    """``evidence/<sha256>-<file name>``: the name keeps letters, digits, ``.``, ``-`` and ``_``."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in item.filename)
+    return f"evidence/{item.sha256}-{safe.lstrip('.')[:100] or 'evidence'}"
+
+
+def pack_evidence(session: Session, system: AISystem) -> list[Evidence]:
+    """The evidence the pack covers: owned by the system or linked to one of its requirements, by id."""
+    linked = sa.select(RequirementEvidence.evidence_id).where(RequirementEvidence.scope == system.id)
+    return list(
+        session.exec(
+            select(Evidence)
+            .where(sa.or_(Evidence.system_id == system.id, Evidence.id.in_(linked)))
+            .order_by(Evidence.id)
+        ).all()
+    )
+
+
+def evidence_chunks(session: Session, sha256: str) -> Iterator[bytes]:
+    """The stored bytes of an evidence file, one chunk (<= 1 MiB) per query, in the pack's snapshot."""
+    for seq in range(evidence_files.chunk_count(session, sha256)):
+        data = session.execute(
+            sa.select(EvidenceChunk.data).where(EvidenceChunk.sha256 == sha256, EvidenceChunk.seq == seq)
+        ).scalar_one()
+        yield bytes(data)
+
+
+def check_segment(session: Session, cover: Coverage) -> tuple[ChainCheck, CheckpointCheck]:
+    """The keyed chain up to the covered event, and whether the head checkpoint vouches for it.
+
+    One walk of the whole chain (to the head, compared with the checkpoints kept outside the database) answers
+    both when it holds; only when it fails is the chain walked again to the covered event, to tell whether the
+    fault lies before the covered event or after it. The checkpoint's own ``seq`` is not recorded: every
+    append moves it (this pack's download too), and the pack must stay the same for the same data.
+    """
+    full = audit.verify_chain(session, batch=EVENT_BATCH)
+    if full.valid and full.events >= cover.seq:
+        check = ChainCheck(valid=True, events=cover.seq, head=cover.head_hash, first_bad_seq=None)
+        if full.checkpoint_seq is None or full.notice:
+            return check, CheckpointCheck(vouched=False, reason="no head checkpoint to compare with")
+        if full.checkpoint_seq < cover.seq:
+            return check, CheckpointCheck(vouched=False, reason="the checkpoint is behind the covered event")
+        return check, CheckpointCheck(vouched=True)
+    return verify_until(session, cover.seq), CheckpointCheck(vouched=False, reason=full.reason)
 
 
 @dataclass
@@ -179,6 +287,22 @@ class _PackWriter:
         )
         return count
 
+    def add_stream(self, name: str, chunks: Iterator[bytes], description: str, *, stored: bool) -> str:
+        """A member written a chunk at a time (``stored``: not compressed again); returns its SHA-256."""
+        info = self._info(name)
+        if stored:
+            info.compress_type = zipfile.ZIP_STORED
+        digest, size = hashlib.sha256(), 0
+        with self.zip.open(info, mode="w") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        self.files.append(
+            ManifestFile(path=name, sha256=digest.hexdigest(), bytes=size, description=description)
+        )
+        return digest.hexdigest()
+
     def add_unlisted(self, name: str, data: bytes) -> None:
         """An entry the manifest does not list (the manifest itself)."""
         self.zip.writestr(self._info(name), data, compresslevel=6)
@@ -188,8 +312,95 @@ class _PackWriter:
         self.zip.close()
 
 
+def _as_of(cover: Coverage) -> datetime:
+    """The moment the pack describes: states computed against the clock are computed at the covered event."""
+    return cover.at or datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _add_records(
+    session: Session,
+    writer: _PackWriter,
+    name: str,
+    model: Any,
+    system: AISystem,
+    read: Callable[[Any], BaseModel],
+    description: str,
+) -> None:
+    """A JSON list of the system's rows of ``model``, oldest (lowest id) first, as ``read`` shows each."""
+    rows = session.exec(select(model).where(model.system_id == system.id).order_by(model.id)).all()
+    writer.add(name, _json([read(r).model_dump(mode="json") for r in rows]), description)
+
+
+def _add_operations(session: Session, writer: _PackWriter, system: AISystem, cover: Coverage) -> None:
+    """``incidents.json``, ``deployments.json``, ``monitoring.json``: the system's records, by id."""
+    for name, model, read, description in (
+        (
+            "incidents.json",
+            Incident,
+            lambda r: incidents.incident_read(r, _as_of(cover)),
+            "Incidents (AI Act Art. 73) with deadlines and their state as of the covered event, by id",
+        ),
+        (
+            "deployments.json",
+            Deployment,
+            operations.deployment_read,
+            "Deployments of model versions to environments, with line and zone at the time, by id",
+        ),
+        (
+            "monitoring.json",
+            MonitoringReport,
+            operations.monitoring_read,
+            "Post-market monitoring reports (AI Act Art. 72), by id",
+        ),
+    ):
+        _add_records(session, writer, name, model, system, read, description)
+
+
+def _add_requirements(
+    session: Session, writer: _PackWriter, system: AISystem, rows: list[Any], cover: Coverage
+) -> None:
+    """``requirements.json`` (as the API shows them, as of the covered event) and the evidence files."""
+    today = _as_of(cover).date()
+    links = compliance.evidence_links(session, system.id, today)
+    items = pack_evidence(session, system)
+    writer.add(
+        "requirements.json",
+        _json(
+            {
+                "as_of": today,
+                "requirements": [
+                    compliance.requirement_read(r, links, today).model_dump(mode="json") for r in rows
+                ],
+                "evidence": [
+                    {
+                        **evidence_files.evidence_read(session, e, today).model_dump(mode="json"),
+                        "file": evidence_member(e),
+                    }
+                    for e in items
+                ],
+            }
+        ),
+        "Requirements with status as of the covered event and linked evidence ids; the evidence items",
+    )
+    written: set[str] = set()
+    for item in items:
+        name = evidence_member(item)
+        if name in written:  # the same bytes under the same name: one file
+            continue
+        written.add(name)
+        stored = item.media_type.startswith(_STORED_TYPES)
+        digest = writer.add_stream(
+            name, evidence_chunks(session, item.sha256), f"Evidence {item.id}: {item.title}", stored=stored
+        )
+        if digest != item.sha256:
+            log.error("evidence %s: stored bytes hash to %s, recorded %s", item.id, digest, item.sha256)
+
+
 def build_audit_pack(session: Session, system: AISystem) -> AuditPack:
     """Build the audit pack of a system from the session's (snapshot) view of the registry."""
+    # first: bringing the requirements in step may commit them in a transaction of its own and start the
+    # snapshot again, so it comes before anything else the pack reads
+    requirement_rows = compliance.read_system_requirements(session, system)
     ctx = service.document_context(session, system)
     approvals = [a["id"] for a in ctx["approvals"]]
     cover = Coverage(
@@ -243,12 +454,13 @@ def build_audit_pack(session: Session, system: AISystem) -> AuditPack:
             ),
             "Every model version with artifact digest and metrics, newest first",
         )
-        history = session.exec(
-            select(Classification).where(Classification.system_id == system.id).order_by(Classification.id)
-        ).all()
-        writer.add(
+        _add_records(
+            session,
+            writer,
             "classification-history.json",
-            _json([classification.classification_read(r).model_dump(mode="json") for r in history]),
+            Classification,
+            system,
+            classification.classification_read,
             "Every AI Act classification with answers, basis, obligations and rationale, oldest first",
         )
         assessments = session.exec(
@@ -274,12 +486,22 @@ def build_audit_pack(session: Session, system: AISystem) -> AuditPack:
             _json(ctx["approvals"]),
             "Approval requests with their content hashes and sign-offs with their hashes",
         )
+        _add_operations(session, writer, system, cover)
+        _add_requirements(session, writer, system, requirement_rows, cover)
+        first_seqs: list[int] = []
+
+        def lines() -> Iterator[bytes]:
+            for e in system_events(session, system, approvals, cover.seq):
+                if not first_seqs:
+                    first_seqs.append(e["seq"])
+                yield event_line(e)
+
         events = writer.add_lines(
             "audit-events.jsonl",
-            (event_line(e) for e in system_events(session, system, approvals, cover.seq)),
+            lines(),
             "The system's audit events up to the covered event, one JSON object per line",
         )
-        check = verify_until(session, cover.seq)
+        check, vouched = check_segment(session, cover)
         writer.add(
             "audit-verification.json",
             _json(
@@ -293,7 +515,13 @@ def build_audit_pack(session: Session, system: AISystem) -> AuditPack:
             ),
             "Result of verifying the hash chain up to the covered event",
         )
-        manifest = PackManifest(
+        writer.add(
+            "verify.py",
+            (get_settings().document_templates_dir / VERIFY_SCRIPT).read_bytes(),
+            "Checks this pack (manifest hashes, Ed25519 signature): python3 verify.py [--public-key KEY]",
+        )
+        key = signing.get_signing_key()
+        manifest = SignedPackManifest(
             system_id=system.id,
             system_name=system.name,
             site=system.site,
@@ -306,8 +534,24 @@ def build_audit_pack(session: Session, system: AISystem) -> AuditPack:
             legal_basis=catalog.legal_basis,
             technical_documentation=technical,
             files=writer.files,
+            audit_segment=AuditSegment(
+                first_seq=1 if cover.seq else 0,
+                last_seq=cover.seq,
+                head_hash=cover.head_hash,
+                events_file="audit-events.jsonl",
+                events_in_pack=events,
+                first_event_in_pack=first_seqs[0] if first_seqs else None,
+                checkpoint=vouched,
+            ),
+            signature=SignatureInfo(
+                algorithm=signing.ALGORITHM,
+                public_key=base64.b64encode(key.public).decode("ascii"),
+                key_id=key.key_id,
+            ),
         )
-        writer.add_unlisted("manifest.json", _json(manifest.model_dump(mode="json")))
+        manifest_bytes = _json(manifest.model_dump(mode="json"))
+        writer.add_unlisted("manifest.json", manifest_bytes)
+        writer.add_unlisted("manifest.sig", base64.b64encode(signing.sign(manifest_bytes)) + b"\n")
         writer.close()
         size = spool.tell()
         spool.seek(0)

@@ -77,7 +77,7 @@ def model_card(
     responses={
         200: {
             **_FILE,
-            "content": {MEDIA_TYPES["docx"]: {}},
+            "content": {MEDIA_TYPES["docx"]: {}, MEDIA_TYPES["md"]: {}},
             "headers": {
                 **_HEADERS,
                 "X-Aireg-Document": {
@@ -92,17 +92,19 @@ def model_card(
 def technical_documentation(
     system: DocumentReader,
     principal: CurrentPrincipal,
-    fmt: Annotated[TechDocFormat, Query(alias="format", description="docx")] = TechDocFormat.docx,
+    fmt: Annotated[TechDocFormat, Query(alias="format", description="docx or md")] = TechDocFormat.docx,
     version: VersionQuery = None,
 ) -> Response:
-    """AI Act Annex IV technical documentation of a high-risk system (Art. 11).
+    """AI Act Annex IV technical documentation of a high-risk system (Art. 11), Word or Markdown (the same
+    content): every section's recorded text and evidence from the technical file, the registry's facts, and
+    for an item not recorded a placeholder naming the section and what to supply.
 
     A derogated Annex III system (its classification carries the Art. 6(4) obligation) gets its Art. 6(3)
-    assessment record instead; any other system is answered 409 with the reason.
+    assessment record instead (Word only); any other system is answered 409 with the reason.
     """
     document = service.produce(
         system.id,
-        lambda session, s: service.technical_documentation(session, s, version=version),
+        lambda session, s: service.technical_documentation(session, s, version=version, fmt=fmt.value),
         actor=principal.username,
         fmt=fmt.value,
     )

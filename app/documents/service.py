@@ -23,7 +23,7 @@ from app.classification import service as classification
 from app.classification.catalog import Catalog, cite, get_catalog
 from app.classification.models import Classification, RiskAssessment
 from app.db import get_engine, session_scope
-from app.documents import render
+from app.documents import annex4, render
 from app.documents.models import (
     DOWNLOAD_ACTION,
     Coverage,
@@ -49,6 +49,7 @@ TEMPLATES = {
     (DocumentKind.model_card, "html"): "model_card.html.j2",
     (DocumentKind.model_card, "docx"): "model_card.docx",
     (DocumentKind.technical_documentation, "docx"): "technical_documentation.docx",
+    (DocumentKind.technical_documentation, "md"): "technical_documentation.md.j2",
     (DocumentKind.art6_4_assessment, "docx"): "art6_4_assessment.docx",
 }
 
@@ -198,8 +199,17 @@ def _user(session: Session, username: str | None) -> dict[str, Any] | None:
     }
 
 
-def _identifier(catalog: Catalog, identifier: str) -> dict[str, Any]:
-    """An AI Act identifier with its citation and, where the catalogue has one, its title."""
+# The articles a classification names as its basis that are no catalogue entry of their own: the route
+# the article opens says what it means (Art. 6(1): Annex I products, Art. 6(2): Annex III uses).
+_ARTICLE_ROUTES = {"art6.1": ("annex1.a", "annex1.b"), "art6.2": ("annex3",)}
+
+
+def _identifier(catalog: Catalog, identifier: str, context: Iterable[str] = ()) -> dict[str, Any]:
+    """An AI Act identifier with its citation and its meaning (a title; never blank).
+
+    ``context``: the other identifiers of the same basis, which tell an article's route (Art. 6(1) through
+    Annex I Section A or B). An identifier the catalogue has no title for is described by its kind.
+    """
     ai = catalog.ai_act
     title = None
     for lookup in (
@@ -211,11 +221,23 @@ def _identifier(catalog: Catalog, identifier: str) -> dict[str, Any]:
         ai.obligation_by_id,
         ai.gpai_by_id,
         ai.route_by_id,
+        ai.scope_rule_by_id,
+        ai.exclusion_by_id,
+        ai.role_change_by_id,
     ):
         entry = lookup.get(identifier)
         if entry is not None:
             title = entry.title
             break
+    if title is None and identifier in _ARTICLE_ROUTES:
+        routes = _ARTICLE_ROUTES[identifier]
+        section_b = any(other.startswith("annex1.b") for other in context)
+        route = routes[-1] if section_b and len(routes) > 1 else routes[0]
+        entry = ai.route_by_id.get(route)
+        title = entry.title if entry is not None else None
+    if title is None:
+        kind = ai.kind_of(identifier)
+        title = f"{kind} (see {cite(identifier)})" if kind else f"see {cite(identifier)}"
     return {"id": identifier, "cite": cite(identifier), "title": title}
 
 
@@ -250,7 +272,7 @@ def classification_context(
         "ai_act_role": row.ai_act_role,
         # the role whose duties apply: "provider" after an Art. 25 role change
         "effective_role": row.effective_role,
-        "basis": [_identifier(catalog, b) for b in row.basis],
+        "basis": [_identifier(catalog, b, row.basis) for b in row.basis],
         "rationale": result.get("rationale"),
         "obligations": obligations,
         "transparency_obligations": [
@@ -568,6 +590,8 @@ def document_context(
         "version_approvals": [a for a in approvals if selected and a["version"] == selected.version],
     }
     ctx["hf_metadata"] = hf_metadata(ctx)
+    # the Annex IV content, built once for the Word and the Markdown technical documentation
+    ctx["technical"] = annex4.technical_context(session, ctx)
     return ctx
 
 
@@ -632,8 +656,12 @@ def model_card(
 
 
 def technical_documentation(
-    session: Session, system: AISystem, *, version: str | None = None
+    session: Session, system: AISystem, *, version: str | None = None, fmt: str = "docx"
 ) -> RenderedDocument:
-    """Annex IV technical documentation (high-risk) or the Art. 6(4) assessment record (derogated), DOCX."""
+    """Annex IV technical documentation (high-risk; DOCX or Markdown, the same content) or the Art. 6(4)
+    assessment record (derogated; DOCX)."""
     ctx = document_context(session, system, version=version)
-    return render_document(technical_documentation_kind(ctx), "docx", ctx)
+    kind = technical_documentation_kind(ctx)
+    if (kind, fmt) not in TEMPLATES:
+        raise Conflict(f"system {system.id} gets the {kind.value} document, which is made as docx only")
+    return render_document(kind, fmt, ctx)

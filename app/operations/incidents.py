@@ -379,5 +379,5 @@ def open_counts(session: Session, *, sites: set[str] | None, site: str | None = 
 
 # An open serious incident suspends release permission (the approvals gate asks this hook), and incidents are
 # history that keeps a system from deletion.
-release.register_suspension_check(gate_check)
+release.register_release_check(gate_check)
 systems.register_dependent("incident", Incident.__table__)

@@ -9,12 +9,12 @@ from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
 from app.web import paths
-from app.web.routes import approvals, auth, dashboard, systems, wizard
+from app.web.routes import approvals, auth, compliance, dashboard, systems, technical_file, wizard
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, dashboard, systems, wizard, approvals):
+for module in (auth, dashboard, systems, wizard, approvals, compliance, technical_file):
     router.include_router(module.router)
     paths.register(module.router.routes)
 

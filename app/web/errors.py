@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.web.paths import path_for
-from app.web.templating import render
+from app.web.templating import render, role_words
 
 log = logging.getLogger("aireg")
 
@@ -39,7 +39,13 @@ def render_error(request: Request, status: int, title: str, detail: str) -> Resp
         login = path_for(request, "login_form")
         return RedirectResponse(f"{login}?{query}" if query else login, status_code=303)
     heading, advice = ERROR_PAGES.get(status, (title, "Go back and try again."))
-    context = {"status": status, "heading": heading, "advice": advice, "title": title, "detail": detail}
+    context = {
+        "status": status,
+        "heading": heading,
+        "advice": advice,
+        "title": title,
+        "detail": role_words(detail),
+    }
     if status >= 500:
         context["detail"] = ""
     return render(request, "error.html", context, status=status)

@@ -48,6 +48,7 @@ class Navigation:
     register: bool
     inbox: bool
     roles: list[tuple[str, str]]
+    compliance: bool = False
 
 
 def navigation(principal: Principal) -> Navigation:
@@ -57,4 +58,5 @@ def navigation(principal: Principal) -> Navigation:
         register=anywhere(principal, "system", "create"),
         inbox=bool(signer_roles(principal)),
         roles=sorted(set(principal.grants)),
+        compliance=anywhere(principal, "requirement", "read"),
     )

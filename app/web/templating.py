@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +41,7 @@ LABELS: dict[str, dict[str, str]] = {
         "product_manufacturer": "Product manufacturer",
     },
     "role": {
-        "admin": "Administrator",
+        "admin": "Admin",
         "compliance_officer": "Compliance officer",
         "risk_officer": "Risk officer",
         "ot_security": "OT security",
@@ -48,7 +49,7 @@ LABELS: dict[str, dict[str, str]] = {
         "dpo": "Data protection officer",
         "business_owner": "Business owner",
         "auditor": "Auditor",
-        "mlops": "MLOps pipeline",
+        "mlops": "MLOps",
     },
     "approval_state": {
         "submitted": "Awaiting sign-off",
@@ -77,22 +78,49 @@ def format_time(value: datetime | None, with_time: bool = True) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
 
 
-def age(value: datetime | None) -> str:
-    """How long ago, in words a reader takes in at a glance (``3 days``, ``5 hours``)."""
-    if value is None:
-        return "—"
-    seconds = max(0, int((utcnow() - value).total_seconds()))
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+def role_label(value: Any) -> str:
+    """The display label of a role (``ot_security`` -> ``OT security``): the ``role`` filter of the pages."""
+    return label(value, "role")
+
+
+# Role codes as service messages spell them (``ot_security has already signed``, ``signoff.ot_security``):
+# only the codes with an underscore (usernames never have one), so a username such as ``admin`` stays.
+_CODES = sorted((code for code in LABELS["role"] if "_" in code), key=len, reverse=True)
+_ROLE_CODES = re.compile(r"(?<![\w.-])(?:signoff\.)?(" + "|".join(_CODES) + r")(?![\w-])")
+
+
+def role_words(message: str) -> str:
+    """A message with every role code in it replaced by the role's label (for errors shown on pages)."""
+    return _ROLE_CODES.sub(lambda m: LABELS["role"][m.group(1)], message)
+
+
+_UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))
+
+
+def _span(seconds: int) -> str:
+    for size, unit in _UNITS:
         if seconds >= size:
             n = seconds // size
             return f"{n} {unit}{'s' if n != 1 else ''}"
-    return "just now"
+    return ""
 
 
-def days_until(value: datetime | None) -> int | None:
+def age(value: datetime | None) -> str:
+    """How long something has waited, in words a reader takes in at a glance (``3 days``, ``5 hours``)."""
     if value is None:
-        return None
-    return (value - utcnow()).days
+        return "—"
+    return _span(max(0, int((utcnow() - value).total_seconds()))) or "just now"
+
+
+def relative_time(value: datetime | None) -> str:
+    """A moment relative to now: ``just now``, ``5 minutes ago``, ``in 3 days`` (the ``ago`` filter)."""
+    if value is None:
+        return "—"
+    seconds = int((utcnow() - value).total_seconds())
+    span = _span(abs(seconds))
+    if not span:
+        return "just now"
+    return f"{span} ago" if seconds > 0 else f"in {span}"
 
 
 @jinja2.pass_context
@@ -128,7 +156,7 @@ environment = jinja2.Environment(
     auto_reload=False,
 )
 environment.globals.update(url_for=url_for, static_url=static_url, cite=cite)
-environment.filters.update(label=label, time=format_time, age=age, days_until=days_until)
+environment.filters.update(label=label, role=role_label, time=format_time, age=age, ago=relative_time)
 
 
 def render(

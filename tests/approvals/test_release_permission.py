@@ -167,13 +167,13 @@ def test_a_newer_request_and_an_older_approval(client: Any, team: dict, make_sys
 def test_suspension_hook(client: Any, team: dict, make_system: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     system = make_system(MINIMAL)
     _approve_minimal(client, team, system)
-    assert gate.suspended_by_incident.__doc__ and release(client, team["ci"], system, "v1")["allowed"] is True
+    assert gate.other_domains_reasons.__doc__ and release(client, team["ci"], system, "v1")["allowed"] is True
     calls: list[tuple[str, str, str]] = []
 
     def check(db: gate.RawReader, system_id: str, version: str, environment: str) -> list[dict[str, str]]:
         calls.append((system_id, version, environment))
         return [gate.error(gate.SUSPENDED_BY_INCIDENT, "incident INC-1 is open")]
 
-    monkeypatch.setattr(gate, "_suspension_checks", [check])
+    monkeypatch.setattr(gate, "_release_checks", [check])
     answer = release(client, team["ci"], system, "v1")
     assert codes(answer) == ["SUSPENDED_BY_INCIDENT"] and calls == [(system, "v1", "production")]

@@ -477,3 +477,12 @@ def test_cli_lists_and_sets_requirements(
     ]
     assert [(e["before"]["status"], e["after"]["status"]) for e in events] == [("open", "not_applicable")]
     assert events[0]["actor"].startswith("cli")
+
+
+def test_a_binding_framework_applies_even_when_not_adopted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AI Act is the law: leaving it out of AIREG_ADOPTED_FRAMEWORKS does not drop its duties."""
+    from app.compliance.frameworks import get_frameworks
+
+    monkeypatch.setattr(get_settings(), "adopted_frameworks", "iso42001")
+    adopted = get_frameworks().adopted
+    assert adopted[0] == "iso42001" and "ai_act" in adopted and "nist_ai_rmf" not in adopted

@@ -48,7 +48,8 @@ def test_pack_contents_and_manifest_hashes(client: Any, documented: dict[str, An
         stamps = {info.date_time for info in zf.infolist()}
     manifest = json.loads(files["manifest.json"])
     listed = [f["path"] for f in manifest["files"]]
-    assert sorted([*listed, "manifest.json"]) == sorted(names)  # every file but itself, nothing else
+    # every file but itself and its signature, nothing else
+    assert sorted([*listed, "manifest.json", "manifest.sig"]) == sorted(names)
     for entry in manifest["files"]:
         assert hashlib.sha256(files[entry["path"]]).hexdigest() == entry["sha256"], entry["path"]
         assert len(files[entry["path"]]) == entry["bytes"]
@@ -62,6 +63,11 @@ def test_pack_contents_and_manifest_hashes(client: Any, documented: dict[str, An
         "approvals.json",
         "audit-events.jsonl",
         "audit-verification.json",
+        "incidents.json",
+        "deployments.json",
+        "monitoring.json",
+        "requirements.json",
+        "verify.py",
     } <= set(listed)
     assert manifest["technical_documentation"] == "technical-documentation.docx"
     assert manifest["model_version"] == "1.1.0"

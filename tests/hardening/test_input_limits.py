@@ -223,6 +223,9 @@ def _unbounded(schema: dict[str, Any], components: dict[str, Any], path: str, se
     if kind == "string" and not (
         {"maxLength", "pattern", "enum", "const"} & schema.keys()
         or schema.get("format") in {"date-time", "date", "email"}  # parsers with their own length bounds
+        # an uploaded file: multipart bodies are counted against AIREG_MAX_UPLOAD_BYTES as they stream in
+        # (InputLimitsMiddleware; tests/compliance/test_evidence.py::test_too_big_is_413_and_stores_nothing)
+        or ("contentMediaType" in schema and "multipart/form-data" in path)
     ):
         found.append(path)
     if kind == "array":

@@ -30,6 +30,16 @@ def test_demo_loads_once_with_a_full_portfolio(client, make_user):
     )
     assert any(s["vendor"] is None for s in systems["items"]) and any(s["vendor"] for s in systems["items"])
 
+    # compliance work under way: evidence on file, requirements recorded, AI literacy trained
+    chatbot = next(s for s in systems["items"] if s["name"] == "Maintenance assistant chatbot")
+    items = client.get(f"/api/v1/systems/{chatbot['id']}/requirements", headers=admin).json()["items"]
+    art50 = next(i for i in items if i["id"] == "ai_act:art50.1")
+    assert art50["status"] == "met" and art50["evidence_current"] and len(art50["evidence"]) == 1
+    org = client.get("/api/v1/organisation/requirements", params={"limit": 500}, headers=admin).json()["items"]
+    assert next(i for i in org if i["id"] == "ai_act:art4")["status"] == "met"
+    training = client.get("/api/v1/organisation/training/summary", headers=admin).json()
+    assert training["people_trained_current"] == len(demo.TRAINING)
+
     sites = client.get("/api/v1/sites", headers=admin).json()
     assert [s["code"] for s in sites] == ["LYO", "POZ", "STR"]
     assert all(len(s["lines"]) >= 2 for s in sites)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.web.helpers import PASSWORD, WebClient
+from tests.web.helpers import DIGEST, PASSWORD, WebClient
 
 # username -> role grants; every one signs in with PASSWORD
 PEOPLE: dict[str, tuple[tuple[str, str], ...]] = {
@@ -75,5 +75,30 @@ def make_system(
         r = client.post("/api/v1/systems", json=body, headers=admin)
         assert r.status_code == 201, r.text
         return r.json()
+
+    return factory
+
+
+@pytest.fixture
+def ready(
+    make_system: Callable[..., dict[str, Any]], client: TestClient, people: dict[str, dict[str, str]]
+) -> Callable[..., str]:
+    """A system of bob's, classified by clara, with version 1.0.0: ready for an approval request."""
+
+    def factory(answers: dict[str, Any] | None = None, **overrides: Any) -> str:
+        sid = make_system(**overrides)["id"]
+        r = client.post(
+            f"/api/v1/systems/{sid}/classification",
+            json={"answers": answers if answers is not None else {"transparency": ["art50.4"]}},
+            headers=people["clara"],
+        )
+        assert r.status_code == 201, r.text
+        r = client.post(
+            f"/api/v1/systems/{sid}/versions",
+            json={"version": "1.0.0", "artifact_digest": DIGEST, "metrics": {"recall": 0.98}},
+            headers=people["clara"],
+        )
+        assert r.status_code == 201, r.text
+        return sid
 
     return factory

@@ -5,35 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from tests.web.helpers import DIGEST, WebClient
-
-
-@pytest.fixture
-def ready(
-    make_system: Callable[..., dict[str, Any]], client: TestClient, people: dict[str, dict[str, str]]
-) -> Callable[..., str]:
-    """A system of bob's, classified by clara, with version 1.0.0: ready for an approval request."""
-
-    def factory(answers: dict[str, Any] | None = None, **overrides: Any) -> str:
-        sid = make_system(**overrides)["id"]
-        r = client.post(
-            f"/api/v1/systems/{sid}/classification",
-            json={"answers": answers if answers is not None else {"transparency": ["art50.4"]}},
-            headers=people["clara"],
-        )
-        assert r.status_code == 201, r.text
-        r = client.post(
-            f"/api/v1/systems/{sid}/versions",
-            json={"version": "1.0.0", "artifact_digest": DIGEST, "metrics": {"recall": 0.98}},
-            headers=people["clara"],
-        )
-        assert r.status_code == 201, r.text
-        return sid
-
-    return factory
+from tests.web.helpers import WebClient
 
 
 def _request(browser: WebClient, sid: str, environment: str = "pilot") -> str:
@@ -160,7 +134,7 @@ def test_a_rejection_needs_a_reason(
         f"/approvals/{aid}/signoffs", {"role": "compliance_officer", "decision": "reject", "comment": " "}
     )
     assert refused.status == 422
-    assert "a rejection must say why" in refused.text("//*[@id='sign-" + aid + "-comment-error']")
+    assert "A rejection must say why." in refused.text("//*[@id='sign-" + aid + "-comment-error']")
     assert client.get(f"/api/v1/approvals/{aid}", headers=people["clara"]).json()["signoffs"] == []
     rejected = clara.post(
         f"/approvals/{aid}/signoffs",

@@ -188,7 +188,7 @@ def test_owner_to_signers_to_auditor_in_a_real_browser(
     )
     bob.page.get_by_role("button", name="Submit for sign-off").click()
     expect(bob.page.get_by_role("status")).to_contain_text(
-        "waits for sign-off by: business owner, compliance officer, ot security"
+        "waits for sign-off by: Business owner, Compliance officer, OT security."
     )
     approval_id = bob.page.url.rsplit("/", 1)[-1]
 
@@ -298,6 +298,7 @@ def test_the_wizard_result_panel_shows_a_long_obligation_list_whole(chromium: An
     clara.page.locator("input[name='role_change'][value='art25.1.b']").check()
     expect(clara.page.locator("#result-class")).to_have_text("High risk")
     items = clara.page.locator("#result-obligations li")
+    expect(items.nth(24)).to_be_attached()  # waits for the preview of the last answer (a race under load)
     expect(items.last).to_contain_text("Art.")
     assert items.count() >= 25
     panel = clara.page.locator(".result-panel")
@@ -329,6 +330,88 @@ def test_pages_work_without_javascript(chromium: Any, server: str) -> None:
     page.get_by_role("button", name="Preview result").click()
     expect(page.locator("#result-class")).to_have_text("Prohibited")
     context.close()
+
+
+# Every element of the header shows its whole content: nothing cut off ("Busi…") or clipped.
+_HEADER_CLIPPED = """() => [...document.querySelectorAll('.topbar *')]
+    .filter(el => el.offsetParent !== null && !el.classList.contains('visually-hidden'))
+    .filter(el => el.scrollWidth > el.clientWidth + 1 || getComputedStyle(el).textOverflow === 'ellipsis')
+    .map(el => el.className || el.tagName)"""
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_the_header_shows_every_role_label_whole(chromium: Any, server: str, width: int) -> None:
+    """Issue 14: the signed-in role was cut to "Busi..."; now name and roles wrap, at desktop and narrow."""
+    from playwright.sync_api import expect
+
+    for username, roles in (
+        ("bob.owner", "Business owner (STR)"),
+        ("otto.ot", "OT security (POZ), OT security (STR)"),
+        ("ci-pipeline", "MLOps"),
+    ):
+        person = Person(chromium, server, username, width=width)
+        person.goto("/systems")
+        account = person.page.locator(".account")
+        expect(account).to_contain_text(roles)
+        assert "_" not in account.inner_text() and "..." not in account.inner_text()
+        assert person.page.evaluate(_HEADER_CLIPPED) == [], f"{username} at {width} px"
+        box = account.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1
+        assert person.page.evaluate("document.documentElement.scrollWidth") <= width
+        # the roles line is laid out in the account block, fully inside the viewport
+        roles_box = person.page.get_by_text(roles, exact=True).bounding_box()
+        assert (
+            roles_box is not None and roles_box["x"] >= 0 and roles_box["x"] + roles_box["width"] <= width + 1
+        )
+        if username == "otto.ot":
+            _screenshot(person, f"header-{width}")
+        person.close()
+
+
+def test_pages_speak_in_sentences_and_labels(chromium: Any, server: str) -> None:
+    """Issue 14: "just now ago", "SL gap accepted" before OT security signed, and pydantic's own words."""
+    from playwright.sync_api import expect
+
+    otto = Person(chromium, server, "otto.ot", width=1280)
+    otto.goto("/inbox")
+    main = otto.page.locator("main")
+    expect(main).to_contain_text("Release requests waiting for your signature as OT security.")
+    expect(main).to_contain_text("requested by berta.owner just now")
+    expect(main).not_to_contain_text("just now ago")
+    expect(main).not_to_contain_text("ot security")
+    card = otto.page.locator("article", has_text="Security-level gap in FR3").first
+    expect(card).to_contain_text("Security-level gap in FR3: awaiting OT security sign-off")
+    card.locator("h3 a").click()
+    facts = otto.page.locator("dl.facts")
+    expect(facts).to_contain_text("Security-level gap in FR3: awaiting OT security sign-off")
+    expect(facts).not_to_contain_text("SL gap accepted")
+    # OT security accepts the gap with countermeasures: the page says so
+    otto.page.locator("form[action$='/signoffs']").get_by_label("Comment").fill(
+        "Zone firewall, weekly review"
+    )
+    otto.page.get_by_role("button", name="Approve").click()
+    expect(otto.page.get_by_role("status")).to_contain_text("as OT security.")
+    expect(facts).to_contain_text(
+        "Security-level gap in FR3: accepted with compensating countermeasures by the OT security sign-off "
+        "(otto.ot"
+    )
+    otto.close()
+
+    bob = Person(chromium, server, "bob.owner", width=1280)
+    bob.goto("/systems?q=weld")
+    bob.page.get_by_role("link", name="Weld seam visual inspection").click()
+    bob.page.get_by_text("Register a new version").click()
+    bob.page.get_by_role("textbox", name="Version", exact=True).fill("not a version")
+    bob.page.get_by_role("textbox", name="Artifact digest (SHA-256)").fill("md5:abc")
+    bob.page.get_by_role("button", name="Register version").click()
+    errors = bob.page.locator(".error-text")
+    expect(errors.first).to_be_visible()
+    expect(bob.page.locator("main")).to_contain_text(
+        "Version must be a version such as 1.2.0 (letters, digits, dots, hyphens, plus signs)."
+    )
+    expect(bob.page.locator("main")).to_contain_text("Artifact digest must be “sha256:” followed by 64")
+    expect(bob.page.locator("main")).not_to_contain_text("String should")
+    bob.close()
 
 
 def _token(username: str) -> dict[str, str]:

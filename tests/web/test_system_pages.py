@@ -75,15 +75,13 @@ def test_register_form_errors_are_shown_next_to_the_fields_and_values_kept(
     bad = {**REGISTER, "name": "", "line": "SMT1", "zone": "LYO-CTL", "business_owner": "ghost"}
     page = browser.post("/systems/new", bad)
     assert page.status == 422
-    assert page.texts("//*[@id='name-error']") and "at least 1 character" in page.text(
-        "//*[@id='name-error']"
-    )
+    assert page.texts("//*[@id='name-error']") == ["Name is required."]
     page2 = browser.post("/systems/new", {**bad, "name": "Kept name"})
     assert page2.status == 422
     errors = " ".join(page2.texts("//p[@class='error-text']"))
-    assert "site STR has no line 'SMT1'" in errors
-    assert "unknown user 'ghost'" in errors
-    assert "zone 'LYO-CTL' belongs to site LYO" in errors
+    assert "Site STR has no line 'SMT1'." in errors
+    assert "Unknown user 'ghost'." in errors
+    assert "Zone 'LYO-CTL' belongs to site LYO." in errors
     assert page2.xpath("//input[@name='name']/@value") == ["Kept name"]
     assert page2.xpath("//input[@name='name']/@aria-invalid") == []
     assert page2.xpath("//select[@name='line']/@aria-invalid") == ["true"]
@@ -107,7 +105,7 @@ def test_registering_in_a_site_without_a_role_is_refused(
     browser.get("/systems/new")
     page = browser.post("/systems/new", {**REGISTER, "site": "LYO", "line": "", "zone": ""})
     assert page.status == 422
-    assert "choose one of the sites" in page.text()
+    assert "Choose one of the sites you may register systems in." in page.text()
     assert client.get("/api/v1/systems", headers=people["clara"]).json()["total"] == 0
 
 

@@ -119,10 +119,10 @@ def test_answers_that_do_not_fit_together_are_explained(
     assert page.status == 422
     messages = page.text("//*[@id='wizard-errors']")
     assert "Art. 6(3) conditions only apply to an Annex III use" in messages
-    assert "systemic risk needs gpai_model" in messages  # the same message as the API's
+    assert "Systemic risk needs gpai_model to be true." in messages  # the API's words, as a sentence
     assert page.xpath("//input[@name='gpai_systemic_risk']/@checked")  # nothing the user ticked is lost
     unknown = officer.post(f"/systems/{sid}/classify/preview", [("annex3_uses", "annex3.99")])
-    assert unknown.status == 422 and "unknown identifier 'annex3.99'" in unknown.text()
+    assert unknown.status == 422 and "Unknown identifier 'annex3.99'" in unknown.text()
     assert (
         client.get(f"/api/v1/systems/{sid}/classification/history", headers=people["clara"]).json()["total"]
         == 0

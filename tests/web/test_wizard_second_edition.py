@@ -121,7 +121,9 @@ def test_scope_exclusions_and_the_date(
     assert "Art. 5(1)(bb)" in page.text("//*[@id='result-upcoming']")
     assert page.xpath("//input[@name='as_of']/@value") == ["2026-12-01"]
     bad = officer.post(f"/systems/{sid}/classify/preview", [("as_of", "2026-02-30")])
-    assert bad.status == 422 and "is not a date" in bad.text("//*[@id='wizard-errors']")
+    assert bad.status == 422 and "As of: enter a date like 2027-01-31." in bad.text(
+        "//*[@id='wizard-errors']"
+    )
 
 
 def test_role_change_and_biometric_identification_by_role(

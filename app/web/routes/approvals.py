@@ -33,9 +33,10 @@ from app.web import lookups
 from app.web.forms import FormDep, field_errors, optional, text
 from app.web.nav import signer_roles
 from app.web.paths import path_for
+from app.web.routes import compliance as compliance_pages
 from app.web.routes.auth import safe_next
 from app.web.session import flash, require_csrf
-from app.web.templating import label, render
+from app.web.templating import render, role_label
 
 router = APIRouter(dependencies=[Depends(require_csrf)], include_in_schema=False)
 
@@ -113,7 +114,7 @@ def approval_create(
         return render(
             request, "approval_new.html", _request_context(session, system, values, errors), status=422
         )
-    roles = ", ".join(label(r, "role").lower() for r in created.required_signoffs)
+    roles = ", ".join(role_label(r) for r in created.required_signoffs)
     flash(request, f"Approval {created.id} is requested. It now waits for sign-off by: {roles}.")
     return RedirectResponse(path_for(request, "approval_detail", approval_id=created.id), status_code=303)
 
@@ -145,14 +146,16 @@ def comment_rules(a: ApprovalRead) -> dict[str, str]:
 def _cards(session: Session, principal: Principal, items: list[ApprovalRead]) -> list[dict[str, Any]]:
     """Each request with its system and what the user may do with it."""
     names = lookups.system_names(session, [a.system_id for a in items])
-    reject_needs_comment = get_rules().reject_requires_comment
+    rules = get_rules()
     return [
         {
             "approval": a,
             "system_name": names.get(a.system_id, a.system_id),
+            "sl_gap": lookups.gap_status(a, rules),
             "signable": signable(principal, a),
             "comment_hints": comment_rules(a),
-            "reject_needs_comment": reject_needs_comment,
+            "reject_needs_comment": rules.reject_requires_comment,
+            "open_requirements": compliance_pages.open_requirements(session, principal, a),
         }
         for a in items
     ]
@@ -281,7 +284,7 @@ def signoff_create(
         ApprovalState.approved: " All sign-offs are in: the release is approved.",
         ApprovalState.rejected: " The request is rejected.",
     }.get(ApprovalState(a.state), "")
-    flash(request, f"You {verdict} {a.id} as {label(data.role.value, 'role').lower()}.{outcome}")
+    flash(request, f"You {verdict} {a.id} as {role_label(data.role.value)}.{outcome}")
     target = return_to or path_for(request, "approval_detail", approval_id=a.id)
     return RedirectResponse(target, status_code=303)
 

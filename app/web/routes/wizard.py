@@ -18,7 +18,7 @@ from app.errors import Unprocessable
 from app.identity.dependencies import CurrentPrincipal, Principal
 from app.systems.dependencies import system_access
 from app.systems.models import AISystem
-from app.web.forms import FormDep, checked, field_errors, text, values
+from app.web.forms import FormDep, checked, field_errors, text, validation_message, values
 from app.web.nav import permits
 from app.web.paths import path_for
 from app.web.session import flash, require_csrf
@@ -92,7 +92,7 @@ def as_of_from(data: Any) -> tuple[date | None, dict[str, str]]:
     try:
         return date.fromisoformat(raw), {}
     except ValueError:
-        return None, {"as_of": f"{raw!r} is not a date (YYYY-MM-DD)"}
+        return None, {"as_of": validation_message("as_of", "date_parsing")}
 
 
 def answers_query(answers: dict[str, Any], as_of: date | None = None) -> str:

@@ -1,0 +1,1 @@
+"""The governance pack: the organisation's AI policy and a RACI matrix, generated from ``policies/``."""

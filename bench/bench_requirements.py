@@ -1,0 +1,321 @@
+"""Requirements at scale, and an evidence upload's memory (issue 14).
+
+Builds a fresh SQLite database (the real migrations) with ``--systems`` systems (3 sites), each classified
+as a provider's Annex III system, and AI Act + ISO/IEC 42001 adopted (about 60 requirements a system), their
+requirement rows stored in mixed states with evidence linked to some. Then prints, median and p95 in ms:
+- ``GET /api/v1/systems/{id}/requirements`` (TestClient, the full stack), target < 20 ms;
+- the release gate's requirement check for one system (the ``REQUIREMENTS_OPEN`` hook, plain SQL);
+- the portfolio counts (``portfolio_counts``, when present), target < 200 ms.
+With ``--upload-mb N`` it also serves the app (``aireg serve``, one worker), streams an N MB PDF upload to it
+from a generator and prints the server's peak RSS before and after (``VmHWM``): the upload must not be held
+whole in memory.
+
+Run: ``.venv/bin/python bench/bench_requirements.py [--systems 10000] [--runs 100] [--upload-mb 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ANSWERS = {"annex3_uses": ["annex3.4.a"]}
+STATUSES = ("open", "open", "in_progress", "met", "not_applicable")
+
+
+def _setup_environment() -> str:
+    tmp = tempfile.mkdtemp(prefix="aireg-bench-")
+    url = f"sqlite:///{tmp}/bench.db"
+    os.environ["AIREG_DATABASE_URL"] = url
+    os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789abcdef")
+    os.environ["AIREG_LOG_LEVEL"] = "warning"
+    os.environ["AIREG_ADOPTED_FRAMEWORKS"] = "ai_act,iso42001"
+    os.environ["AIREG_STATE_DIR"] = tmp
+    return url
+
+
+def _seed(systems: int) -> str:
+    """Systems, one classification each (copied from a real one), requirement rows and evidence links."""
+    import sqlalchemy as sa
+
+    from app.classification import service as classification
+    from app.classification.models import Classification
+    from app.compliance import service
+    from app.compliance.models import Evidence, EvidenceBlob, Requirement, RequirementEvidence
+    from app.db import get_engine, session_scope
+    from app.systems.models import AISystem
+    from bench.bench_list_systems import _seed as seed_systems
+
+    token = seed_systems(systems)
+    with session_scope() as session:
+        first = session.get(AISystem, "AIS-000001")
+        assert first is not None
+        first.ai_act_role = "provider"
+        session.add(first)
+        session.flush()
+        model = classification.record_classification(session, first, ANSWERS, actor="bench")
+        derived = service.derive_for_system(model, service.get_frameworks())
+        template = {
+            c: getattr(model, c)
+            for c in (
+                "answers",
+                "ai_act_role",
+                "effective_role",
+                "ai_act_class",
+                "basis",
+                "result",
+                "catalog_version",
+                "assessor",
+            )
+        }
+    now = datetime.now(UTC)
+    with get_engine().begin() as conn:
+        conn.execute(sa.update(AISystem.__table__).values(ai_act_role="provider", ai_act_class="high_risk"))
+        conn.execute(sa.delete(Classification.__table__))
+        rows: list[dict[str, Any]] = []
+        for i in range(1, systems + 1):
+            rows.append({**template, "system_id": f"AIS-{i:06d}", "created_at": now})
+            if len(rows) == 5000:
+                conn.execute(Classification.__table__.insert(), rows)
+                rows.clear()
+        if rows:
+            conn.execute(Classification.__table__.insert(), rows)
+        conn.execute(
+            sa.insert(EvidenceBlob.__table__).values(sha256="0" * 64, size=10, chunks=0, created_at=now)
+        )
+        evidence: list[dict[str, Any]] = []
+        links: list[dict[str, Any]] = []
+        requirements: list[dict[str, Any]] = []
+        for i in range(1, systems + 1):
+            sid = f"AIS-{i:06d}"
+            eid = f"EVD-{i:06d}"
+            evidence.append(
+                {
+                    "id": eid,
+                    "system_id": sid,
+                    "title": "plan",
+                    "filename": "plan.pdf",
+                    "sha256": "0" * 64,
+                    "size": 10,
+                    "media_type": "application/pdf",
+                    "valid_until": date(2030 if i % 3 else 2026, 1, 1),
+                    "created_by": "bench",
+                    "created_at": now,
+                }
+            )
+            for n, d in enumerate(derived):
+                status = STATUSES[(i + n) % len(STATUSES)]
+                requirements.append(
+                    {
+                        "system_id": sid,
+                        "framework": d.framework,
+                        "control": d.control,
+                        "title": d.title,
+                        "status": status,
+                        "note": "n/a here" if status == "not_applicable" else None,
+                        "owner_role": d.owner_role,
+                        "applies_from": d.applies_from,
+                        "derived": True,
+                        "revision": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                        "updated_by": None,
+                    }
+                )
+                if status == "met":
+                    links.append(
+                        {
+                            "scope": sid,
+                            "framework": d.framework,
+                            "control": d.control,
+                            "evidence_id": eid,
+                            "linked_by": "bench",
+                            "linked_at": now,
+                        }
+                    )
+            if len(requirements) >= 20_000:
+                conn.execute(Evidence.__table__.insert(), evidence)
+                conn.execute(Requirement.__table__.insert(), requirements)
+                conn.execute(RequirementEvidence.__table__.insert(), links)
+                evidence.clear(), requirements.clear(), links.clear()
+        if requirements:
+            conn.execute(Evidence.__table__.insert(), evidence)
+            conn.execute(Requirement.__table__.insert(), requirements)
+            conn.execute(RequirementEvidence.__table__.insert(), links)
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")
+    print(f"requirements a system: {len(derived)}; rows: {systems * len(derived):,}")
+    return token
+
+
+def _timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
+    for _ in range(3):
+        fn()
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+
+def _bench_reads(token: str, systems: int, runs: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.approvals import release
+    from app.compliance import service
+    from app.db import get_engine, session_scope
+    from app.main import create_app
+
+    headers = {"Authorization": f"Bearer {token}"}
+    sid = f"AIS-{systems // 2:06d}"
+    print(f"{'measure':<60} {'median ms':>10} {'p95 ms':>10}")
+    with TestClient(create_app()) as client:
+
+        def system_requirements() -> None:
+            r = client.get(f"/api/v1/systems/{sid}/requirements", params={"limit": 100}, headers=headers)
+            assert r.status_code == 200 and r.json()["total"] > 40, r.text
+
+        median, p95 = _timed(system_requirements, runs)
+        print(f"{'GET /api/v1/systems/{id}/requirements (limit=100)':<60} {median:>10.2f} {p95:>10.2f}")
+
+    with release.raw_reader(get_engine()) as db:
+        median, p95 = _timed(lambda: service.gate_check(db, sid, "v1", "production"), runs)
+    print(f"{'release gate: requirements check of one system':<60} {median:>10.2f} {p95:>10.2f}")
+
+    portfolio = getattr(service, "portfolio_counts", None)
+    if portfolio is not None:
+        today = datetime.now(UTC).date()
+
+        def counts() -> None:
+            with session_scope(write=False) as session:
+                portfolio(session, None, today)
+
+        median, p95 = _timed(counts, max(10, runs // 5))
+        print(f"{'portfolio_counts (every site, every adopted framework)':<60} {median:>10.2f} {p95:>10.2f}")
+    print("targets: a system's requirements < 20 ms; the portfolio view < 200 ms")
+
+
+def _vm(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def _bench_upload(token: str, megabytes: int) -> None:
+    """Serve the app, stream an upload from a generator, read the server's peak RSS before and after."""
+    import httpx
+
+    from tests.server import free_port
+
+    port = free_port()
+    env = {**os.environ}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            assert proc.poll() is None, "the server stopped"
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        headers = {"Authorization": f"Bearer {token}"}
+        httpx.get(f"{base}/api/v1/systems/AIS-000001/evidence", headers=headers)  # warm the code paths
+        pid = _server_pid(proc.pid)
+        before = _vm(pid, "VmHWM")
+        boundary = "aireg-bench-boundary"
+        size = megabytes * 1024 * 1024
+
+        def body() -> Iterator[bytes]:
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nbig\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.pdf"\r\n'
+                "Content-Type: application/pdf\r\n\r\n%PDF-1.7\n"
+            ).encode()
+            block = os.urandom(64 * 1024)
+            for _ in range(size // len(block)):
+                yield block
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        t0 = time.perf_counter()
+        r = httpx.post(
+            f"{base}/api/v1/systems/AIS-000001/evidence",
+            content=body(),
+            headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            timeout=120,
+        )
+        elapsed = time.perf_counter() - t0
+        assert r.status_code == 201, r.text
+        after = _vm(pid, "VmHWM")
+        t0 = time.perf_counter()
+        with httpx.stream("GET", f"{base}/api/v1/evidence/{r.json()['id']}/content", headers=headers) as s:
+            got = sum(len(chunk) for chunk in s.iter_bytes())
+        download = time.perf_counter() - t0
+        print(
+            f"upload {megabytes} MB: {elapsed:.2f} s; server peak RSS {before} MB before, {after} MB after "
+            f"(+{after - before} MB); download {got / 1048576:.1f} MB in {download:.2f} s, peak RSS "
+            f"{_vm(pid, 'VmHWM')} MB"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _server_pid(pid: int) -> int:
+    """The process serving requests (``aireg serve`` may run uvicorn in the same process)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return int(kids[0]) if kids else pid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--systems", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--upload-mb", type=int, default=20, help="0: skip the upload")
+    args = parser.parse_args()
+    url = _setup_environment()
+    from app.db import migrate
+
+    migrate()
+    t0 = time.perf_counter()
+    token = _seed(args.systems)
+    print(f"database: {url}; seeded {args.systems:,} systems in {time.perf_counter() - t0:.1f} s")
+    _bench_reads(token, args.systems, args.runs)
+    if args.upload_mb:
+        _bench_upload(token, args.upload_mb)
+
+
+if __name__ == "__main__":
+    main()
