@@ -796,6 +796,34 @@ def _parse(model: type[_M], data: dict[str, Any], name: str, problems: list[str]
         return None
 
 
+def data_files(
+    directory: Path, kind: str, id_pattern: str, model: type[_M], problems: list[str]
+) -> Iterator[tuple[str, str, _M | None]]:
+    """Each YAML file of a directory of data files whose names are ids (frameworks, questionnaires), in id
+    order: ``(id, name for messages, parsed model)``; the model is None when the file could not be read or
+    parsed, with the problems (naming the file and key) appended to ``problems``."""
+    pattern = re.compile(id_pattern)
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in (".yaml", ".yml") or not path.is_file():
+            continue
+        fid, name = path.stem, _display(path)
+        if path.suffix != ".yaml":
+            problems.append(f"{name}: {kind} files end in .yaml")
+            yield fid, name, None
+            continue
+        if not pattern.match(fid):
+            problems.append(f"{name}: the file name is the {kind} id and must match {id_pattern}")
+            yield fid, name, None
+            continue
+        try:
+            data = _read_yaml(path, name)
+        except CatalogError as exc:
+            problems.extend(exc.problems)
+            yield fid, name, None
+            continue
+        yield fid, name, _parse(model, data, name, problems)
+
+
 def _duplicates(name: str, key: str, ids: Iterable[str], seen: dict[str, str]) -> Iterator[str]:
     """Problems for ids used twice within one file (across its lists too)."""
     for i, ident in enumerate(ids):

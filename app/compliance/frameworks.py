@@ -19,7 +19,7 @@ them); the same link declared twice, in one file or two, is an error, as is a ta
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -33,8 +33,7 @@ from app.classification.catalog import (
     _display,
     _duplicates,
     _Entry,
-    _parse,
-    _read_yaml,
+    data_files,
     get_catalog,
 )
 from app.identity.models import Role
@@ -404,13 +403,6 @@ def _crosswalk(
     return links, p
 
 
-def _framework_files(directory: Path) -> Iterator[tuple[str, Path]]:
-    """``(id, path)`` of each framework file, in id order."""
-    for path in sorted(directory.iterdir()):
-        if path.suffix in (".yaml", ".yml") and path.is_file():
-            yield path.stem, path
-
-
 def load_frameworks(directory: Path, catalog: Catalog, adopted: Iterable[str] = ()) -> Frameworks:
     """Read and validate every framework file in ``directory``; raise CatalogError listing every problem."""
     directory = Path(directory)
@@ -420,23 +412,8 @@ def load_frameworks(directory: Path, catalog: Catalog, adopted: Iterable[str] = 
     problems: list[str] = []
     drafts: dict[str, _Draft] = {}
     broken: set[str] = set()
-    for fid, path in _framework_files(directory):
-        name = _display(path)
+    for fid, name, spec in data_files(directory, "framework", FRAMEWORK_ID_PATTERN, FrameworkFile, problems):
         broken.add(fid)
-        if path.suffix != ".yaml":
-            problems.append(f"{name}: framework files end in .yaml")
-            continue
-        if not _FRAMEWORK_ID.match(fid):
-            problems.append(
-                f"{name}: the file name is the framework id and must match {FRAMEWORK_ID_PATTERN}"
-            )
-            continue
-        try:
-            data = _read_yaml(path, name)
-        except CatalogError as exc:
-            problems.extend(exc.problems)
-            continue
-        spec = _parse(FrameworkFile, data, name, problems)
         if spec is None:
             continue
         draft, found = _resolve(fid, name, spec, catalog)

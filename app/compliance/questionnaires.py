@@ -22,10 +22,10 @@ from sqlmodel import Session, select
 
 from app.audit import service as audit
 from app.classification import service as classifications
-from app.classification.catalog import CatalogError, _display, _duplicates, _Entry, _parse, _read_yaml
+from app.classification.catalog import CatalogError, _display, _duplicates, _Entry, data_files
 from app.compliance import service as requirements
 from app.compliance.evidence import evidence_read, get_evidence, store_evidence
-from app.compliance.frameworks import Frameworks, _framework_files, get_frameworks
+from app.compliance.frameworks import Frameworks, get_frameworks
 from app.compliance.models import (
     QuestionnaireResponse,
     QuestionnaireResponseRead,
@@ -193,22 +193,9 @@ def load_questionnaires(directory: Path, frameworks: Frameworks) -> dict[str, Qu
         raise CatalogError([f"{_display(directory)}: missing directory of questionnaire files"])
     problems: list[str] = []
     found: list[Questionnaire] = []
-    for fid, path in _framework_files(directory):
-        name = _display(path)
-        if path.suffix != ".yaml":
-            problems.append(f"{name}: questionnaire files end in .yaml")
-            continue
-        if not _QUESTIONNAIRE_ID.match(fid):
-            problems.append(
-                f"{name}: the file name is the questionnaire id and must match {QUESTIONNAIRE_ID_PATTERN}"
-            )
-            continue
-        try:
-            data = _read_yaml(path, name)
-        except CatalogError as exc:
-            problems.extend(exc.problems)
-            continue
-        questionnaire = _parse(Questionnaire, data, name, problems)
+    for fid, name, questionnaire in data_files(
+        directory, "questionnaire", QUESTIONNAIRE_ID_PATTERN, Questionnaire, problems
+    ):
         if questionnaire is None:
             continue
         mine = _check(name, fid, questionnaire, frameworks)
