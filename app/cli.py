@@ -71,6 +71,7 @@ def serve(
     from app.classification.catalog import CatalogError, get_catalog
     from app.compliance.frameworks import get_frameworks
     from app.compliance.questionnaires import get_questionnaires
+    from app.documents.annexes import check_annexes
     from app.logging import logging_config
     from app.settings import get_settings
 
@@ -78,6 +79,7 @@ def serve(
         get_catalog()  # a broken catalogue stops the service before it binds, naming the file and key
         get_frameworks()  # likewise a broken framework file (risk_catalog/frameworks/)
         get_questionnaires()  # and a broken questionnaire file (risk_catalog/questionnaires/)
+        check_annexes()  # and broken risk_catalog/annex5.yaml, annex8.yaml
     except CatalogError as exc:
         fail(str(exc))
     migrate()
@@ -399,7 +401,7 @@ def _write_document(content: bytes, output: Path | None, binary: bool) -> None:
 @docs_app.command("model-card")
 def docs_model_card(
     system_id: Annotated[str, typer.Argument(help="e.g. AIS-000123")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or docx")] = "md",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html, docx or pdf")] = "md",
     version: Annotated[str | None, typer.Option("--version", help="model version (default: newest)")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="file (default: stdout)")] = None,
 ) -> None:
@@ -408,9 +410,10 @@ def docs_model_card(
     from app.documents.models import ModelCardFormat
 
     if fmt not in {f.value for f in ModelCardFormat}:
-        fail(f"invalid --format {fmt!r}: one of md, html, docx", 2)
-    if fmt == "docx" and output is None:
-        fail("docx is binary: name a file with -o", 2)
+        fail(f"invalid --format {fmt!r}: one of md, html, docx, pdf", 2)
+    binary = fmt in ("docx", "pdf")
+    if binary and output is None:
+        fail(f"{fmt} is binary: name a file with -o", 2)
     migrate()
     try:
         document = service.produce(
@@ -421,7 +424,7 @@ def docs_model_card(
         )
     except AppError as exc:
         fail(exc.detail)
-    _write_document(document.content, output, fmt == "docx")
+    _write_document(document.content, output, binary)
     if output is not None:
         typer.echo(f"wrote {output} ({len(document.content)} bytes, sha256 {document.sha256})", err=True)
 
@@ -507,11 +510,23 @@ def release_check(
     url: Annotated[str | None, typer.Option("--url", help="service URL (default: AIREG_URL)")] = None,
     token: Annotated[str | None, typer.Option("--token", help="API token (default: AIREG_TOKEN)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the response body as is")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=300.0, help="seconds")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, max=300.0, help="seconds per attempt")
+    ] = 10.0,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, max=10, help="retries on connection errors, timeouts and 503")
+    ] = 3,
+    backoff: Annotated[
+        float, typer.Option("--backoff", min=0.0, max=60.0, help="first retry delay in seconds, doubling")
+    ] = 0.5,
 ) -> None:
-    """Ask the service for release permission. Exit 0 allowed, 1 denied, 2 could not decide."""
+    """Ask the service for release permission. Exit 0 allowed, 1 denied, 2 could not decide.
+
+    Connection errors, timeouts and 503 are retried with exponential backoff (``Retry-After`` honoured), the
+    policy of the pipeline client ``aireg-gate`` (app/http_retry.py)."""
     import httpx
 
+    from app.http_retry import RetryPolicy, send_with_retries
     from app.settings import get_settings
 
     settings = get_settings()
@@ -524,13 +539,13 @@ def release_check(
     params = {"system": system, "version": version, "environment": environment}
     if digest:
         params["artifact_digest"] = digest
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     try:
-        response = httpx.get(
-            f"{base}/api/v1/release-permission",
-            params=params,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=timeout,
-        )
+        with httpx.Client(headers=headers, timeout=timeout) as http:
+            response, _attempts = send_with_retries(
+                lambda: http.get(f"{base}/api/v1/release-permission", params=params),
+                RetryPolicy(retries=retries, backoff=backoff),
+            )
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         fail(f"could not reach {base}: {exc}", 2)
     if as_json:

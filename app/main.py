@@ -19,6 +19,8 @@ from app.compliance.questionnaires import get_questionnaires
 from app.compliance.router import router as compliance_router
 from app.compliance.training_router import router as training_router
 from app.db import migrate
+from app.documents.annexes import check_annexes
+from app.documents.conformity_router import router as conformity_router
 from app.documents.router import router as documents_router
 from app.governance.router import router as governance_router
 from app.health import router as health_router
@@ -44,6 +46,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     get_frameworks()  # so do broken framework files and an unknown AIREG_ADOPTED_FRAMEWORKS
     get_questionnaires()  # and broken questionnaire files (risk_catalog/questionnaires/)
     get_annex4()  # and a broken risk_catalog/annex4.yaml (the technical file's sections)
+    check_annexes()  # and broken risk_catalog/annex5.yaml, annex8.yaml (declaration, registration)
     migrate()
     yield
 
@@ -81,6 +84,7 @@ def create_app() -> FastAPI:
     app.include_router(approvals_router)
     app.include_router(operations_router)
     app.include_router(documents_router)
+    app.include_router(conformity_router)
     app.include_router(technical_file_router)
     app.include_router(security_router)
     app.include_router(web_router)

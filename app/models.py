@@ -15,6 +15,8 @@ from app.compliance.models import (
     QuestionnaireResponse,
     Requirement,
     RequirementEvidence,
+    RequirementTally,
+    RequirementTallyState,
     TrainingRecord,
 )
 from app.identity.models import ApiToken, AuthzRevision, RoleGrant, User, WebSession
@@ -50,6 +52,8 @@ __all__ = [
     "QuestionnaireResponse",
     "Requirement",
     "RequirementEvidence",
+    "RequirementTally",
+    "RequirementTallyState",
     "RiskAssessment",
     "RoleGrant",
     "SignOff",

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     )
     policies_dir: Path = PROJECT_ROOT / "policies"
     document_templates_dir: Path = PROJECT_ROOT / "document_templates"
+    # the organisation running the registry: the provider of systems built in-house, the deployer of the
+    # others (AI Act Annex V declaration of conformity, Annex VIII registration data); unset = "not recorded"
+    organisation_name: str | None = Field(default=None, max_length=200)
+    organisation_address: str | None = Field(default=None, max_length=500)
     token_default_expires_days: int = Field(default=90, ge=1, le=3650)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # evidence files (multipart uploads) are streamed to a temporary file and into the database in chunks,
@@ -42,7 +46,10 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(default=10, ge=1, le=10_000)
     auth_failure_window_seconds: int = Field(default=300, ge=1, le=86_400)
     webhook_url: str | None = None
+    # Standard Webhooks secrets (whsec_<base64>, checked at start by app/approvals/webhooks.py); during a
+    # rotation the previous one also signs every delivery until it is unset
     webhook_secret: str | None = None
+    webhook_secret_previous: str | None = None
     log_level: str = "info"
     # audit trail keys (app/audit/keys.py). AIREG_AUDIT_KEY: hex or base64 of >= 32 random bytes, the same on
     # every machine; unset, a keyring file <state_dir>/audit-keys is made at first use. AIREG_AUDIT_OLD_KEYS:

@@ -5,7 +5,8 @@ as a provider's Annex III system, and AI Act + ISO/IEC 42001 adopted (about 60 r
 requirement rows stored in mixed states with evidence linked to some. Then prints, median and p95 in ms:
 - ``GET /api/v1/systems/{id}/requirements`` (TestClient, the full stack), target < 20 ms;
 - the release gate's requirement check for one system (the ``REQUIREMENTS_OPEN`` hook, plain SQL);
-- the portfolio counts (``portfolio_counts``, when present), target < 200 ms.
+- the portfolio counts (``portfolio_counts``): the first view, which counts every system once, and the
+  views after it, target < 200 ms.
 With ``--upload-mb N`` it also serves the app (``aireg serve``, one worker), streams an N MB PDF upload to it
 from a generator and prints the server's peak RSS before and after (``VmHWM``): the upload must not be held
 whole in memory.
@@ -195,7 +196,7 @@ def _bench_reads(token: str, systems: int, runs: int) -> None:
         median, p95 = _timed(lambda: service.gate_check(db, sid, "v1", "production"), runs)
     print(f"{'release gate: requirements check of one system':<60} {median:>10.2f} {p95:>10.2f}")
 
-    portfolio = getattr(service, "portfolio_counts", None)
+    portfolio = service.portfolio_counts
     if portfolio is not None:
         today = datetime.now(UTC).date()
 
@@ -203,6 +204,10 @@ def _bench_reads(token: str, systems: int, runs: int) -> None:
             with session_scope(write=False) as session:
                 portfolio(session, None, today)
 
+        t0 = time.perf_counter()
+        counts()
+        cold = (time.perf_counter() - t0) * 1000
+        print(f"{'portfolio_counts, first view (every system counted once)':<60} {cold:>10.2f}")
         median, p95 = _timed(counts, max(10, runs // 5))
         print(f"{'portfolio_counts (every site, every adopted framework)':<60} {median:>10.2f} {p95:>10.2f}")
     print("targets: a system's requirements < 20 ms; the portfolio view < 200 ms")

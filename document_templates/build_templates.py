@@ -28,10 +28,6 @@ from app.documents.render import EPOCH, normalize_docx  # noqa: E402
 
 TBC = "{{ labels.to_be_completed }}"
 NR = "{{ labels.not_recorded }}"
-UNASSESSED = (
-    "{% if security.unassessed %}; not assessed where the zone sets a target: "
-    '{{ security.unassessed | join(", ") }}{% endif %}'
-)
 ACCENT = RGBColor(0x0B, 0x53, 0x94)
 
 
@@ -133,12 +129,6 @@ OWNER = (
     "{% if owners.business.display_name %}{{ owners.business.display_name }} ({{ owners.business.username }})"
     "{% else %}{{ owners.business.username }}{% endif %}"
 )
-TECH_OWNER = (
-    "{% if owners.technical %}{% if owners.technical.display_name %}{{ owners.technical.display_name }} "
-    "({{ owners.technical.username }}){% else %}{{ owners.technical.username }}{% endif %}{% else %}"
-    + NR
-    + "{% endif %}"
-)
 AS_OF = (
     "registry record as of {{ document.covered_until | datetime }} (audit event {{ document.covered_seq }})"
 )
@@ -188,54 +178,6 @@ def classification_block(b: Builder, *, missing: str) -> None:
     b.tag("{%p endif %}")
 
 
-def security_table(b: Builder) -> None:
-    b.loop_table(
-        ["FR", "Requirement", "SL-T", "SL-A", "Gap"],
-        "for row in security.rows",
-        [
-            "{{ row.fr }}",
-            "{{ row.name }}",
-            "{{ row.target | recorded }}",
-            "{{ row.achieved | recorded(labels.not_assessed) }}",
-            "{{ 'yes' if row.gap else '' }}",
-        ],
-    )
-
-
-def approvals_block(b: Builder, source: str, empty: str) -> None:
-    b.tag("{%p for a in " + source + " %}")
-    b.heading(
-        '{{ a.id }}: version {{ a.version }}, {{ a.environment }}, {{ a.state | label("approval_state") }}', 3
-    )
-    b.para(
-        "requested {{ a.created_at | datetime }} by {{ a.requester }}; "
-        "valid until {{ a.valid_until | datetime }};"
-        ' required sign-offs: {{ a.required_signoffs | join(", ") | recorded }}'
-        '{% if a.missing_signoffs %}; missing: {{ a.missing_signoffs | join(", ") }}{% endif %}',
-        label="Status:",
-    )
-    b.para("{{ a.justification }}", label="Justification:")
-    b.para("{{ a.content_hash | recorded }}", label="Request content hash:", small=True)
-    b.tag("{%p if a.signoffs %}")
-    b.loop_table(
-        ["Role", "Signer", "Decision", "Signed", "Hash"],
-        "for s in a.signoffs",
-        [
-            "{{ s.role }}",
-            "{{ s.signer }}",
-            '{{ s.decision | label("decision") }}',
-            "{{ s.created_at | datetime }}",
-            "{{ s.hash }}",
-        ],
-    )
-    b.tag("{%p else %}")
-    b.para("Sign-offs: none yet.")
-    b.tag("{%p endif %}")
-    b.tag("{%p else %}")
-    b.para(empty)
-    b.tag("{%p endfor %}")
-
-
 def risks_table(b: Builder, limit: str = "") -> None:
     b.loop_table(
         ["Risk", "NIST AI RMF", "Mitigation"],
@@ -248,121 +190,10 @@ def risks_table(b: Builder, limit: str = "") -> None:
     )
 
 
-# --- the documents -------------------------------------------------------------------------------------
-
-
-def model_card() -> Builder:
-    b = Builder("Model card")
-    b.heading("Model card: {{ system.name }}", 0)
-    b.para(
-        "{{ system.id }} · model version {{ version.version if version else labels.not_recorded }} · " + AS_OF
-    )
-
-    b.heading("Model details", 1)
-    b.kv(
-        [
-            ("System ID", "{{ system.id }}"),
-            ("Name", "{{ system.name }}"),
-            ("Site", "{{ system.site }}{% if system.site_name %} ({{ system.site_name }}){% endif %}"),
-            ("Line", "{{ system.line | recorded }}"),
-            ("Business owner", OWNER),
-            ("Technical owner", TECH_OWNER),
-            ("Vendor", "{{ system.vendor if system.vendor else labels.built_in_house }}"),
-            ("AI Act role", '{{ system.ai_act_role | label("ai_act_role") }}'),
-            ("Lifecycle stage", '{{ system.lifecycle_stage | label("lifecycle_stage") }}'),
-            ("Processes personal data", "{{ system.personal_data | yes_no }}"),
-            ("License", "{{ system.license | recorded }}"),
-            ("Model version", "{{ version.version if version else labels.not_recorded }}"),
-            ("Artifact digest", "{{ version.artifact_digest if version else labels.not_recorded }}"),
-            (
-                "Version registered",
-                "{% if version %}{{ version.created_at | datetime }} by {{ version.created_by }}"
-                "{% else %}" + NR + "{% endif %}",
-            ),
-            ("Version notes", "{{ (version.notes if version else none) | recorded }}"),
-        ]
-    )
-
-    b.heading("Uses", 1)
-    b.heading("Intended purpose", 2)
-    b.para("{{ system.purpose }}")
-    b.heading("Intended use", 2)
-    b.para("{{ system.intended_use | recorded }}")
-    b.heading("Out-of-scope uses", 2)
-    b.para("{{ system.out_of_scope_uses | recorded }}")
-
-    b.heading("EU AI Act classification", 1)
-    classification_block(b, missing=NR + ": the system has not been classified under the AI Act.")
-
-    b.heading("Risk (NIST AI RMF)", 1)
-    b.tag("{%p if risk %}")
-    b.para(
-        '{{ risk.tier | label("risk_tier") }} (impact {{ risk.impact }} {{ risk.impact_label | recorded }}, '
-        "likelihood {{ risk.likelihood }} {{ risk.likelihood_label | recorded }}); assessed "
-        "{{ risk.created_at | datetime }} by {{ risk.assessor }}",
-        label="Risk tier:",
-    )
-    b.tag("{%p if risk.risks %}")
-    b.heading("Top risks", 2)
-    risks_table(b, "[:5]")
-    b.tag("{%p if risk.risks | length > 5 %}")
-    b.para("{{ risk.risks | length - 5 }} further risks are listed in the risk assessment.")
-    b.tag("{%p endif %}")
-    b.tag("{%p else %}")
-    b.para("Top risks: " + NR)
-    b.tag("{%p endif %}")
-    b.tag("{%p else %}")
-    b.para(NR + ": no NIST AI RMF risk assessment.")
-    b.tag("{%p endif %}")
-
-    b.heading("Security (IEC 62443)", 1)
-    b.tag("{%p if security.zone %}")
-    b.para(
-        "{{ security.zone.code }} ({{ security.zone.name }}), Purdue level {{ security.zone.purdue_level }}"
-        "{% if security.zone.purdue_title %}: {{ security.zone.purdue_title }}{% endif %}",
-        label="Zone:",
-    )
-    b.para(
-        '{{ security.gap | join(", ") if security.gap else "none" }}'
-        + UNASSESSED
-        + "{% if not security.sl_achieved_recorded %} (achieved levels "
-        + NR
-        + "){% endif %}",
-        label="Security-level gap:",
-    )
-    security_table(b)
-    b.tag("{%p else %}")
-    b.para("Zone: " + NR)
-    b.tag("{%p endif %}")
-
-    b.heading("Evaluation", 1)
-    b.tag("{%p if version and version.metrics %}")
-    b.loop_table(["Metric", "Value"], "for m in version.metrics", ["{{ m.name }}", "{{ m.value }}"])
-    b.tag("{%p else %}")
-    b.para("Metrics: " + NR)
-    b.tag("{%p endif %}")
-
-    b.heading("Training data", 1)
-    b.para("{{ system.training_data | recorded }}")
-    b.heading("Human oversight", 1)
-    b.para("{{ system.human_oversight | recorded }}")
-    b.heading("Bias, risks and limitations", 1)
-    b.para("{{ system.limitations | recorded }}")
-
-    b.heading("Approval status and sign-offs", 1)
-    approvals_block(b, "version_approvals", "Approvals: " + NR + " for this version.")
-    b.footer(FOOTER)
-    return b
-
-
-def technical_documentation() -> Builder:
-    """Annex IV: a layout only. The content (sections, recorded text, placeholders, registry facts) comes
-    as ``technical.parts`` from app/documents/annex4.py, the same parts the Markdown template lays out."""
-    b = Builder("Technical documentation (AI Act Annex IV)")
-    b.heading("Technical documentation: {{ system.name }}", 0)
-    b.para("{{ system.id }} · {{ technical.version_label }} · " + AS_OF)
-    b.para("{{ technical.intro }}", small=True)
-    b.tag("{%p for part in technical.parts %}")
+def parts_block(b: Builder, source: str) -> None:
+    """The parts of a document (``technical.parts``, ``card.parts``): headings, labelled paragraphs and
+    tables of any width, laid out the same way as the Markdown and HTML templates do."""
+    b.tag("{%p for part in " + source + " %}")
     b.tag("{%p if part.level == 1 %}")
     b.heading("{{ part.title }}", 1)
     b.tag("{%p else %}")
@@ -387,6 +218,32 @@ def technical_documentation() -> Builder:
     b.tag("{%p endif %}")
     b.tag("{%p endfor %}")
     b.tag("{%p endfor %}")
+
+
+# --- the documents -------------------------------------------------------------------------------------
+
+
+def model_card() -> Builder:
+    """A layout only: the content comes as ``card.parts`` from app/documents/card.py, the same parts the
+    Markdown, HTML and PDF cards lay out."""
+    b = Builder("Model card")
+    b.heading("Model card: {{ system.name }}", 0)
+    b.para(
+        "{{ system.id }} · model version {{ version.version if version else labels.not_recorded }} · " + AS_OF
+    )
+    parts_block(b, "card.parts")
+    b.footer(FOOTER)
+    return b
+
+
+def technical_documentation() -> Builder:
+    """Annex IV: a layout only. The content (sections, recorded text, placeholders, registry facts) comes
+    as ``technical.parts`` from app/documents/annex4.py, the same parts the Markdown template lays out."""
+    b = Builder("Technical documentation (AI Act Annex IV)")
+    b.heading("Technical documentation: {{ system.name }}", 0)
+    b.para("{{ system.id }} · {{ technical.version_label }} · " + AS_OF)
+    b.para("{{ technical.intro }}", small=True)
+    parts_block(b, "technical.parts")
     b.footer(FOOTER)
     return b
 

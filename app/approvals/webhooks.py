@@ -1,18 +1,23 @@
 """Outbound webhooks on approval state changes: an outbox written in the changing transaction, delivered
 by a background thread after commit, so a slow or dead receiver never holds up the request that caused it.
 
-Delivery: ``POST AIREG_WEBHOOK_URL`` with a JSON body
-``{"id": <delivery id>, "event": "approval.approved", "occurred_at": ..., "approval": {...}}`` and headers
-``X-Aireg-Event``, ``X-Aireg-Delivery`` (the same id on every retry), ``X-Aireg-Timestamp`` (Unix seconds) and
-``X-Aireg-Signature: sha256=<hex>``, the HMAC-SHA256 with ``AIREG_WEBHOOK_SECRET`` over
-``<timestamp>.<raw body>``. A receiver should recompute it, compare in constant time, refuse old timestamps.
+Deliveries follow the Standard Webhooks specification (https://www.standardwebhooks.com), so the stock
+``standardwebhooks`` library of any language verifies them: ``POST AIREG_WEBHOOK_URL`` with the JSON body
+``{"type": "approval.approved", "timestamp": <ISO 8601>, "data": {"approval": {...}}}`` and the headers
+``webhook-id`` (``msg_<outbox id>``, the same on every retry), ``webhook-timestamp`` (Unix seconds of this
+attempt) and ``webhook-signature: v1,<base64>``, the HMAC-SHA256 over ``<id>.<timestamp>.<raw body>`` keyed
+with the base64-decoded part of ``AIREG_WEBHOOK_SECRET`` (``whsec_<base64>``). While
+``AIREG_WEBHOOK_SECRET_PREVIOUS`` is set (a rotation), every delivery carries a second signature made with it
+(``v1,<new> v1,<old>``), so receivers holding either secret verify; unset it once they all have the new one.
 Any 2xx is a delivery; anything else (or no answer) is retried with exponential backoff
 (``BACKOFF_BASE * 2**(attempt-1)``, at most ``BACKOFF_MAX``) until ``MAX_ATTEMPTS``, then given up (kept in
-``webhook_outbox`` with the last error). Retries can reorder events of one approval; ``id`` grows with time.
+``webhook_outbox`` with the last error). Retries can reorder events of one approval; the id grows with time.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -40,31 +45,66 @@ MAX_ATTEMPTS = 10
 CLAIM_FOR = timedelta(seconds=60)  # a delivery claimed by a worker that died is retried after this
 POLL_SECONDS = 1.0  # how often due retries (and rows written by other processes) are looked for
 TIMEOUT_SECONDS = 10.0
-MIN_SECRET_LENGTH = 16
+SECRET_PREFIX = "whsec_"
+MIN_SECRET_BYTES = 24  # the Standard Webhooks specification asks for 24 to 64 random bytes
+NEW_SECRET_HINT = (
+    'make one with: python -c "import base64, secrets; '
+    "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\""
+)
 
 
 class WebhookConfigError(RuntimeError):
-    """``AIREG_WEBHOOK_URL`` is set without a usable ``AIREG_WEBHOOK_SECRET``."""
+    """``AIREG_WEBHOOK_URL`` is set without a usable ``AIREG_WEBHOOK_SECRET``, or a secret is malformed."""
 
 
 def configured() -> bool:
     return bool(get_settings().webhook_url)
 
 
-def check_config() -> None:
-    """Refuse to start with a webhook URL but no secret to sign with (unsigned events could be forged)."""
-    settings = get_settings()
-    if settings.webhook_url and len(settings.webhook_secret or "") < MIN_SECRET_LENGTH:
+def secret_key(secret: str, name: str = "AIREG_WEBHOOK_SECRET") -> bytes:
+    """The HMAC key inside a ``whsec_<base64>`` secret; ``WebhookConfigError`` naming ``name`` otherwise."""
+    encoded = secret.strip()
+    if not encoded.startswith(SECRET_PREFIX):
         raise WebhookConfigError(
-            f"AIREG_WEBHOOK_URL is set, so AIREG_WEBHOOK_SECRET must be set too "
-            f"(at least {MIN_SECRET_LENGTH} characters) to sign the deliveries"
+            f"{name} must be a Standard Webhooks secret, whsec_<base64 of {MIN_SECRET_BYTES} to 64 random "
+            f"bytes>; {NEW_SECRET_HINT}"
         )
+    encoded = encoded.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookConfigError(f"{name}: the part after whsec_ is not base64; {NEW_SECRET_HINT}") from None
+    if len(key) < MIN_SECRET_BYTES:
+        raise WebhookConfigError(
+            f"{name} holds {len(key)} bytes, at least {MIN_SECRET_BYTES} are needed; {NEW_SECRET_HINT}"
+        )
+    return key
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=<hex>``: HMAC-SHA256 over ``<timestamp>.<body>``."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def signing_keys() -> list[bytes]:
+    """The keys every delivery is signed with: the current secret, then the previous one during a rotation."""
+    settings = get_settings()
+    if not settings.webhook_url or not settings.webhook_secret:
+        raise WebhookConfigError(
+            "AIREG_WEBHOOK_URL is set, so AIREG_WEBHOOK_SECRET must be set too (a whsec_ secret) to sign "
+            f"the deliveries; {NEW_SECRET_HINT}"
+        )
+    keys = [secret_key(settings.webhook_secret)]
+    if settings.webhook_secret_previous:
+        keys.append(secret_key(settings.webhook_secret_previous, "AIREG_WEBHOOK_SECRET_PREVIOUS"))
+    return keys
+
+
+def check_config() -> None:
+    """Refuse to start with a webhook URL and no usable signing secret (unsigned events can be forged)."""
+    if configured():
+        signing_keys()
+
+
+def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """One Standard Webhooks signature, ``v1,<base64 HMAC-SHA256 of "<msg_id>.<timestamp>.<body>">``."""
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
 
 
 def enqueue(
@@ -77,14 +117,15 @@ def enqueue(
 ) -> None:
     """Queue one event in the caller's transaction; it is sent once that transaction commits.
 
-    The payload carries the data under ``subject`` (``approval`` for approval events)."""
+    The outbox keeps the body as sent, ``{"type", "timestamp", "data": {subject: ...}}`` (``subject`` is
+    ``approval`` for approval events)."""
     if not configured():
         return
     now = utcnow()
     row = WebhookOutbox(
         event=event_name,
         approval_id=approval_id,
-        payload={"event": event_name, "occurred_at": now, subject: approval},
+        payload={"type": event_name, "timestamp": now, "data": {subject: approval}},
         created_at=now,
         next_attempt_at=now,
     )
@@ -124,20 +165,27 @@ def _claim(row_id: int) -> WebhookOutbox | None:
         return session.get(WebhookOutbox, row_id) if claimed else None
 
 
+def _body(row: WebhookOutbox) -> bytes:
+    payload = row.payload
+    if "type" not in payload:  # queued before the Standard Webhooks format (2026-12): same data, new shape
+        data = {k: v for k, v in payload.items() if k not in ("event", "occurred_at")}
+        payload = {"type": row.event, "timestamp": payload.get("occurred_at"), "data": data}
+    return orjson.dumps(payload)
+
+
 def _send(client: httpx.Client, row: WebhookOutbox) -> tuple[int | None, str | None]:
-    settings = get_settings()
-    body = orjson.dumps({"id": row.id, **row.payload})
-    timestamp = str(int(time.time()))
+    body = _body(row)
+    msg_id = f"msg_{row.id}"
+    timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
-        "User-Agent": "aireg-webhooks/1",
-        "X-Aireg-Event": row.event,
-        "X-Aireg-Delivery": str(row.id),
-        "X-Aireg-Timestamp": timestamp,
-        "X-Aireg-Signature": signature(settings.webhook_secret or "", timestamp, body),
+        "User-Agent": "aireg-webhooks/2",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(key, msg_id, timestamp, body) for key in signing_keys()),
     }
     try:
-        response = client.post(str(settings.webhook_url), content=body, headers=headers)
+        response = client.post(str(get_settings().webhook_url), content=body, headers=headers)
     except httpx.HTTPError as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= response.status_code < 300:

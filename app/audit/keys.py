@@ -148,8 +148,9 @@ def _read_keyring_file(path: Path) -> list[bytes]:
     return keys
 
 
-def _create_keyring_file(path: Path) -> None:
-    """Make the keyring with one random key, atomically: of several processes at once, exactly one wins.
+def create_secret_file(path: Path) -> None:
+    """Make a secret file holding one random 32-byte key in hex (the audit keyring, the signing key's seed),
+    atomically: of several processes at once, exactly one wins.
 
     The key is written to a private temporary file first and then hard-linked to the final name, which fails
     if the name exists; so the keyring is never seen half-written and never replaced once it exists.
@@ -195,7 +196,7 @@ def get_keyring(*, create: bool = True) -> Keyring:
                 "and AIREG_AUDIT_OLD_KEYS): a new key would leave the existing events unverifiable"
             )
         state_dir()
-        _create_keyring_file(path)
+        create_secret_file(path)
         signature = _file_signature(path)
     cache_key = (str(path), env_key, old, signature)
     ring = _cache.get(cache_key)

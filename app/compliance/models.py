@@ -428,3 +428,34 @@ class QuestionnaireResponseRead(BaseModel):
     completed_by: str | None
     completed_at: datetime | None
     revision: int
+
+
+# --- the portfolio tally -------------------------------------------------------------------------------
+
+
+class RequirementTally(SQLModel, table=True):
+    """A system's derived requirements of one framework counted by the rules of app/compliance/service.py as
+    of the day it was computed (a cache for the portfolio view; ``requirement_tally_state`` says until when
+    it holds)."""
+
+    __tablename__ = "requirement_tally"
+
+    system_id: str = Field(foreign_key="ai_system.id", primary_key=True, max_length=16)
+    framework: str = Field(primary_key=True, max_length=32)
+    met: int = 0
+    open: int = 0
+    overdue: int = 0
+    not_applicable: int = 0
+
+
+class RequirementTallyState(SQLModel, table=True):
+    """What a system's tally was computed from, and the last day it holds (None: until a change). Any change
+    to the system's requirements deletes this row, so the next portfolio view counts the system again."""
+
+    __tablename__ = "requirement_tally_state"
+
+    system_id: str = Field(foreign_key="ai_system.id", primary_key=True, max_length=16)
+    classification_id: int
+    frameworks_key: str = Field(max_length=64)
+    fresh_until: date | None = None
+    computed_at: datetime = Field(sa_type=UTCDateTime)

@@ -3,9 +3,10 @@ from them and the classifications, with what people record about them."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -31,6 +32,8 @@ from app.compliance.models import (
     RequirementEvidence,
     RequirementRead,
     RequirementStatus,
+    RequirementTally,
+    RequirementTallyState,
     RequirementUpdate,
 )
 from app.db import session_scope, utcnow
@@ -193,6 +196,8 @@ def _changes(rows: list[R], derived: list[Derived]) -> tuple[list[tuple[R, dict[
 def _sync(session: Session, model: type[R], rows: list[R], derived: list[Derived], **key: Any) -> list[R]:
     """Bring stored rows in step with ``derived``: add new ones (open), flag the ones no longer derived."""
     updates, missing = _changes(rows, derived)
+    if (updates or missing) and model is Requirement:
+        forget_tally(session, key["system_id"])
     for row, changes in updates:
         for k, v in changes.items():
             setattr(row, k, v)
@@ -421,196 +426,152 @@ class PortfolioCounts:
         return self.met + self.open + self.overdue + self.not_applicable
 
 
-def _crosswalk_table() -> Any:
-    """``EvidenceLinks.current``'s reach as a table (a CTE): each control of every framework with the controls
-    whose evidence counts for it, itself and what it maps to (``maps_to``)."""
-    pairs: set[tuple[str, str, str, str]] = set()
-    for framework in get_frameworks().frameworks:
-        for control in framework.controls:
-            pairs.add((framework.id, control.id, framework.id, control.id))
-            for other in control.maps_to:
-                other_framework, _, other_control = other.partition(":")
-                pairs.add((framework.id, control.id, other_framework, other_control))
-    columns = [sa.column(name, sa.String) for name in ("framework", "control", "by_framework", "by_control")]
-    return sa.values(*columns, name="crosswalk").data(sorted(pairs)).cte("crosswalk")
+def frameworks_key(frameworks: Frameworks) -> str:
+    """What the derivation depends on besides the classification: the adopted frameworks and their
+    versions (a tally computed under other frameworks is counted again)."""
+    text = ",".join(f"{fid}@{frameworks.by_id[fid].version}" for fid in frameworks.adopted)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _binds_sql(today: date) -> Any:
-    """``binds_on`` for a requirement row: still derived, its framework binds, its date reached (1 or 0)."""
-    binding = [f.id for f in get_frameworks().frameworks if f.binding]
-    return sa.case(
-        (
-            sa.and_(
-                Requirement.derived == sa.true(),
-                Requirement.framework.in_(binding) if binding else sa.false(),
-                sa.or_(Requirement.applies_from.is_(None), Requirement.applies_from <= today),
-            ),
-            1,
-        ),
-        else_=0,
-    )
-
-
-def portfolio_counts(
-    session: Session, sites: set[str] | None, today: date | None = None
-) -> list[PortfolioCounts]:
-    """Requirements of the live systems in ``sites`` (None: every site) per site and adopted framework, as
-    the API shows them one system at a time: the set form of ``effective_status``/``is_done`` and
-    ``binds_on``, in two grouped SQL queries over the ``requirement`` table.
-
-    The first counts the derived rows by site, framework, stored status and whether they bind today
-    (``binds_on``). The second counts the ``met`` rows a current evidence item supports (``is_current``),
-    linked in the same system to the requirement or to a control it maps to (``EvidenceLinks.current``,
-    the crosswalk as a table); it starts from the evidence links, so it costs what there is evidence of.
-    A ``met`` row without that support is open as of now (``effective_status``), overdue where it binds.
-
-    Counted from the stored rows: classified systems that have none yet (never read) get them first, by the
-    same derivation and sync a read uses (``sync_unread_systems``). Rows of a system reclassified since its
-    requirements were last read are counted as stored until the next read of them.
-    """
-    today = today or utcnow().date()
-    sync_unread_systems(session, sites)
+def tally_system(session: Session, system: AISystem, today: date) -> None:
+    """Count the system's derived requirements per framework by the rules above (``effective_status``,
+    ``binds``), after bringing its rows in step with its current classification, and store the counts with
+    the last day they hold: the day before the next applies_from that starts binding or the next expiry of
+    a current evidence item, whichever comes first."""
     frameworks = get_frameworks()
-    where = [
-        AISystem.archived_at.is_(None),
-        Requirement.derived == sa.true(),
-        Requirement.framework.in_(frameworks.adopted),
-        sa.true() if sites is None else AISystem.site.in_(sorted(sites)),
-    ]
-    stored = (
-        sa.select(
-            AISystem.site.label("site"),
-            Requirement.framework.label("framework"),
-            Requirement.status.label("status"),
-            _binds_sql(today).label("binding"),
+    classification = classifications.current_classification(session, system.id)
+    rows = system_requirements(session, system) if classification is not None else []
+    links = evidence_links(session, system.id, today)
+    counts: dict[str, RequirementTally] = {}
+    changes: list[date] = []
+    for row in rows:
+        if not row.derived or row.framework not in frameworks.adopted:
+            continue
+        ref = f"{row.framework}:{row.control}"
+        tally = counts.setdefault(
+            row.framework, RequirementTally(system_id=system.id, framework=row.framework)
         )
-        .join(AISystem, AISystem.id == Requirement.system_id)
-        .where(*where)
-        .subquery()
-    )
-    crosswalk = _crosswalk_table()
-    support = (
-        sa.select(
-            RequirementEvidence.scope.label("system_id"),
-            crosswalk.c.framework.label("framework"),
-            crosswalk.c.control.label("control"),
-        )
-        .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
-        .join(
-            crosswalk,
-            sa.and_(
-                crosswalk.c.by_framework == RequirementEvidence.framework,
-                crosswalk.c.by_control == RequirementEvidence.control,
-            ),
-        )
-        .where(sa.or_(Evidence.valid_until.is_(None), Evidence.valid_until >= today))
-        .distinct()
-        .subquery()
-    )
-    supported = (
-        sa.select(
-            AISystem.site.label("site"),
-            Requirement.framework.label("framework"),
-            _binds_sql(today).label("binding"),
-        )
-        .select_from(support)
-        .join(
-            Requirement,
-            sa.and_(
-                Requirement.system_id == support.c.system_id,
-                Requirement.framework == support.c.framework,
-                Requirement.control == support.c.control,
-            ),
-        )
-        .join(AISystem, AISystem.id == Requirement.system_id)
-        .where(Requirement.status == RequirementStatus.met.value, *where)
-        .subquery()
-    )
-    out: dict[tuple[str, str], PortfolioCounts] = {}
-    met_unsupported: dict[tuple[str, str, int], int] = {}
-    for site, framework, status, binding, n in session.execute(
-        sa.select(
-            stored.c.site, stored.c.framework, stored.c.status, stored.c.binding, sa.func.count()
-        ).group_by(stored.c.site, stored.c.framework, stored.c.status, stored.c.binding)
-    ).all():
-        counts = out.setdefault((site, framework), PortfolioCounts(site, framework))
+        status = effective_status(row.status, links.current(ref, frameworks))
         if status == RequirementStatus.met:
-            met_unsupported[(site, framework, binding)] = n
+            tally.met += 1
         elif status == RequirementStatus.not_applicable:
-            counts.not_applicable += n
-        elif binding:
-            counts.overdue += n
+            tally.not_applicable += 1
+        elif binds(row, today):
+            tally.overdue += 1
         else:
-            counts.open += n
-    for site, framework, binding, n in session.execute(
-        sa.select(supported.c.site, supported.c.framework, supported.c.binding, sa.func.count()).group_by(
-            supported.c.site, supported.c.framework, supported.c.binding
+            tally.open += 1
+        if row.applies_from is not None and row.applies_from > today and binds(row, row.applies_from):
+            changes.append(row.applies_from)
+    for items in links.by_ref.values():
+        changes.extend(
+            until + timedelta(days=1) for until in _current_until(session, [e for e, ok in items if ok])
         )
-    ).all():
-        out[(site, framework)].met += n
-        met_unsupported[(site, framework, binding)] -= n
-    for (site, framework, binding), n in met_unsupported.items():  # met without current evidence: open
-        if binding:
-            out[(site, framework)].overdue += n
-        else:
-            out[(site, framework)].open += n
-    rank = {fid: n for n, fid in enumerate(frameworks.adopted)}
-    return sorted(out.values(), key=lambda c: (rank.get(c.framework, len(rank)), c.framework, c.site))
+    session.execute(sa.delete(RequirementTally).where(RequirementTally.system_id == system.id))
+    session.execute(sa.delete(RequirementTallyState).where(RequirementTallyState.system_id == system.id))
+    session.add_all(counts.values())
+    session.add(
+        RequirementTallyState(
+            system_id=system.id,
+            classification_id=classification.id if classification is not None else 0,
+            frameworks_key=frameworks_key(frameworks),
+            fresh_until=min(changes) - timedelta(days=1) if changes else None,
+            computed_at=utcnow(),
+        )
+    )
+    session.flush()
 
 
-# Classifications known to give a system no requirements (id -> nothing derived), per loaded frameworks: such
-# systems keep having no rows, and are not derived again on every portfolio read.
-_underived: tuple[Frameworks | None, set[int]] = (None, set())
+def _current_until(session: Session, evidence_ids: list[str]) -> list[date]:
+    if not evidence_ids:
+        return []
+    return [
+        d
+        for d in session.exec(select(Evidence.valid_until).where(Evidence.id.in_(evidence_ids))).all()
+        if d is not None
+    ]
 
 
-def sync_unread_systems(session: Session, sites: set[str] | None) -> int:
-    """Give the live classified systems in ``sites`` that have no requirement rows yet (never read) their
-    rows, as ``read_system_requirements`` would, in a write transaction of its own; the caller's read
-    snapshot is then renewed to see them (see ``_read_in_step``). Returns how many systems got rows."""
-    global _underived
-    frameworks = get_frameworks()
-    if _underived[0] is not frameworks:
-        _underived = (frameworks, set())
-    skip = _underived[1]
+def forget_tally(session: Session, system_id: str) -> None:
+    """The system's requirements changed: its tally is counted again at the next portfolio view."""
+    session.execute(sa.delete(RequirementTallyState).where(RequirementTallyState.system_id == system_id))
+
+
+def stale_tallies(session: Session, sites: set[str] | None, today: date) -> list[str]:
+    """The live classified systems in ``sites`` whose tally does not hold today: never counted, counted for
+    another classification or other frameworks, past its ``fresh_until``, or forgotten after a change."""
     latest = (
         sa.select(sa.func.max(Classification.id))
         .where(Classification.system_id == AISystem.id)
         .correlate(AISystem)
         .scalar_subquery()
     )
-    unread = (
-        sa.select(Requirement.id).where(Requirement.system_id == AISystem.id).correlate(AISystem).exists()
+    holds = (
+        sa.select(RequirementTallyState.system_id)
+        .where(
+            RequirementTallyState.system_id == AISystem.id,
+            RequirementTallyState.classification_id == latest,
+            RequirementTallyState.frameworks_key == frameworks_key(get_frameworks()),
+            sa.or_(RequirementTallyState.fresh_until.is_(None), RequirementTallyState.fresh_until >= today),
+        )
+        .correlate(AISystem)
+        .exists()
     )
-    candidates = session.execute(
-        sa.select(AISystem.id, latest).where(
+    return list(
+        session.exec(
+            select(AISystem.id).where(
+                AISystem.archived_at.is_(None),
+                sa.true() if sites is None else AISystem.site.in_(sorted(sites)),
+                latest.is_not(None),
+                ~holds,
+            )
+        ).all()
+    )
+
+
+def portfolio_counts(
+    session: Session, sites: set[str] | None, today: date | None = None
+) -> list[PortfolioCounts]:
+    """Requirements of the live systems in ``sites`` (None: every site) per site and adopted framework,
+    counted by the same rules the API applies one system at a time.
+
+    The counts come from each system's stored tally (``tally_system``); systems whose tally does not hold
+    today (``stale_tallies``) are counted again first, in a write transaction of its own, and the read
+    snapshot is then renewed (as ``_read_in_step`` does). A view after changes to a few systems counts only
+    those; the first view of a large registry counts every system once.
+    """
+    today = today or utcnow().date()
+    stale = stale_tallies(session, sites, today)
+    if stale:
+        with session_scope() as writer:
+            for system_id in stale:
+                system = writer.get(AISystem, system_id)
+                if system is not None:
+                    tally_system(writer, system, today)
+        session.rollback()  # end the read snapshot, so the tallies just committed are seen
+    frameworks = get_frameworks()
+    query = (
+        sa.select(
+            AISystem.site,
+            RequirementTally.framework,
+            sa.func.sum(RequirementTally.met),
+            sa.func.sum(RequirementTally.open),
+            sa.func.sum(RequirementTally.overdue),
+            sa.func.sum(RequirementTally.not_applicable),
+        )
+        .join(AISystem, AISystem.id == RequirementTally.system_id)
+        .where(
             AISystem.archived_at.is_(None),
+            RequirementTally.framework.in_(frameworks.adopted),
             sa.true() if sites is None else AISystem.site.in_(sorted(sites)),
-            ~unread,
-            latest.is_not(None),
         )
-    ).all()
-    wanted = {cid: sid for sid, cid in candidates if cid not in skip}
-    if not wanted:
-        return 0
-    derived: dict[str, list[Derived]] = {}
-    for cid, ai_act_class, result in session.execute(
-        sa.select(Classification.id, Classification.ai_act_class, Classification.result).where(
-            Classification.id.in_(list(wanted))
-        )
-    ).all():
-        found = derive_for_class(str(getattr(ai_act_class, "value", ai_act_class)), result or {}, frameworks)
-        if found:
-            derived[wanted[cid]] = found
-        else:
-            skip.add(cid)
-    if not derived:
-        return 0
-    with session_scope() as writer:
-        for sid, items in derived.items():
-            rows = list(writer.exec(_select_rows(Requirement, {"system_id": sid})).all())
-            _sync(writer, Requirement, rows, items, system_id=sid)
-    session.rollback()  # end the read snapshot, so the rows just committed are seen
-    return len(derived)
+        .group_by(AISystem.site, RequirementTally.framework)
+    )
+    out = [
+        PortfolioCounts(site, framework, int(met), int(open_), int(overdue), int(na))
+        for site, framework, met, open_, overdue, na in session.execute(query).all()
+    ]
+    rank = {fid: n for n, fid in enumerate(frameworks.adopted)}
+    return sorted(out, key=lambda c: (rank.get(c.framework, len(rank)), c.framework, c.site))
 
 
 @dataclass(frozen=True)
@@ -732,6 +693,8 @@ def update_requirement(
     if (status, note, owner_role, after_ids) == (row.status, row.note, row.owner_role, before_ids):
         return row
     before = {**_audit_view(row), "evidence": before_ids}
+    if isinstance(row, Requirement):
+        forget_tally(session, row.system_id)
     row.status, row.note, row.owner_role = status, note, owner_role
     row.revision += 1
     row.updated_at = utcnow()
@@ -882,44 +845,69 @@ SWEEP_ACTOR = "system:evidence"
 REOPENED_EVENT = "requirement.reopened"
 
 
-def reopen_unsupported(session: Session, today: date | None = None) -> list[str]:
-    """Record as ``open`` every ``met`` requirement that no current evidence supports any more (its evidence
-    expired); each is audited (``requirement.reopened``) and announced by webhook. Returns their
-    ``scope/framework:control``. Only scopes with expired evidence are looked at."""
-    today = today or utcnow().date()
-    scopes = sorted(
+def expired_scopes(session: Session, today: date) -> list[str]:
+    """The scopes (system ids, ``organisation``) where evidence linked to a requirement has expired while a
+    requirement of the scope is still recorded ``met``: the only places a requirement may need reopening."""
+    met_system = (
+        sa.select(Requirement.id)
+        .where(
+            Requirement.system_id == RequirementEvidence.scope, Requirement.status == RequirementStatus.met
+        )
+        .exists()
+    )
+    met_organisation = sa.and_(
+        RequirementEvidence.scope == ORGANISATION_SCOPE,
+        sa.select(OrganisationRequirement.id)
+        .where(OrganisationRequirement.status == RequirementStatus.met)
+        .exists(),
+    )
+    return sorted(
         set(
             session.exec(
                 select(RequirementEvidence.scope)
                 .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
-                .where(Evidence.valid_until.is_not(None), Evidence.valid_until < today)
+                .where(
+                    Evidence.valid_until.is_not(None),
+                    Evidence.valid_until < today,
+                    sa.or_(met_system, met_organisation),
+                )
             ).all()
         )
     )
+
+
+def reopen_scope(session: Session, scope: str, today: date) -> list[str]:
+    """Record as ``open`` every ``met`` requirement of the scope that no current evidence supports any more;
+    each is audited (``requirement.reopened``) and announced by webhook. Returns their ``scope/ref``."""
     frameworks = get_frameworks()
+    model: type[Requirement] | type[OrganisationRequirement] = (
+        OrganisationRequirement if scope == ORGANISATION_SCOPE else Requirement
+    )
+    query = select(model).where(model.status == RequirementStatus.met)
+    if model is Requirement:
+        query = query.where(Requirement.system_id == scope)
+    links = evidence_links(session, scope, today)
     reopened = []
-    for scope in scopes:
-        model: type[Requirement] | type[OrganisationRequirement] = (
-            OrganisationRequirement if scope == ORGANISATION_SCOPE else Requirement
-        )
-        query = select(model).where(model.status == RequirementStatus.met)
-        if model is Requirement:
-            query = query.where(Requirement.system_id == scope)
-        rows = session.exec(query).all()
-        links = evidence_links(session, scope, today)
-        for row in rows:
-            ref = f"{row.framework}:{row.control}"
-            if links.current(ref, frameworks):
-                continue
+    for row in session.exec(query).all():
+        ref = f"{row.framework}:{row.control}"
+        if not links.current(ref, frameworks):
             reopened.append(f"{scope}/{ref}")
             _reopen(session, row, scope, ref, links)
     return reopened
+
+
+def reopen_unsupported(session: Session, today: date | None = None) -> list[str]:
+    """``reopen_scope`` for every scope ``expired_scopes`` names, in one transaction."""
+    today = today or utcnow().date()
+    return [ref for scope in expired_scopes(session, today) for ref in reopen_scope(session, scope, today)]
 
 
 def _reopen(
     session: Session, row: Requirement | OrganisationRequirement, scope: str, ref: str, links: EvidenceLinks
 ) -> None:
     before = _audit_view(row)
+    if isinstance(row, Requirement):
+        forget_tally(session, row.system_id)
     row.status = RequirementStatus.open
     row.revision += 1
     row.updated_at = utcnow()
@@ -953,10 +941,21 @@ def _reopen(
     )
 
 
+SWEEP_SCOPES_PER_ROUND = 200
+
+
 def sweep_requirements() -> int:
-    """Background round (approvals sweep hook): reopen requirements whose evidence expired."""
-    with session_scope() as session:
-        return len(reopen_unsupported(session))
+    """Background round (approvals sweep hook): reopen requirements whose evidence expired, one scope per
+    short write transaction (so a large backlog never holds the database's write lock for long), at most
+    ``SWEEP_SCOPES_PER_ROUND`` scopes a round; the next round goes on."""
+    today = utcnow().date()
+    with session_scope(write=False) as session:
+        scopes = expired_scopes(session, today)
+    reopened = 0
+    for scope in scopes[:SWEEP_SCOPES_PER_ROUND]:
+        with session_scope() as session:
+            reopened += len(reopen_scope(session, scope, today))
+    return reopened
 
 
 flows.register_sweep(sweep_requirements)

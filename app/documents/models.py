@@ -17,11 +17,13 @@ class ModelCardFormat(StrEnum):
     md = "md"
     html = "html"
     docx = "docx"
+    pdf = "pdf"
 
 
 class TechDocFormat(StrEnum):
     docx = "docx"
     md = "md"
+    pdf = "pdf"
 
 
 class DocumentKind(StrEnum):
@@ -29,12 +31,15 @@ class DocumentKind(StrEnum):
     technical_documentation = "technical-documentation"
     art6_4_assessment = "art6-4-assessment"
     audit_pack = "audit-pack"
+    declaration_of_conformity = "declaration-of-conformity"
+    eu_database_registration = "eu-database-registration"
 
 
 MEDIA_TYPES: dict[str, str] = {
     "md": "text/markdown; charset=utf-8",
     "html": "text/html; charset=utf-8",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
     "zip": "application/zip",
     "json": "application/json",
 }

@@ -51,17 +51,18 @@ def _response(document: RenderedDocument) -> Response:
 @router.get(
     "/systems/{system_id}/documents/model-card",
     response_class=Response,
-    responses={200: {**_FILE, "content": {MEDIA_TYPES[f]: {} for f in ("md", "html", "docx")}}},
+    responses={200: {**_FILE, "content": {MEDIA_TYPES[f]: {} for f in ("md", "html", "docx", "pdf")}}},
 )
 def model_card(
     system: DocumentReader,
     principal: CurrentPrincipal,
     fmt: Annotated[
-        ModelCardFormat, Query(alias="format", description="md, html or docx")
+        ModelCardFormat, Query(alias="format", description="md, html, docx or pdf")
     ] = ModelCardFormat.md,
     version: VersionQuery = None,
 ) -> Response:
-    """The model card of a system and version; Markdown opens with Hugging Face model-card metadata."""
+    """The model card of a system and version, the same content in every format (the PDF is the HTML
+    printed); Markdown opens with Hugging Face model-card metadata."""
     document = service.produce(
         system.id,
         lambda session, s: service.model_card(session, s, fmt, version=version),
@@ -77,7 +78,7 @@ def model_card(
     responses={
         200: {
             **_FILE,
-            "content": {MEDIA_TYPES["docx"]: {}, MEDIA_TYPES["md"]: {}},
+            "content": {MEDIA_TYPES["docx"]: {}, MEDIA_TYPES["md"]: {}, MEDIA_TYPES["pdf"]: {}},
             "headers": {
                 **_HEADERS,
                 "X-Aireg-Document": {
@@ -92,12 +93,12 @@ def model_card(
 def technical_documentation(
     system: DocumentReader,
     principal: CurrentPrincipal,
-    fmt: Annotated[TechDocFormat, Query(alias="format", description="docx or md")] = TechDocFormat.docx,
+    fmt: Annotated[TechDocFormat, Query(alias="format", description="docx, md or pdf")] = TechDocFormat.docx,
     version: VersionQuery = None,
 ) -> Response:
-    """AI Act Annex IV technical documentation of a high-risk system (Art. 11), Word or Markdown (the same
-    content): every section's recorded text and evidence from the technical file, the registry's facts, and
-    for an item not recorded a placeholder naming the section and what to supply.
+    """AI Act Annex IV technical documentation of a high-risk system (Art. 11), Word, Markdown or PDF (the
+    same content): every section's recorded text and evidence from the technical file, the registry's
+    facts, and for an item not recorded a placeholder naming the section and what to supply.
 
     A derogated Annex III system (its classification carries the Art. 6(4) obligation) gets its Art. 6(3)
     assessment record instead (Word only); any other system is answered 409 with the reason.

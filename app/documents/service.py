@@ -23,7 +23,7 @@ from app.classification import service as classification
 from app.classification.catalog import Catalog, cite, get_catalog
 from app.classification.models import Classification, RiskAssessment
 from app.db import get_engine, session_scope
-from app.documents import annex4, render
+from app.documents import annex4, card, pdf, render
 from app.documents.models import (
     DOWNLOAD_ACTION,
     Coverage,
@@ -48,8 +48,10 @@ TEMPLATES = {
     (DocumentKind.model_card, "md"): "model_card.md.j2",
     (DocumentKind.model_card, "html"): "model_card.html.j2",
     (DocumentKind.model_card, "docx"): "model_card.docx",
+    (DocumentKind.model_card, "pdf"): "model_card.html.j2",
     (DocumentKind.technical_documentation, "docx"): "technical_documentation.docx",
     (DocumentKind.technical_documentation, "md"): "technical_documentation.md.j2",
+    (DocumentKind.technical_documentation, "pdf"): "technical_documentation.html.j2",
     (DocumentKind.art6_4_assessment, "docx"): "art6_4_assessment.docx",
 }
 
@@ -496,51 +498,6 @@ def system_context(session: Session, system: AISystem) -> dict[str, Any]:
     }
 
 
-def hf_metadata(ctx: dict[str, Any]) -> dict[str, Any]:
-    """Hugging Face model-card metadata (README front matter) from the registry, omitting what it lacks."""
-    system, version = ctx["system"], ctx["version"]
-    meta: dict[str, Any] = {}
-    if system["license"]:
-        meta["license"] = system["license"]
-    tags = ["aireg", "eu-ai-act"]
-    if ctx["classification"]:
-        tags.append(f"ai-act-{ctx['classification']['ai_act_class'].replace('_', '-')}")
-    if ctx["risk"]:
-        tags.append(f"nist-risk-{ctx['risk']['tier']}")
-    if ctx["security"]["zone"]:
-        tags.append("iec-62443")
-    meta["tags"] = tags
-    if version and version["metrics"]:
-        # model-index requires a task and a dataset; the registry records neither, so it says so.
-        not_recorded = ctx["labels"]["not_recorded"]
-        meta["model-index"] = [
-            {
-                "name": f"{system['id']} {system['name']} {version['version']}",
-                "results": [
-                    {
-                        "task": {"type": "not-recorded", "name": f"task {not_recorded}"},
-                        "dataset": {"type": "not-recorded", "name": f"evaluation data {not_recorded}"},
-                        "metrics": [
-                            {"type": m["name"], "name": m["name"], "value": m["value"]}
-                            for m in version["metrics"]
-                        ],
-                    }
-                ],
-            }
-        ]
-    aireg: dict[str, Any] = {"system_id": system["id"], "site": system["site"]}
-    if version:
-        aireg["version"] = version["version"]
-        aireg["artifact_digest"] = version["artifact_digest"]
-    if ctx["classification"]:
-        aireg["ai_act_class"] = ctx["classification"]["ai_act_class"]
-    if ctx["risk"]:
-        aireg["risk_tier"] = ctx["risk"]["tier"]
-    aireg["covered_seq"] = ctx["document"]["covered_seq"]
-    meta["aireg"] = aireg
-    return meta
-
-
 def document_context(
     session: Session,
     system: AISystem,
@@ -589,7 +546,9 @@ def document_context(
         "approvals": approvals,
         "version_approvals": [a for a in approvals if selected and a["version"] == selected.version],
     }
-    ctx["hf_metadata"] = hf_metadata(ctx)
+    # the model card's content, built once for Markdown, HTML, Word and PDF
+    ctx["hf_metadata"] = card.hf_metadata(ctx)
+    ctx["card"] = card.card_context(session, ctx)
     # the Annex IV content, built once for the Word and the Markdown technical documentation
     ctx["technical"] = annex4.technical_context(session, ctx)
     return ctx
@@ -633,6 +592,8 @@ def render_document(kind: DocumentKind, fmt: str, ctx: dict[str, Any]) -> Render
     ctx = {**ctx, "document": {**ctx["document"], "kind": kind.value, "format": fmt}}
     if fmt == "docx":
         content = render.render_docx(template, ctx, timestamp=cover.at)
+    elif fmt == "pdf":  # the HTML layout, printed
+        content = pdf.html_to_pdf(render.render_text(template, ctx), when=cover.at)
     else:
         content = render.render_text(template, ctx).encode("utf-8")
     version = ctx["version"]["version"] if ctx["version"] else None
@@ -649,7 +610,7 @@ def render_document(kind: DocumentKind, fmt: str, ctx: dict[str, Any]) -> Render
 def model_card(
     session: Session, system: AISystem, fmt: ModelCardFormat, *, version: str | None = None
 ) -> RenderedDocument:
-    """The model card of a system and version (default: the newest) in Markdown, HTML or DOCX."""
+    """The model card of a system and version (default: the newest) in Markdown, HTML, DOCX or PDF."""
     return render_document(
         DocumentKind.model_card, fmt.value, document_context(session, system, version=version)
     )

@@ -25,8 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.audit.keys import _create_keyring_file as create_secret_file
-from app.audit.keys import state_dir
+from app.audit.keys import create_secret_file, state_dir
 from app.settings import get_settings
 
 KEY_FILE = "signing-key"

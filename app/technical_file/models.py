@@ -70,13 +70,14 @@ class TechnicalFileRead(BaseModel):
 
 
 class SectionUpdate(BaseModel):
-    """The new content of one section: its whole text and evidence list (an empty text clears it)."""
+    """The new content of one section: its whole text (an empty text clears it) and, if given, its whole
+    evidence list (left out: the links stay as they are)."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str = SchemaField(max_length=16)
     text: str = SchemaField(max_length=MAX_TEXT)
-    evidence: list[EvidenceId] = SchemaField(default_factory=list, max_length=MAX_EVIDENCE)
+    evidence: list[EvidenceId] | None = SchemaField(default=None, max_length=MAX_EVIDENCE)
 
 
 class TechnicalFileUpdate(BaseModel):

@@ -106,24 +106,26 @@ def update_file(
 
     The rules, in the order a person would ask: the change names the file's current revision (409 if
     stale); every id is an Annex IV section, once (422 naming ``sections.N.id``); linked evidence exists
-    and is evidence of this system (422 naming ``sections.N.evidence.M``). A section given with the text
-    and evidence it already has is no change; a request changing nothing keeps the revision.
+    and is evidence of this system (422 naming ``sections.N.evidence.M``). A section given without
+    ``evidence`` keeps its links; one given with the text and evidence it already has is no change, and a
+    request changing nothing keeps the revision.
     """
     annex4 = get_annex4()
     head = file_row(session, system.id)
     check_revision(head.revision if head else 0, if_match, data.revision)
     _check_ids(annex4, data)
     for n, item in enumerate(data.sections):
-        ids = list(dict.fromkeys(item.evidence))
+        ids = list(dict.fromkeys(item.evidence or []))
         if ids:
             compliance.check_evidence(session, system.id, ids, ("body", "sections", n, "evidence"))
     rows = recorded_sections(session, system.id)
     now = utcnow()
     changes: list[tuple[str, TechnicalFileSection | None, str, list[str]]] = []
     for item in data.sections:
-        text, evidence = _normalize(item.text), list(dict.fromkeys(item.evidence))
         row = rows.get(item.id)
         current = (row.text, list(row.evidence)) if row else ("", [])
+        text = _normalize(item.text)
+        evidence = current[1] if item.evidence is None else list(dict.fromkeys(item.evidence))
         if current == (text, evidence):
             continue
         changes.append((item.id, row, text, evidence))

@@ -1,27 +1,33 @@
-"""Outbound webhooks: signed with HMAC-SHA256, retried with backoff, never holding up the request."""
+"""Outbound webhooks: Standard Webhooks deliveries verified with the stock ``standardwebhooks`` library,
+secret rotation, retries with backoff, never holding up the request."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
+import base64
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from app.approvals import webhooks
 from app.approvals.models import WebhookOutbox
 from app.db import session_scope
-from app.settings import get_settings
+from app.settings import PROJECT_ROOT, get_settings
 from tests.approvals.helpers import MINIMAL, sign, submit
+from tests.server import free_port
 
-SECRET = "webhook-test-secret-0123456789"
+SECRET = "whsec_" + base64.b64encode(b"aireg webhook test secret, 32 B").decode()
+OLD_SECRET = "whsec_" + base64.b64encode(b"the secret being rotated out, 32").decode()
 
 
 class Receiver:
@@ -40,7 +46,11 @@ class Receiver:
                 time.sleep(receiver.delay)
                 with receiver.lock:
                     receiver.received.append(
-                        {"headers": dict(self.headers), "body": body, "at": time.monotonic()}
+                        {
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": body,
+                            "at": time.monotonic(),
+                        }
                     )
                     failing = len(receiver.received) <= receiver.fail_first
                 self.send_response(500 if failing else 204)
@@ -82,14 +92,10 @@ def receiver(db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     get_settings.cache_clear()
 
 
-def _verify(delivery: dict[str, Any]) -> dict[str, Any]:
-    headers = {k.lower(): v for k, v in delivery["headers"].items()}
-    expected = hmac.new(
-        SECRET.encode(), headers["x-aireg-timestamp"].encode() + b"." + delivery["body"], hashlib.sha256
-    ).hexdigest()
-    assert hmac.compare_digest(headers["x-aireg-signature"], f"sha256={expected}")
-    payload = json.loads(delivery["body"])
-    assert headers["x-aireg-event"] == payload["event"] and headers["x-aireg-delivery"] == str(payload["id"])
+def _verify(delivery: dict[str, Any], secret: str = SECRET) -> dict[str, Any]:
+    """The stock Standard Webhooks verifier, as a receiver would run it on the raw body and headers."""
+    payload: dict[str, Any] = Webhook(secret).verify(delivery["body"], delivery["headers"])
+    assert set(payload) == {"type", "timestamp", "data"}
     return payload
 
 
@@ -98,20 +104,29 @@ def test_events_are_signed_and_retried(receiver: Receiver, client: Any, team: di
     a = submit(client, team["bob"], system, "v1", "production")["id"]
     first, retry = receiver.wait_for(2)
     assert first["body"] == retry["body"]  # the same delivery, again after the 500
+    assert first["headers"]["webhook-id"] == retry["headers"]["webhook-id"]  # a receiver can deduplicate
     assert retry["at"] - first["at"] >= 0.25  # backoff
+    assert _verify(first) == _verify(retry)
     payload = _verify(retry)
-    assert payload["event"] == "approval.submitted" and payload["approval"]["id"] == a
-    assert payload["approval"]["state"] == "submitted" and payload["approval"]["system_id"] == system
+    assert payload["type"] == "approval.submitted" and payload["data"]["approval"]["id"] == a
+    approval = payload["data"]["approval"]
+    assert approval["state"] == "submitted" and approval["system_id"] == system
+    assert payload["timestamp"].endswith("Z")
+    assert (
+        retry["headers"]["webhook-signature"].startswith("v1,")
+        and " " not in retry["headers"]["webhook-signature"]
+    )  # one secret, one signature
 
     sign(client, team["clara"], a, "compliance_officer")  # not a state change: no event
     sign(client, team["berta"], a, "business_owner")
     deliveries = receiver.wait_for(3)
     payload = _verify(deliveries[2])
-    assert payload["event"] == "approval.approved" and payload["approval"]["valid_until"]
+    assert payload["type"] == "approval.approved" and payload["data"]["approval"]["valid_until"]
     r = client.post(f"/api/v1/approvals/{a}/revoke", json={"reason": "test"}, headers=team["clara"])
     assert r.status_code == 200
     payload = _verify(receiver.wait_for(4)[3])
-    assert payload["event"] == "approval.revoked" and payload["approval"]["close_reason"] == "test"
+    assert payload["type"] == "approval.revoked" and payload["data"]["approval"]["close_reason"] == "test"
+    assert len({d["headers"]["webhook-id"] for d in receiver.received}) == 3
     time.sleep(0.3)
     assert len(receiver.received) == 4
     with session_scope() as session:
@@ -134,7 +149,7 @@ def test_a_slow_receiver_does_not_block_requests(
     w = client.post(f"/api/v1/approvals/{a}/withdraw", headers=team["bob"])
     assert w.status_code == 200
     assert time.monotonic() - started < 1.5  # the 2 s receiver is not in the request's path
-    events = [_verify(d)["event"] for d in receiver.wait_for(2)]
+    events = [_verify(d)["type"] for d in receiver.wait_for(2)]
     assert events == ["approval.submitted", "approval.withdrawn"]
 
 
@@ -147,8 +162,6 @@ def test_dead_receiver_is_given_up(monkeypatch: pytest.MonkeyPatch, db: None) ->
     try:
         with session_scope() as session:
             webhooks.enqueue(session, "approval.test", {"id": "APR-000001"}, approval_id="APR-000001")
-        import httpx
-
         with httpx.Client(timeout=2) as http:
             for _ in range(5):
                 webhooks.deliver_due(http)
@@ -171,3 +184,133 @@ def test_url_without_secret_refuses_to_start(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("name", "secret", "message"),
+    [
+        ("AIREG_WEBHOOK_SECRET", "webhook-test-secret-0123456789", "must be a Standard Webhooks secret"),
+        ("AIREG_WEBHOOK_SECRET", "whsec_not base64!", "not base64"),
+        ("AIREG_WEBHOOK_SECRET", "whsec_" + base64.b64encode(b"16 bytes only...").decode(), "at least 24"),
+        ("AIREG_WEBHOOK_SECRET_PREVIOUS", "s3cret-s3cret-s3cret", "AIREG_WEBHOOK_SECRET_PREVIOUS must be"),
+    ],
+)
+def test_a_secret_that_is_not_whsec_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, name: str, secret: str, message: str
+) -> None:
+    monkeypatch.setenv("AIREG_WEBHOOK_URL", "http://127.0.0.1:9/x")
+    monkeypatch.setenv("AIREG_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv(name, secret)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(webhooks.WebhookConfigError, match=message) as refused:
+            webhooks.check_config()
+        assert name in str(refused.value) and "whsec_" in str(refused.value)
+        assert secret not in str(refused.value)  # the refusal does not print the secret
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    monkeypatch.delenv("AIREG_WEBHOOK_URL", raising=False)
+    get_settings.cache_clear()
+    webhooks.check_config()  # no receiver configured: nothing to sign, nothing refused
+
+
+@pytest.fixture
+def outbox(db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    """A receiver configured with ``SECRET``; the test queues and delivers by hand (no app, no worker)."""
+    r = Receiver()
+    monkeypatch.setenv("AIREG_WEBHOOK_URL", r.url)
+    monkeypatch.setenv("AIREG_WEBHOOK_SECRET", SECRET)
+    get_settings.cache_clear()
+    yield r
+    r.close()
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def _deliver(event: str, data: dict[str, Any]) -> None:
+    with session_scope() as session:
+        webhooks.enqueue(session, event, data, approval_id=data.get("id"))
+    with httpx.Client(timeout=5) as http:
+        assert webhooks.deliver_due(http) == 1
+
+
+def test_rotation_signs_with_both_secrets(outbox: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While AIREG_WEBHOOK_SECRET_PREVIOUS is set, receivers holding either secret verify every delivery."""
+    _deliver("approval.submitted", {"id": "APR-000001"})
+    (before,) = outbox.wait_for(1)
+    assert _verify(before, SECRET)["data"] == {"approval": {"id": "APR-000001"}}
+    with pytest.raises(WebhookVerificationError):
+        _verify(before, OLD_SECRET)  # not rotating: the old secret signs nothing
+
+    # the rotation: the new secret becomes current, the old one stays as previous for a while
+    new_secret = "whsec_" + base64.b64encode(b"the secret rotated in, 32 bytes.").decode()
+    monkeypatch.setenv("AIREG_WEBHOOK_SECRET", new_secret)
+    monkeypatch.setenv("AIREG_WEBHOOK_SECRET_PREVIOUS", SECRET)
+    get_settings.cache_clear()
+    webhooks.check_config()
+    _deliver("approval.approved", {"id": "APR-000001"})
+    during = outbox.wait_for(2)[1]
+    signatures = during["headers"]["webhook-signature"].split(" ")
+    assert len(signatures) == 2 and all(s.startswith("v1,") for s in signatures)
+    assert _verify(during, new_secret)["type"] == "approval.approved"  # a receiver already moved on
+    assert _verify(during, SECRET)["type"] == "approval.approved"  # a receiver not yet updated
+    with pytest.raises(WebhookVerificationError):
+        _verify(during, OLD_SECRET)
+
+    # a tampered body (or id, or timestamp) verifies with neither secret
+    tampered = {**during, "body": during["body"].replace(b"approved", b"revoked!")}
+    other_id = {**during, "headers": {**during["headers"], "webhook-id": "msg_999999"}}
+    later = {**during, "headers": {**during["headers"], "webhook-timestamp": str(int(time.time()) + 1)}}
+    for forged in (tampered, other_id, later):
+        for secret in (new_secret, SECRET):
+            with pytest.raises(WebhookVerificationError):
+                _verify(forged, secret)
+
+    # the rotation ends: only the new secret signs
+    monkeypatch.delenv("AIREG_WEBHOOK_SECRET_PREVIOUS")
+    get_settings.cache_clear()
+    _deliver("approval.revoked", {"id": "APR-000001"})
+    after = outbox.wait_for(3)[2]
+    assert " " not in after["headers"]["webhook-signature"]
+    assert _verify(after, new_secret)["type"] == "approval.revoked"
+    with pytest.raises(WebhookVerificationError):
+        _verify(after, SECRET)
+
+
+def test_a_delivery_queued_in_the_old_format_goes_out_in_the_new_one(outbox: Receiver) -> None:
+    """Rows queued before the upgrade (``{"event", "occurred_at", "approval"}``) go out in the new shape."""
+    with session_scope() as session:
+        session.add(
+            WebhookOutbox(
+                event="approval.approved",
+                approval_id="APR-000007",
+                payload={
+                    "event": "approval.approved",
+                    "occurred_at": "2026-12-01T08:00:00Z",
+                    "approval": {"id": "APR-000007"},
+                },
+                created_at=datetime(2026, 12, 1, 8, tzinfo=UTC),
+                next_attempt_at=datetime(2026, 12, 1, 8, tzinfo=UTC),
+            )
+        )
+    with httpx.Client(timeout=5) as http:
+        assert webhooks.deliver_due(http) == 1
+    assert _verify(outbox.wait_for(1)[0]) == {
+        "type": "approval.approved",
+        "timestamp": "2026-12-01T08:00:00Z",
+        "data": {"approval": {"id": "APR-000007"}},
+    }
+
+
+def test_serve_refuses_to_start_with_a_secret_that_is_not_whsec(database: tuple[str, str | None]) -> None:
+    """The real ``aireg serve`` stops at startup, naming the variable, before serving a single request."""
+    url, schema = database
+    env = {**os.environ, "AIREG_DATABASE_URL": url, "AIREG_WEBHOOK_URL": "http://127.0.0.1:9/x"}
+    env["AIREG_WEBHOOK_SECRET"] = "webhook-test-secret-0123456789"  # the pre-Standard Webhooks kind
+    if schema:
+        env["AIREG_DATABASE_SCHEMA"] = schema
+    cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(free_port())]
+    done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert "Application startup failed" in done.stderr
+    assert "AIREG_WEBHOOK_SECRET must be a Standard Webhooks secret" in done.stderr

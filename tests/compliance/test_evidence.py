@@ -281,7 +281,7 @@ def test_expired_evidence_reopens_what_it_alone_supported(
     from app.compliance import service
 
     monkeypatch.setattr(get_settings(), "webhook_url", "http://127.0.0.1:9/hook")
-    monkeypatch.setattr(get_settings(), "webhook_secret", "s" * 32)
+    monkeypatch.setattr(get_settings(), "webhook_secret", "whsec_" + "c" * 44)
     officer = people["officer"]
     short = upload(
         client, officer, system, title="Test report", valid_until=TODAY + timedelta(days=5)
@@ -313,9 +313,9 @@ def test_expired_evidence_reopens_what_it_alone_supported(
         ).all()
     assert len(hooks) == 1
     payload = hooks[0][0].payload
-    assert (
-        payload["requirement"]["requirement"] == "ai_act:art9" and payload["requirement"]["system"] == system
-    )
+    assert payload["type"] == "requirement.reopened"
+    reopened = payload["data"]["requirement"]
+    assert reopened["requirement"] == "ai_act:art9" and reopened["system"] == system
 
 
 def test_organisation_evidence_meets_ai_literacy(client: Any, people: dict[str, Headers]) -> None:

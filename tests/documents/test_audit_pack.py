@@ -198,7 +198,7 @@ def test_cli_writes_the_same_pack_and_audits_it(
     assert result.exit_code == 0 and "<h1>Model card: " in result.stdout
     result = CliRunner().invoke(app, ["docs", "model-card", sid, "--format", "docx"])
     assert result.exit_code == 2 and "-o" in result.output
-    result = CliRunner().invoke(app, ["docs", "model-card", sid, "--format", "pdf", "-o", str(card)])
+    result = CliRunner().invoke(app, ["docs", "model-card", sid, "--format", "odt", "-o", str(card)])
     assert result.exit_code == 2
     result = CliRunner().invoke(app, ["docs", "audit-pack", "AIS-999999", "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 1 and "does not exist" in result.output

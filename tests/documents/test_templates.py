@@ -36,10 +36,12 @@ def test_wording_and_layout_change_without_code(
         labels.read_text().replace('not_recorded: "not recorded"', 'not_recorded: "n/a (registry)"')
     )
     md = own_templates / "model_card.md.j2"
-    md.write_text(md.read_text().replace("## Training data", "## Data used for training"))
+    md.write_text(md.read_text().replace("# Model card: ", "# Data sheet of the model "))
     url = f"/api/v1/systems/{bare['id']}/documents/model-card"
     text = client.get(url, params={"format": "md"}, headers=bare["audrey"]).text
-    assert "## Data used for training" in text and "n/a (registry)" in text and "not recorded" not in text
+    assert (
+        "# Data sheet of the model Bare" in text and "n/a (registry)" in text and "not recorded" not in text
+    )
     _, paragraphs, _, _ = docx_text(
         client.get(url, params={"format": "docx"}, headers=bare["audrey"]).content
     )
@@ -50,11 +52,11 @@ def test_a_template_naming_a_missing_field_fails_loudly(
     client: Any, bare: dict[str, Any], own_templates: Path
 ) -> None:
     md = own_templates / "model_card.md.j2"
-    md.write_text(md.read_text().replace("{{ system.purpose }}", "{{ system.purpose_typo }}"))
+    md.write_text(md.read_text().replace("{{ system.name }}", "{{ system.name_typo }}"))
     r = client.get(f"/api/v1/systems/{bare['id']}/documents/model-card", headers=bare["audrey"])
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/problem+json"
-    assert "model_card.md.j2" in r.json()["detail"] and "purpose_typo" in r.json()["detail"]
+    assert "model_card.md.j2" in r.json()["detail"] and "name_typo" in r.json()["detail"]
 
 
 def test_build_script_is_reproducible_and_never_overwrites_by_default(tmp_path: Path) -> None:

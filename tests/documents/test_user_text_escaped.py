@@ -20,6 +20,7 @@ from tests.documents.test_model_card import (
     markdown_text,
     markdown_tokens,
 )
+from tests.documents.test_model_card_second_edition import HF_SECTIONS
 
 FORGED = "# Approved by the EU"
 SCRIPT = "<script>alert(1)</script>"
@@ -53,21 +54,7 @@ EVERY_TEXT = [
 ]
 
 # The headings the model card template itself writes (nothing a user typed may add one).
-CARD_HEADINGS = {
-    "Model details",
-    "Uses",
-    "Intended purpose",
-    "Intended use",
-    "Out-of-scope uses",
-    "EU AI Act classification",
-    "Risk (NIST AI RMF)",
-    "Security (IEC 62443)",
-    "Evaluation",
-    "Training data",
-    "Human oversight",
-    "Bias, risks and limitations",
-    "Approval status and sign-offs",
-}
+CARD_HEADINGS = set(HF_SECTIONS) - {"Results by group"}  # its metrics carry no group
 MARKUP_TOKENS = {
     "link_open",
     "image",
@@ -185,7 +172,11 @@ def test_markdown_model_card(client: Any, hostile: dict[str, Any]) -> None:
     assert set(headings[1:]) - {h for h in headings[1:] if h.startswith("APR-")} == CARD_HEADINGS
     _, tables = markdown_sections(md)
     details = {row[0]: row[1] for row in tables[0][1:]}
-    assert details["Name"] == NAME and details["Vendor"] == LINK and details["Version notes"] == NOTES
+    assert (
+        details["Name"] == NAME
+        and details["Developed by (provider)"] == LINK
+        and details["Version notes"] == NOTES
+    )
     assert details["Technical owner"] == f"{DISPLAY_NAME} (eve)"
     assert "&lt;script&gt;" in md and r"\[x\]\(javascript:alert(1))" in md  # escaped, still readable
 

@@ -141,7 +141,7 @@ def test_cli_lists_due_reviews(ops, travel, approved):
 @pytest.fixture
 def webhook(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AIREG_WEBHOOK_URL", "http://127.0.0.1:9/hooks/aireg")
-    monkeypatch.setenv("AIREG_WEBHOOK_SECRET", "s3cret-s3cret-s3cret")
+    monkeypatch.setenv("AIREG_WEBHOOK_SECRET", "whsec_" + "c" * 44)
     get_settings.cache_clear()
     yield
     monkeypatch.delenv("AIREG_WEBHOOK_URL")
@@ -165,7 +165,7 @@ def test_reminders_go_through_the_approval_webhooks_once_a_week(ops, travel, app
     assert [s["approval_id"] for s in sent] == [approved["approval"]["id"]]
     rows = reminders()
     assert len(rows) == 1 and rows[0].approval_id == approved["approval"]["id"]
-    assert rows[0].payload["approval"]["system_id"] == approved["system"]["id"]
+    assert rows[0].payload["data"]["approval"]["system_id"] == approved["system"]["id"]
     assert ops.ok(ops.client.post(remind, headers=ops.carol))["items"] == []  # not again within a week
     travel(timedelta(days=358))
     result = CliRunner().invoke(cli, ["reviews", "remind", "--days", "30"])

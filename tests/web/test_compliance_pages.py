@@ -17,7 +17,13 @@ from app.compliance import service
 from app.compliance.models import Evidence
 from app.db import session_scope, utcnow
 from tests.web.helpers import Page, WebClient
-from tests.web.test_browser import Person, chromium, demo, server  # noqa: F401 (the browser fixtures)
+from tests.web.test_browser import (  # noqa: F401 (the browser fixtures)
+    Person,
+    _screenshot,
+    chromium,
+    demo,
+    server,
+)
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 HIGH_RISK = {"annex3_uses": ["annex3.4.a"]}  # Annex III 4(a): its AI Act duties bind from 2 Dec 2027
@@ -486,4 +492,59 @@ def test_evidence_upload_mark_met_and_portfolio_in_chromium(
     expect(audrey.page.get_by_text("Record progress")).to_have_count(0)
     expect(audrey.page.get_by_text("Upload evidence")).to_have_count(0)
     audrey.close()
+
+    # nothing runs off the screen, at desktop or phone width
+    for width in (1280, 390):
+        viewer = clara if width == 1280 else Person(chromium, server, "clara.compliance", width=width)
+        for name, path in (("compliance", "/compliance"), ("requirements", f"/systems/{sid}/requirements")):
+            viewer.goto(path)
+            overflow = viewer.page.evaluate("document.documentElement.scrollWidth")
+            assert overflow <= width, f"{path} is {overflow} px wide at {width} px"
+            _screenshot(viewer, f"{name}-{width}")
+        if viewer is not clara:
+            viewer.close()
     clara.close()
+
+
+def test_the_portfolio_tally_follows_every_change(
+    ready: Callable[..., str], client: TestClient, people: Any
+) -> None:
+    """Counted once, the tallies are counted again exactly when what they rest on changes: a requirement
+    recorded, evidence that expires (a date passing, nothing written), a new classification."""
+    from app.db import set_clock_offset
+
+    clara = people["clara"]
+    sid = ready(TRANSPARENCY)
+    assert _by_sql(None) == _by_python(client, clara, [sid])
+    with session_scope(write=False) as session:
+        assert service.stale_tallies(session, None, utcnow().date()) == []  # nothing to count again
+
+    r = client.post(
+        f"/api/v1/systems/{sid}/evidence",
+        files={"file": ("notice.pdf", PDF, "application/pdf")},
+        data={"title": "Notice", "valid_until": (date.today() + timedelta(days=3)).isoformat()},
+        headers=clara,
+    )
+    evidence = r.json()["id"]
+    ref = next(r for r, i in _api_requirements(client, clara, sid).items() if i["binding"])
+    revision = _api_requirements(client, clara, sid)[ref]["revision"]
+    r = client.patch(
+        f"/api/v1/systems/{sid}/requirements/{ref}",
+        json={"status": "met", "evidence": [evidence], "revision": revision},
+        headers=clara,
+    )
+    assert r.status_code == 200, r.text
+    met = _by_sql(None)
+    assert met == _by_python(client, clara, [sid]) and sum(c["met"] for c in met.values()) == 1
+
+    try:  # the evidence expires: the tally's last day has passed, so it is counted again
+        set_clock_offset(timedelta(days=5))
+        expired = _by_sql(None)
+        assert sum(c["met"] for c in expired.values()) == 0
+        assert expired == _by_python(client, clara, [sid])
+    finally:
+        set_clock_offset(None)
+
+    r = client.post(f"/api/v1/systems/{sid}/classification", json={"answers": HIGH_RISK}, headers=clara)
+    assert r.status_code == 201, r.text
+    assert _by_sql(None) == _by_python(client, clara, [sid])  # the new classification's requirements
