@@ -68,19 +68,13 @@ def serve(
     """Run the HTTP service (uvicorn); several workers need PostgreSQL (docs/deployment.md)."""
     import uvicorn
 
-    from app.classification.catalog import CatalogError, get_catalog
-    from app.compliance.frameworks import get_frameworks
-    from app.compliance.questionnaires import get_questionnaires
-    from app.documents.annexes import check_annexes
     from app.logging import logging_config
     from app.settings import get_settings
+    from app.startup import STARTUP_ERRORS, check_startup
 
     try:
-        get_catalog()  # a broken catalogue stops the service before it binds, naming the file and key
-        get_frameworks()  # likewise a broken framework file (risk_catalog/frameworks/)
-        get_questionnaires()  # and a broken questionnaire file (risk_catalog/questionnaires/)
-        check_annexes()  # and broken risk_catalog/annex5.yaml, annex8.yaml
-    except CatalogError as exc:
+        check_startup()  # a broken data file or secret stops the service before it binds, in one line
+    except STARTUP_ERRORS as exc:
         fail(str(exc))
     migrate()
     if demo:

@@ -11,15 +11,11 @@ from app import apidocs, problems
 from app.approvals.router import release_router
 from app.approvals.router import router as approvals_router
 from app.audit.router import router as audit_router
-from app.classification.catalog import get_catalog
 from app.classification.router import router as classification_router
-from app.compliance.frameworks import get_frameworks
 from app.compliance.questionnaire_router import router as questionnaire_router
-from app.compliance.questionnaires import get_questionnaires
 from app.compliance.router import router as compliance_router
 from app.compliance.training_router import router as training_router
 from app.db import migrate
-from app.documents.annexes import check_annexes
 from app.documents.conformity_router import router as conformity_router
 from app.documents.router import router as documents_router
 from app.governance.router import router as governance_router
@@ -30,8 +26,8 @@ from app.middleware import InputLimitsMiddleware, RequestContextMiddleware
 from app.operations.router import router as operations_router
 from app.security.router import router as security_router
 from app.settings import get_settings
+from app.startup import check_startup
 from app.systems.router import router as systems_router
-from app.technical_file.annex4 import get_annex4
 from app.technical_file.router import router as technical_file_router
 from app.web import router as web_router
 from app.web import static_files
@@ -42,11 +38,7 @@ from app.zones.router import router as zones_router
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    get_catalog()  # a broken catalogue stops the service here, naming the file and key
-    get_frameworks()  # so do broken framework files and an unknown AIREG_ADOPTED_FRAMEWORKS
-    get_questionnaires()  # and broken questionnaire files (risk_catalog/questionnaires/)
-    get_annex4()  # and a broken risk_catalog/annex4.yaml (the technical file's sections)
-    check_annexes()  # and broken risk_catalog/annex5.yaml, annex8.yaml (declaration, registration)
+    check_startup()  # a broken data file or secret stops the service here, naming the file and key
     migrate()
     yield
 

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     # file <state_dir>/signing-key is made at first use. Never stored in the database.
     signing_key: SecretStr | None = None
     state_dir: Path = Path("aireg-state")
+    # Single sign-on with OpenID Connect (app/identity/oidc.py): on when issuer and client id are set. The
+    # issuer's /.well-known/openid-configuration is read at the first sign-in. A signed-in OIDC user is
+    # matched to a registry user by preferred_username, else by verified e-mail; oidc_create_users makes an
+    # unknown one an account with no roles. local_passwords=false refuses every password sign-in.
+    oidc_issuer: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    oidc_client_id: str | None = Field(default=None, max_length=200)
+    oidc_client_secret: SecretStr | None = None
+    oidc_display_name: str = Field(default="single sign-on", min_length=1, max_length=60)
+    oidc_scopes: str = Field(default="openid email profile", pattern=r"^(\S+ )*openid( \S+)*$")
+    oidc_create_users: bool = False
+    local_passwords: bool = True
 
     @field_validator("audit_key", "audit_old_keys")
     @classmethod

@@ -41,8 +41,6 @@ from app.systems.models import DIGEST_PATTERN, SYSTEM_ID_PATTERN, VERSION_PATTER
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    get_rules()  # a broken policies/signoff_rules.yaml stops the service here, naming file and key
-    webhooks.check_config()
     worker = webhooks.start_worker(sweep=flows.sweep_expired)
     try:
         yield

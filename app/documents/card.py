@@ -89,6 +89,7 @@ def _class_text(cls: dict[str, Any]) -> str:
 
 
 def _rows_of(session: Session, system_id: str) -> tuple[list[Deployment], list[Incident]]:
+    """The latest deployment per environment, site and line (newest first), and the open incidents."""
     deployments = session.exec(
         select(Deployment)
         .where(Deployment.system_id == system_id)

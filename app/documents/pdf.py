@@ -20,7 +20,7 @@ EPOCH = datetime(1980, 1, 1, tzinfo=UTC)
 class _NoFetch(URLFetcher):
     """Refuses every URL: a document is rendered from its own HTML only, never from the network or disk."""
 
-    def fetch(self, url: str, headers: dict[str, str] | None = None) -> None:  # type: ignore[override]
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> None:
         raise ValueError(f"documents load no external resources ({url})")
 
 

@@ -362,8 +362,10 @@ def set_active(session: Session, username: str, active: bool, *, actor: str) -> 
 WEB_SESSION_LIFETIME = timedelta(hours=12)  # one working day; signing in again starts a new one
 
 
-def start_web_session(session: Session, user: User) -> str:
+def start_web_session(session: Session, user: User, *, method: str = "password") -> str:
     """A new browser session for ``user``; returns the token the cookie carries (only its hash is kept).
+
+    ``method`` (``password`` or ``oidc``) is recorded with the sign-in.
 
     A user without a password can never have a web session (it is made by ``aireg users add`` for service
     accounts and pipelines, which authenticate with tokens).
@@ -386,7 +388,7 @@ def start_web_session(session: Session, user: User) -> str:
         action="session.sign_in",
         entity_type="session",
         entity_id=row.id,
-        after={"username": user.username, "expires_at": row.expires_at},
+        after={"username": user.username, "expires_at": row.expires_at, "method": method},
     )
     return token
 

@@ -159,13 +159,13 @@ async def require_csrf(request: Request) -> None:
 # --- signing in and out --------------------------------------------------------------------------------
 
 
-def sign_in(request: Request, user: User) -> None:
+def sign_in(request: Request, user: User, *, method: str = "password") -> None:
     """Start a fresh session for ``user`` (a new CSRF token too, so nothing from before carries over).
 
     The session row and its audit event are committed before the answer (the cookie) goes out.
     """
     with session_scope() as session:
-        token = identity.start_web_session(session, user)
+        token = identity.start_web_session(session, user, method=method)
     request.session.clear()
     request.session[SESSION_KEY] = token
     request.session[CSRF_KEY] = secrets.token_urlsafe(32)

@@ -452,7 +452,7 @@ def documents_for(system: AISystem, current: Classification | None) -> list[Docu
             "Purpose, data, metrics, limits and oversight",
             [
                 (label, f"{card}?format={fmt}")
-                for label, fmt in (("HTML", "html"), ("DOCX", "docx"), ("Markdown", "md"))
+                for label, fmt in (("HTML", "html"), ("DOCX", "docx"), ("Markdown", "md"), ("PDF", "pdf"))
             ],
         )
     ]
@@ -461,8 +461,11 @@ def documents_for(system: AISystem, current: Classification | None) -> list[Docu
         docs.append(
             Document(
                 "Technical documentation",
-                "AI Act Annex IV, as a Word document",
-                [("DOCX", f"{base}/technical-documentation?format=docx")],
+                "AI Act Annex IV, as a Word document or PDF",
+                [
+                    ("DOCX", f"{base}/technical-documentation?format=docx"),
+                    ("PDF", f"{base}/technical-documentation?format=pdf"),
+                ],
             )
         )
     elif documents.DEROGATION_OBLIGATION in obligations:

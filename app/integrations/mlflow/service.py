@@ -1,0 +1,220 @@
+"""The MLflow bridge: copy a registered model's versions into a system, write release decisions back.
+
+The HTTP work (MLflow) runs in a thread pool outside any database transaction; the registry work runs in the
+caller's session through the systems service (``create_version``, audited) and the release gate's own
+``decide``, so no registry or gate rule is repeated here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, select
+
+from app.integrations.mlflow.client import ArtifactsUnreadable, MlflowClient, MlflowError
+from app.systems.models import ModelVersion
+
+TAG_PREFIX = "aireg.release."
+METRIC_KEY_MAX = 64
+METRICS_MAX = 100
+
+
+@dataclass
+class VersionSnapshot:
+    """One MLflow model version as aireg would register it; ``problem`` says why it cannot be."""
+
+    version: str
+    run_id: str | None = None
+    source: str | None = None
+    digest: str | None = None
+    metrics: dict[str, float] | None = None
+    dropped_metrics: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+
+@dataclass
+class SyncReport:
+    created: list[VersionSnapshot] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # sentences
+    skipped: list[str] = field(default_factory=list)  # sentences
+
+
+def usable_metrics(raw: dict[str, Any]) -> tuple[dict[str, float], list[str]]:
+    """The metrics aireg can store (finite numbers, keys aireg admits, at most 100), and the names left out."""
+    import re
+
+    key_pattern = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+    kept: dict[str, float] = {}
+    dropped: list[str] = []
+    for key in sorted(raw):
+        value = raw[key]
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and key_pattern.fullmatch(key)
+            and len(kept) < METRICS_MAX
+        ):
+            kept[key] = float(value)
+        else:
+            dropped.append(key)
+    return kept, dropped
+
+
+def _parallel(fn: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+    if workers <= 1 or len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlflow") as pool:
+        return list(pool.map(fn, items))
+
+
+def mlflow_versions(client: MlflowClient, model: str) -> list[dict[str, Any]]:
+    """The registered model's versions, oldest first; ``MlflowError`` when the model does not exist."""
+    client.get_registered_model(model)
+    versions = client.search_versions(model)
+    return sorted(versions, key=lambda v: (int(v["version"]) if v["version"].isdigit() else 0, v["version"]))
+
+
+def snapshot(client: MlflowClient, model: str, mv: dict[str, Any], *, with_metrics: bool) -> VersionSnapshot:
+    """Digest (and, if asked, the run's latest metrics) of one MLflow version; never raises for one version."""
+    snap = VersionSnapshot(version=str(mv["version"]), run_id=mv.get("run_id") or None, source=mv.get("source"))
+    status = mv.get("status", "READY")
+    if status != "READY":
+        snap.problem = f"its status is {status}, not READY"
+        return snap
+    try:
+        snap.digest = client.artifact_digest(model, snap.version)
+        if with_metrics and snap.run_id:
+            snap.metrics, snap.dropped_metrics = usable_metrics(client.latest_metrics(snap.run_id))
+    except (ArtifactsUnreadable, MlflowError) as exc:
+        snap.digest, snap.problem = None, str(exc)
+    return snap
+
+
+def registered_digests(session: Session, system_id: str) -> dict[str, str]:
+    """``{version: artifact_digest}`` of the system's versions in aireg."""
+    rows = session.exec(
+        select(ModelVersion.version, ModelVersion.artifact_digest).where(ModelVersion.system_id == system_id)
+    ).all()
+    return dict(rows)
+
+
+def _notes(model: str, snap: VersionSnapshot, tracking_uri: str) -> str:
+    run = f", run {snap.run_id}" if snap.run_id else ""
+    return f"MLflow {tracking_uri}: registered model {model!r} version {snap.version}{run}, source {snap.source}"
+
+
+def collect_for_sync(
+    client: MlflowClient, model: str, known: dict[str, str], *, workers: int
+) -> tuple[list[VersionSnapshot], list[VersionSnapshot]]:
+    """Snapshots of the model's versions: (those not in aireg yet, those already there)."""
+    versions = mlflow_versions(client, model)
+    fresh = [v for v in versions if str(v["version"]) not in known]
+    seen = [v for v in versions if str(v["version"]) in known]
+    snaps = _parallel(
+        lambda v: snapshot(client, model, v, with_metrics=str(v["version"]) not in known),
+        fresh + seen,
+        workers,
+    )
+    return snaps[: len(fresh)], snaps[len(fresh) :]
+
+
+def apply_sync(
+    session: Session,
+    system_id: str,
+    model: str,
+    tracking_uri: str,
+    fresh: list[VersionSnapshot],
+    seen: list[VersionSnapshot],
+    *,
+    actor: str,
+) -> SyncReport:
+    """Register the fresh versions (audited, through ``create_version``); compare the others' digests."""
+    from app.errors import Conflict
+    from app.systems import service as systems
+    from app.systems.models import VersionCreate
+
+    report = SyncReport()
+    system = systems.get_system(session, system_id)
+    known = registered_digests(session, system.id)  # again, inside the transaction that writes
+    for snap in fresh + seen:
+        if snap.problem is not None:
+            report.skipped.append(f"version {snap.version}: skipped: {snap.problem}")
+            continue
+        registered = known.get(snap.version)
+        if registered is not None:
+            if registered == snap.digest:
+                report.unchanged.append(snap.version)
+            else:
+                report.conflicts.append(
+                    f"version {snap.version}: MLflow's artifacts have digest {snap.digest}, but {system.id} "
+                    f"registered version {snap.version} with {registered}; versions are immutable, not changed"
+                )
+            continue
+        data = VersionCreate(
+            version=snap.version,
+            artifact_digest=snap.digest,
+            notes=_notes(model, snap, tracking_uri),
+            metrics=snap.metrics or None,
+        )
+        try:
+            systems.create_version(session, system, data, actor=actor)
+        except Conflict as exc:  # registered meanwhile by someone else
+            report.conflicts.append(f"version {snap.version}: {exc.detail}")
+            continue
+        report.created.append(snap)
+    return report
+
+
+def tag_value(decision: dict[str, Any]) -> str:
+    """``allowed``, or ``denied: CODE1,CODE2`` (the error codes of the gate's answer, in its order)."""
+    if decision["allowed"]:
+        return "allowed"
+    codes: list[str] = []
+    for reason in decision["reasons"]:
+        if reason.get("severity", "error") == "error" and reason["code"] not in codes:
+            codes.append(reason["code"])
+    return "denied: " + ",".join(codes)
+
+
+class _ConsoleAuthorizer:
+    """The console's authority: whoever runs the CLI holds the database itself (as every ``aireg`` command)."""
+
+    def grants_of(self, username: str) -> list[tuple[str, str]]:
+        return [("admin", "*")]
+
+    def allowed(self, username: str, site: str, obj: str, act: str) -> bool:
+        return True
+
+
+def decisions(
+    session: Session, system_id: str, versions: list[tuple[str, str]], environment: str, *, actor: str
+) -> dict[str, dict[str, Any]]:
+    """The release gate's answer (``app.approvals.release.decide``) for each ``(version, mlflow digest)``."""
+    from app.approvals import release
+    from app.approvals.rules import get_rules
+    from app.db import utcnow
+    from app.identity.dependencies import Principal
+
+    principal = Principal(user_id=0, username=actor, authorizer=_ConsoleAuthorizer())  # type: ignore[arg-type]
+    connection = session.connection()
+    db = release.RawReader(connection.connection.dbapi_connection, connection.dialect.name)
+    rules, now = get_rules(), utcnow()
+    return {
+        version: release.decide(
+            db,
+            principal,
+            system_id=system_id,
+            version=version,
+            environment=environment,
+            artifact_digest=digest,
+            rules=rules,
+            now=now,
+        )
+        for version, digest in versions
+    }

@@ -1,0 +1,41 @@
+"""What must hold before the service answers anything: every data file (the AI Act catalogue, frameworks,
+questionnaires, Annex IV/V/VIII, sign-off rules) valid, and every configured secret usable. One list, run
+by ``create_app()``'s lifespan and by ``aireg serve`` before it binds (a mistake is one line, no traceback).
+"""
+
+from __future__ import annotations
+
+from app.approvals import webhooks
+from app.approvals.rules import RulesError, get_rules
+from app.classification.catalog import CatalogError, get_catalog
+from app.compliance.frameworks import get_frameworks
+from app.compliance.questionnaires import get_questionnaires
+from app.documents.annexes import check_annexes
+from app.security import signing
+from app.settings import get_settings
+from app.technical_file.annex4 import get_annex4
+
+# What ``check_startup`` raises; each names the file and key, or the setting, that is wrong.
+STARTUP_ERRORS: tuple[type[Exception], ...] = (
+    CatalogError,
+    RulesError,
+    webhooks.WebhookConfigError,
+    signing.SigningKeyError,
+)
+
+
+def check_startup() -> None:
+    """Load and validate everything the service reads at start (raises one of ``STARTUP_ERRORS``)."""
+    get_catalog()  # risk_catalog/*.yaml
+    get_frameworks()  # risk_catalog/frameworks/, and AIREG_ADOPTED_FRAMEWORKS
+    get_questionnaires()  # risk_catalog/questionnaires/
+    get_annex4()  # risk_catalog/annex4.yaml (the technical file's sections)
+    check_annexes()  # risk_catalog/annex5.yaml, annex8.yaml (declaration, registration)
+    get_rules()  # policies/signoff_rules.yaml
+    webhooks.check_config()  # AIREG_WEBHOOK_SECRET(_PREVIOUS): whsec_ secrets
+    configured = get_settings().signing_key
+    if configured is not None:
+        try:
+            signing.parse_seed(configured.get_secret_value())
+        except signing.SigningKeyError as exc:
+            raise signing.SigningKeyError(f"AIREG_SIGNING_KEY: {exc}") from exc
