@@ -581,6 +581,11 @@ from app.governance.cli import register as _register_governance  # noqa: E402
 
 _register_governance(app)
 
+# MLflow bridge: `aireg mlflow sync|gate` (app/integrations/mlflow/cli.py)
+from app.integrations.mlflow.cli import register as _register_mlflow  # noqa: E402
+
+_register_mlflow(app)
+
 
 if __name__ == "__main__":
     app()

@@ -55,7 +55,7 @@ def _seed(systems: int) -> str:
     from app.compliance import service
     from app.compliance.models import Evidence, EvidenceBlob, Requirement, RequirementEvidence
     from app.db import get_engine, session_scope
-    from app.systems.models import AISystem
+    from app.systems.models import AISystem, IdCounter
     from bench.bench_list_systems import _seed as seed_systems
 
     token = seed_systems(systems)
@@ -154,6 +154,8 @@ def _seed(systems: int) -> str:
             conn.execute(Evidence.__table__.insert(), evidence)
             conn.execute(Requirement.__table__.insert(), requirements)
             conn.execute(RequirementEvidence.__table__.insert(), links)
+    with get_engine().begin() as conn:  # the next server-made evidence id follows the seeded ones
+        conn.execute(sa.insert(IdCounter.__table__).values(kind="evidence", value=systems))
     with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
     print(f"requirements a system: {len(derived)}; rows: {systems * len(derived):,}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -318,6 +318,7 @@ class EvidenceLinks:
     -> ``[(evidence id, current today)]``."""
 
     by_ref: dict[str, list[tuple[str, bool]]]
+    valid_until: dict[str, date | None] = field(default_factory=dict)  # evidence id -> its last day
 
     def direct(self, ref: str) -> list[str]:
         return [eid for eid, _ in self.by_ref.get(ref, [])]
@@ -363,11 +364,13 @@ def evidence_links(session: Session, scope: str, today: date) -> EvidenceLinks:
 
 def _links(rows: Any, today: date) -> EvidenceLinks:
     by_ref: dict[str, list[tuple[str, bool]]] = {}
+    until: dict[str, date | None] = {}
     for framework, control, eid, valid_until in rows:
         if isinstance(valid_until, str):  # the gate's plain SQL on SQLite
             valid_until = date.fromisoformat(valid_until)
         by_ref.setdefault(f"{framework}:{control}", []).append((eid, is_current(valid_until, today)))
-    return EvidenceLinks(by_ref)
+        until[eid] = valid_until
+    return EvidenceLinks(by_ref, until)
 
 
 def effective_status(status: RequirementStatus | str, evidence_current: bool) -> RequirementStatus:
@@ -433,62 +436,107 @@ def frameworks_key(frameworks: Frameworks) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def tally_system(session: Session, system: AISystem, today: date) -> None:
-    """Count the system's derived requirements per framework by the rules above (``effective_status``,
-    ``binds``), after bringing its rows in step with its current classification, and store the counts with
-    the last day they hold: the day before the next applies_from that starts binding or the next expiry of
-    a current evidence item, whichever comes first."""
+TALLY_BATCH = 500  # systems counted per round of queries
+
+
+def tally_systems(session: Session, system_ids: list[str], today: date) -> None:
+    """Count the derived requirements of these systems per framework by the rules above
+    (``effective_status``, ``binds``) and store the counts with the last day they hold: the day before the
+    next ``applies_from`` that starts binding or the next expiry of a current evidence item.
+
+    A few queries per ``TALLY_BATCH`` systems (their newest classifications, requirement rows and evidence
+    links); a system whose rows are out of step with its classification is brought in step first (``_sync``).
+    """
     frameworks = get_frameworks()
-    classification = classifications.current_classification(session, system.id)
-    rows = system_requirements(session, system) if classification is not None else []
-    links = evidence_links(session, system.id, today)
-    counts: dict[str, RequirementTally] = {}
+    key = frameworks_key(frameworks)
+    for n in range(0, len(system_ids), TALLY_BATCH):
+        batch = system_ids[n : n + TALLY_BATCH]
+        newest = (
+            sa.select(sa.func.max(Classification.id))
+            .where(Classification.system_id.in_(batch))
+            .group_by(Classification.system_id)
+        )
+        current = {
+            c.system_id: c for c in session.exec(select(Classification).where(Classification.id.in_(newest)))
+        }
+        stored: dict[str, list[Requirement]] = {sid: [] for sid in batch}
+        for row in session.exec(select(Requirement).where(Requirement.system_id.in_(batch))):
+            stored[row.system_id].append(row)
+        linked: dict[str, list[Any]] = {}
+        for scope, *link in session.execute(
+            sa.select(
+                RequirementEvidence.scope,
+                RequirementEvidence.framework,
+                RequirementEvidence.control,
+                Evidence.id,
+                Evidence.valid_until,
+            )
+            .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
+            .where(RequirementEvidence.scope.in_(batch))
+            .order_by(RequirementEvidence.linked_at, Evidence.id)
+        ):
+            linked.setdefault(scope, []).append(link)
+        session.execute(sa.delete(RequirementTally).where(RequirementTally.system_id.in_(batch)))
+        session.execute(sa.delete(RequirementTallyState).where(RequirementTallyState.system_id.in_(batch)))
+        tallies: list[dict[str, Any]] = []
+        states: list[dict[str, Any]] = []
+        for sid in batch:
+            classification = current.get(sid)
+            rows = stored[sid]
+            if classification is not None:
+                derived = derive_for_system(classification, frameworks)
+                if any(_changes(rows, derived)):
+                    rows = _sync(session, Requirement, rows, derived, system_id=sid)
+            counts, fresh_until = _tally(rows, _links(linked.get(sid, []), today), frameworks, today)
+            tallies.extend({"system_id": sid, "framework": fid, **c} for fid, c in counts.items())
+            states.append(
+                {
+                    "system_id": sid,
+                    "classification_id": classification.id if classification is not None else 0,
+                    "frameworks_key": key,
+                    "fresh_until": fresh_until,
+                    "computed_at": utcnow(),
+                }
+            )
+        if tallies:
+            session.execute(sa.insert(RequirementTally), tallies)
+        session.execute(sa.insert(RequirementTallyState), states)
+    session.flush()
+
+
+def _tally(
+    rows: list[Requirement], links: EvidenceLinks, frameworks: Frameworks, today: date
+) -> tuple[dict[str, dict[str, int]], date | None]:
+    """One system's counts per framework, and the last day they hold (None: until a change)."""
+    counts: dict[str, dict[str, int]] = {}
     changes: list[date] = []
     for row in rows:
         if not row.derived or row.framework not in frameworks.adopted:
             continue
         ref = f"{row.framework}:{row.control}"
-        tally = counts.setdefault(
-            row.framework, RequirementTally(system_id=system.id, framework=row.framework)
-        )
+        tally = counts.setdefault(row.framework, {"met": 0, "open": 0, "overdue": 0, "not_applicable": 0})
         status = effective_status(row.status, links.current(ref, frameworks))
         if status == RequirementStatus.met:
-            tally.met += 1
+            tally["met"] += 1
         elif status == RequirementStatus.not_applicable:
-            tally.not_applicable += 1
-        elif binds(row, today):
-            tally.overdue += 1
+            tally["not_applicable"] += 1
+        elif binds_on(row.framework, row.applies_from, row.derived, today, frameworks):
+            tally["overdue"] += 1
         else:
-            tally.open += 1
-        if row.applies_from is not None and row.applies_from > today and binds(row, row.applies_from):
-            changes.append(row.applies_from)
+            tally["open"] += 1
+        starts = row.applies_from
+        if (
+            starts is not None
+            and starts > today
+            and binds_on(row.framework, starts, True, starts, frameworks)
+        ):
+            changes.append(starts)
     for items in links.by_ref.values():
-        changes.extend(
-            until + timedelta(days=1) for until in _current_until(session, [e for e, ok in items if ok])
-        )
-    session.execute(sa.delete(RequirementTally).where(RequirementTally.system_id == system.id))
-    session.execute(sa.delete(RequirementTallyState).where(RequirementTallyState.system_id == system.id))
-    session.add_all(counts.values())
-    session.add(
-        RequirementTallyState(
-            system_id=system.id,
-            classification_id=classification.id if classification is not None else 0,
-            frameworks_key=frameworks_key(frameworks),
-            fresh_until=min(changes) - timedelta(days=1) if changes else None,
-            computed_at=utcnow(),
-        )
-    )
-    session.flush()
-
-
-def _current_until(session: Session, evidence_ids: list[str]) -> list[date]:
-    if not evidence_ids:
-        return []
-    return [
-        d
-        for d in session.exec(select(Evidence.valid_until).where(Evidence.id.in_(evidence_ids))).all()
-        if d is not None
-    ]
+        for eid, current in items:
+            until = links.valid_until.get(eid)
+            if current and until is not None:
+                changes.append(until + timedelta(days=1))
+    return counts, (min(changes) - timedelta(days=1) if changes else None)
 
 
 def forget_tally(session: Session, system_id: str) -> None:
@@ -534,7 +582,7 @@ def portfolio_counts(
     """Requirements of the live systems in ``sites`` (None: every site) per site and adopted framework,
     counted by the same rules the API applies one system at a time.
 
-    The counts come from each system's stored tally (``tally_system``); systems whose tally does not hold
+    The counts come from each system's stored tally (``tally_systems``); systems whose tally does not hold
     today (``stale_tallies``) are counted again first, in a write transaction of its own, and the read
     snapshot is then renewed (as ``_read_in_step`` does). A view after changes to a few systems counts only
     those; the first view of a large registry counts every system once.
@@ -543,10 +591,7 @@ def portfolio_counts(
     stale = stale_tallies(session, sites, today)
     if stale:
         with session_scope() as writer:
-            for system_id in stale:
-                system = writer.get(AISystem, system_id)
-                if system is not None:
-                    tally_system(writer, system, today)
+            tally_systems(writer, stale, today)
         session.rollback()  # end the read snapshot, so the tallies just committed are seen
     frameworks = get_frameworks()
     query = (

@@ -54,6 +54,7 @@ from app.security import signing
 from app.settings import get_settings
 from app.systems import service as systems
 from app.systems.models import AISystem
+from app.technical_file import service as technical_file
 
 log = logging.getLogger("aireg.documents")
 SPOOL_BYTES = 32 * 1024 * 1024  # packs larger than this are spooled to a temporary file
@@ -453,6 +454,11 @@ def build_audit_pack(session: Session, system: AISystem) -> AuditPack:
                 ]
             ),
             "Every model version with artifact digest and metrics, newest first",
+        )
+        writer.add(
+            "technical-file.json",
+            _json(technical_file.read_file(session, system).model_dump(mode="json")),
+            "The technical file's Annex IV sections as recorded in the registry, with their evidence ids",
         )
         _add_records(
             session,

@@ -67,8 +67,11 @@ def test_pack_contents_and_manifest_hashes(client: Any, documented: dict[str, An
         "deployments.json",
         "monitoring.json",
         "requirements.json",
+        "technical-file.json",
         "verify.py",
     } <= set(listed)
+    technical_file = json.loads(files["technical-file.json"])
+    assert {s["id"] for s in technical_file["sections"]} >= {"annex4.1.a", "annex4.9"}
     assert manifest["technical_documentation"] == "technical-documentation.docx"
     assert manifest["model_version"] == "1.1.0"
     assert (

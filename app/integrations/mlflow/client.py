@@ -176,7 +176,7 @@ class MlflowClient:
         if parts.scheme != "mlflow-artifacts":
             raise ArtifactsUnreadable(
                 f"its artifacts are at {uri or '(no URI)'}, which the tracking server does not proxy "
-                "(start it with --artifacts-destination; aireg reads artifacts through mlflow-artifacts:/ only)"
+                "(serve artifacts with --artifacts-destination: aireg reads mlflow-artifacts:/ URIs only)"
             )
         path = posixpath.normpath(parts.path.lstrip("/"))
         if path in ("", ".") or path.startswith(".."):

@@ -8,6 +8,7 @@ caller's session through the systems service (``create_version``, audited) and t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,9 +46,7 @@ class SyncReport:
 
 
 def usable_metrics(raw: dict[str, Any]) -> tuple[dict[str, float], list[str]]:
-    """The metrics aireg can store (finite numbers, keys aireg admits, at most 100), and the names left out."""
-    import re
-
+    """The metrics aireg can store (finite numbers, admitted names, at most 100), and the names left out."""
     key_pattern = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
     kept: dict[str, float] = {}
     dropped: list[str] = []
@@ -66,7 +65,7 @@ def usable_metrics(raw: dict[str, Any]) -> tuple[dict[str, float], list[str]]:
     return kept, dropped
 
 
-def _parallel(fn: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+def parallel(fn: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
     if workers <= 1 or len(items) <= 1:
         return [fn(i) for i in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlflow") as pool:
@@ -81,8 +80,8 @@ def mlflow_versions(client: MlflowClient, model: str) -> list[dict[str, Any]]:
 
 
 def snapshot(client: MlflowClient, model: str, mv: dict[str, Any], *, with_metrics: bool) -> VersionSnapshot:
-    """Digest (and, if asked, the run's latest metrics) of one MLflow version; never raises for one version."""
-    snap = VersionSnapshot(version=str(mv["version"]), run_id=mv.get("run_id") or None, source=mv.get("source"))
+    """Digest (and, if asked, the run's latest metrics) of one MLflow version; ``problem`` if it fails."""
+    snap = VersionSnapshot(str(mv["version"]), run_id=mv.get("run_id") or None, source=mv.get("source"))
     status = mv.get("status", "READY")
     if status != "READY":
         snap.problem = f"its status is {status}, not READY"
@@ -106,7 +105,8 @@ def registered_digests(session: Session, system_id: str) -> dict[str, str]:
 
 def _notes(model: str, snap: VersionSnapshot, tracking_uri: str) -> str:
     run = f", run {snap.run_id}" if snap.run_id else ""
-    return f"MLflow {tracking_uri}: registered model {model!r} version {snap.version}{run}, source {snap.source}"
+    where = f"MLflow {tracking_uri}: registered model {model!r}"
+    return f"{where} version {snap.version}{run}, source {snap.source}"
 
 
 def collect_for_sync(
@@ -116,7 +116,7 @@ def collect_for_sync(
     versions = mlflow_versions(client, model)
     fresh = [v for v in versions if str(v["version"]) not in known]
     seen = [v for v in versions if str(v["version"]) in known]
-    snaps = _parallel(
+    snaps = parallel(
         lambda v: snapshot(client, model, v, with_metrics=str(v["version"]) not in known),
         fresh + seen,
         workers,
@@ -153,7 +153,7 @@ def apply_sync(
             else:
                 report.conflicts.append(
                     f"version {snap.version}: MLflow's artifacts have digest {snap.digest}, but {system.id} "
-                    f"registered version {snap.version} with {registered}; versions are immutable, not changed"
+                    f"registered version {snap.version} with {registered}; versions are immutable, left as is"
                 )
             continue
         data = VersionCreate(
@@ -183,7 +183,7 @@ def tag_value(decision: dict[str, Any]) -> str:
 
 
 class _ConsoleAuthorizer:
-    """The console's authority: whoever runs the CLI holds the database itself (as every ``aireg`` command)."""
+    """The console's authority: whoever runs the CLI holds the database (as for every ``aireg`` command)."""
 
     def grants_of(self, username: str) -> list[tuple[str, str]]:
         return [("admin", "*")]
