@@ -426,24 +426,34 @@ def docs_model_card(
 @docs_app.command("technical-documentation")
 def docs_technical_documentation(
     system_id: Annotated[str, typer.Argument(help="e.g. AIS-000123")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="DOCX file to write")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="docx, md or pdf")] = "docx",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="file (default: stdout, md only)")
+    ] = None,
     version: Annotated[str | None, typer.Option("--version", help="model version (default: newest)")] = None,
 ) -> None:
     """Write Annex IV technical documentation (high-risk) or the Art. 6(4) record (derogated)."""
     from app.documents import service
+    from app.documents.models import TechDocFormat
 
+    if fmt not in {f.value for f in TechDocFormat}:
+        fail(f"invalid --format {fmt!r}: one of {', '.join(f.value for f in TechDocFormat)}", 2)
+    binary = fmt != "md"
+    if binary and output is None:
+        fail(f"{fmt} is binary: name a file with -o", 2)
     migrate()
     try:
         document = service.produce(
             system_id,
-            lambda session, s: service.technical_documentation(session, s, version=version),
+            lambda session, s: service.technical_documentation(session, s, version=version, fmt=fmt),
             actor=cli_actor(),
-            fmt="docx",
+            fmt=fmt,
         )
     except AppError as exc:
         fail(exc.detail)
-    output.write_bytes(document.content)
-    typer.echo(f"wrote {output} ({document.kind.value}, sha256 {document.sha256})", err=True)
+    _write_document(document.content, output, binary)
+    if output is not None:
+        typer.echo(f"wrote {output} ({document.kind.value}, sha256 {document.sha256})", err=True)
 
 
 @docs_app.command("audit-pack")

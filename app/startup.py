@@ -15,8 +15,14 @@ from app.security import signing
 from app.settings import get_settings
 from app.technical_file.annex4 import get_annex4
 
+
+class ConfigError(Exception):
+    """Settings that cannot work together."""
+
+
 # What ``check_startup`` raises; each names the file and key, or the setting, that is wrong.
 STARTUP_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
     CatalogError,
     RulesError,
     webhooks.WebhookConfigError,
@@ -33,7 +39,13 @@ def check_startup() -> None:
     check_annexes()  # risk_catalog/annex5.yaml, annex8.yaml (declaration, registration)
     get_rules()  # policies/signoff_rules.yaml
     webhooks.check_config()  # AIREG_WEBHOOK_SECRET(_PREVIOUS): whsec_ secrets
-    configured = get_settings().signing_key
+    settings = get_settings()
+    if not settings.local_passwords and not settings.oidc_issuer:
+        raise ConfigError(
+            "AIREG_LOCAL_PASSWORDS=false needs single sign-on (AIREG_OIDC_ISSUER, AIREG_OIDC_CLIENT_ID, "
+            "AIREG_OIDC_CLIENT_SECRET): otherwise nobody could sign in to the pages"
+        )
+    configured = settings.signing_key
     if configured is not None:
         try:
             signing.parse_seed(configured.get_secret_value())

@@ -173,6 +173,9 @@ def store_evidence(
     ``stream`` is read twice (hash and check, then store), a chunk at a time, so it must be seekable (a
     spooled upload file is). Bytes already stored under the same SHA-256 are not stored again. Audited.
     """
+    title = title.strip()
+    if not title:
+        raise field_error(["body", "title"], "the title is empty: say what the file shows")
     name = clean_filename(filename)
     kind = file_kind(declared_type, name)
     scanned = scan(stream, kind, get_settings().max_upload_bytes)

@@ -381,12 +381,29 @@ def effective_status(status: RequirementStatus | str, evidence_current: bool) ->
     return status
 
 
+def is_overdue(status: RequirementStatus | str, evidence_current: bool, binding: bool) -> bool:
+    """Binds today and is not done: what holds a production release (``REQUIREMENTS_OPEN``)."""
+    return binding and not is_done(status, evidence_current)
+
+
 def is_done(status: RequirementStatus | str, evidence_current: bool) -> bool:
     """Met with current evidence, or not applicable (with the note that says why)."""
     return effective_status(status, evidence_current) in (
         RequirementStatus.met,
         RequirementStatus.not_applicable,
     )
+
+
+_binding_cache: tuple[Frameworks, dict[str, bool]] | None = None
+
+
+def _binding(frameworks: Frameworks) -> dict[str, bool]:
+    """Framework id -> whether it binds (``binding: true``), indexed once per loaded set of frameworks."""
+    global _binding_cache
+    cached = _binding_cache
+    if cached is None or cached[0] is not frameworks:
+        cached = _binding_cache = (frameworks, {f.id: f.binding for f in frameworks.frameworks})
+    return cached[1]
 
 
 def binds_on(
@@ -397,8 +414,7 @@ def binds_on(
     frameworks: Frameworks | None = None,
 ) -> bool:
     """Whether a requirement binds on ``today``: still derived, its framework binds, its date reached."""
-    framework = (frameworks or get_frameworks()).by_id.get(framework_id)
-    if not derived or framework is None or not framework.binding:
+    if not derived or not _binding(frameworks or get_frameworks()).get(framework_id, False):
         return False
     return applies_from is None or applies_from <= today
 
@@ -459,22 +475,21 @@ def tally_systems(session: Session, system_ids: list[str], today: date) -> None:
         current = {
             c.system_id: c for c in session.exec(select(Classification).where(Classification.id.in_(newest)))
         }
-        stored: dict[str, list[Requirement]] = {sid: [] for sid in batch}
-        for row in session.exec(select(Requirement).where(Requirement.system_id.in_(batch))):
+        stored: dict[str, list[Any]] = {sid: [] for sid in batch}
+        for row in session.execute(  # plain rows: counting needs no ORM objects
+            sa.select(
+                Requirement.system_id,
+                Requirement.framework,
+                Requirement.control,
+                Requirement.title,
+                Requirement.status,
+                Requirement.derived,
+                Requirement.applies_from,
+            ).where(Requirement.system_id.in_(batch))
+        ):
             stored[row.system_id].append(row)
         linked: dict[str, list[Any]] = {}
-        for scope, *link in session.execute(
-            sa.select(
-                RequirementEvidence.scope,
-                RequirementEvidence.framework,
-                RequirementEvidence.control,
-                Evidence.id,
-                Evidence.valid_until,
-            )
-            .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
-            .where(RequirementEvidence.scope.in_(batch))
-            .order_by(RequirementEvidence.linked_at, Evidence.id)
-        ):
+        for scope, *link in session.execute(_links_query(batch)):
             linked.setdefault(scope, []).append(link)
         session.execute(sa.delete(RequirementTally).where(RequirementTally.system_id.in_(batch)))
         session.execute(sa.delete(RequirementTallyState).where(RequirementTallyState.system_id.in_(batch)))
@@ -485,8 +500,9 @@ def tally_systems(session: Session, system_ids: list[str], today: date) -> None:
             rows = stored[sid]
             if classification is not None:
                 derived = derive_for_system(classification, frameworks)
-                if any(_changes(rows, derived)):
-                    rows = _sync(session, Requirement, rows, derived, system_id=sid)
+                if any(_changes(rows, derived)):  # out of step: the stored rows, brought in step
+                    loaded = list(session.exec(_select_rows(Requirement, {"system_id": sid})).all())
+                    rows = _sync(session, Requirement, loaded, derived, system_id=sid)
             counts, fresh_until = _tally(rows, _links(linked.get(sid, []), today), frameworks, today)
             tallies.extend({"system_id": sid, "framework": fid, **c} for fid, c in counts.items())
             states.append(
@@ -505,7 +521,7 @@ def tally_systems(session: Session, system_ids: list[str], today: date) -> None:
 
 
 def _tally(
-    rows: list[Requirement], links: EvidenceLinks, frameworks: Frameworks, today: date
+    rows: list[Any], links: EvidenceLinks, frameworks: Frameworks, today: date
 ) -> tuple[dict[str, dict[str, int]], date | None]:
     """One system's counts per framework, and the last day they hold (None: until a change)."""
     counts: dict[str, dict[str, int]] = {}
@@ -718,7 +734,12 @@ def update_requirement(
     if after_ids != before_ids:
         check_evidence(session, scope, after_ids)
         links = _relink(session, scope, row, before_ids, after_ids, actor, today)
-    status = data.status or row.status
+    if data.status is not None:
+        status = data.status
+    elif data.evidence is None:  # a note or owner change records the status as of now (``met`` may lapse)
+        status = effective_status(row.status, links.current(ref, get_frameworks()))
+    else:  # new links: a ``met`` requirement must keep current evidence (unlinking the last is refused)
+        status = row.status
     note = (data.note or None) if data.note is not None else row.note
     if status == RequirementStatus.not_applicable and not note:
         raise field_error(
@@ -921,6 +942,57 @@ def expired_scopes(session: Session, today: date) -> list[str]:
     )
 
 
+def scopes_to_reopen(session: Session, today: date) -> list[str]:
+    """Of ``expired_scopes``, the ones where a ``met`` requirement has lost its last current evidence, by
+    the rule ``EvidenceLinks.current`` (a few reads per ``TALLY_BATCH`` scopes, nothing written): a scope
+    whose ``met`` requirements all still hold is not visited, so a long list never starves the rest."""
+    frameworks = get_frameworks()
+    found: list[str] = []
+    candidates = expired_scopes(session, today)
+    for n in range(0, len(candidates), TALLY_BATCH):
+        batch = candidates[n : n + TALLY_BATCH]
+        met: dict[str, list[str]] = {}
+        for scope, framework, control in session.execute(
+            sa.select(Requirement.system_id, Requirement.framework, Requirement.control).where(
+                Requirement.system_id.in_(batch), Requirement.status == RequirementStatus.met
+            )
+        ):
+            met.setdefault(scope, []).append(f"{framework}:{control}")
+        if ORGANISATION_SCOPE in batch:
+            met[ORGANISATION_SCOPE] = [
+                f"{f}:{c}"
+                for f, c in session.execute(
+                    sa.select(OrganisationRequirement.framework, OrganisationRequirement.control).where(
+                        OrganisationRequirement.status == RequirementStatus.met
+                    )
+                )
+            ]
+        linked: dict[str, list[Any]] = {}
+        for scope, *link in session.execute(_links_query(batch)):
+            linked.setdefault(scope, []).append(link)
+        for scope in batch:
+            links = _links(linked.get(scope, []), today)
+            if any(not links.current(ref, frameworks) for ref in met.get(scope, [])):
+                found.append(scope)
+    return found
+
+
+def _links_query(scopes: list[str]) -> Any:
+    """``(scope, framework, control, evidence id, valid_until)`` of the evidence links of ``scopes``."""
+    return (
+        sa.select(
+            RequirementEvidence.scope,
+            RequirementEvidence.framework,
+            RequirementEvidence.control,
+            Evidence.id,
+            Evidence.valid_until,
+        )
+        .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
+        .where(RequirementEvidence.scope.in_(scopes))
+        .order_by(RequirementEvidence.linked_at, Evidence.id)
+    )
+
+
 def reopen_scope(session: Session, scope: str, today: date) -> list[str]:
     """Record as ``open`` every ``met`` requirement of the scope that no current evidence supports any more;
     each is audited (``requirement.reopened``) and announced by webhook. Returns their ``scope/ref``."""
@@ -995,7 +1067,7 @@ def sweep_requirements() -> int:
     ``SWEEP_SCOPES_PER_ROUND`` scopes a round; the next round goes on."""
     today = utcnow().date()
     with session_scope(write=False) as session:
-        scopes = expired_scopes(session, today)
+        scopes = scopes_to_reopen(session, today)
     reopened = 0
     for scope in scopes[:SWEEP_SCOPES_PER_ROUND]:
         with session_scope() as session:

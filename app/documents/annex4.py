@@ -14,6 +14,7 @@ Registry facts are never placeholders: a fact the registry lacks reads "not reco
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from sqlmodel import Session, select
@@ -561,12 +562,23 @@ def _recorded(session: Session, system_id: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _requirement_status(session: Session, system_id: str) -> dict[str, str]:
-    """Recorded status of the system's AI Act requirements by obligation id (no sync: read as stored)."""
+def _requirement_status(session: Session, system_id: str, as_of: date) -> dict[str, str]:
+    """Status on ``as_of`` (``effective_status``: ``met`` only while current evidence supports it) of the
+    system's AI Act requirements by obligation id (no sync: the rows as stored)."""
+    from app.compliance import service as compliance
+    from app.compliance.frameworks import get_frameworks
+
     rows = session.exec(
         select(Requirement).where(Requirement.system_id == system_id, Requirement.framework == "ai_act")
     ).all()
-    return {r.control: str(r.status) for r in rows}
+    links = compliance.evidence_links(session, system_id, as_of)
+    frameworks = get_frameworks()
+    return {
+        r.control: str(
+            compliance.effective_status(r.status, links.current(f"{r.framework}:{r.control}", frameworks))
+        )
+        for r in rows
+    }
 
 
 def deployer_part(ctx: dict[str, Any], status: dict[str, str]) -> Part:
@@ -699,7 +711,10 @@ def technical_context(session: Session, ctx: dict[str, Any], annex4: Annex4 | No
             )
     deployer = effective_role(ctx) == DEPLOYER
     if deployer:
-        parts.append(deployer_part(ctx, _requirement_status(session, system_id)))
+        # as of the covered event (the same data gives the same document), not the clock
+        as_of = ctx["document"]["covered_until"]
+        as_of_day = as_of.date() if as_of is not None else date.today()
+        parts.append(deployer_part(ctx, _requirement_status(session, system_id, as_of_day)))
     parts.extend(approvals_parts(ctx))
     recorded_ids = [s.id for s in annex4.sections if recorded.get(s.id, {}).get("text")]
     return {

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -248,7 +248,7 @@ def validate_id_token(id_token: object, metadata: ProviderMetadata, nonce: str) 
         registry = jwt.JWTClaimsRegistry(
             leeway=CLOCK_LEEWAY,
             iss={"essential": True, "value": metadata.issuer},
-            aud={"essential": True, "value": settings.oidc_client_id},
+            aud={"essential": True, "value": settings.oidc_client_id or ""},
             sub={"essential": True},
             exp={"essential": True},
             iat={"essential": True},

@@ -203,6 +203,25 @@ def test_cli_writes_the_same_pack_and_audits_it(
     assert result.exit_code == 2 and "-o" in result.output
     result = CliRunner().invoke(app, ["docs", "model-card", sid, "--format", "odt", "-o", str(card)])
     assert result.exit_code == 2
+    # the technical documentation in each format, the same document the API gives
+    tech = tmp_path / "tech.docx"
+    result = CliRunner().invoke(app, ["docs", "technical-documentation", sid, "-o", str(tech)])
+    assert result.exit_code == 0, result.output
+    assert tech.read_bytes() == zipfile.ZipFile(io.BytesIO(via_http)).read("technical-documentation.docx")
+    result = CliRunner().invoke(app, ["docs", "technical-documentation", sid, "--format", "md"])
+    api_md = client.get(
+        f"/api/v1/systems/{sid}/documents/technical-documentation",
+        params={"format": "md"},
+        headers=documented["audrey"],
+    )
+    assert result.exit_code == 0 and result.stdout == api_md.text
+    pdf = tmp_path / "tech.pdf"
+    result = CliRunner().invoke(
+        app, ["docs", "technical-documentation", sid, "--format", "pdf", "-o", str(pdf)]
+    )
+    assert result.exit_code == 0 and pdf.read_bytes().startswith(b"%PDF-")
+    result = CliRunner().invoke(app, ["docs", "technical-documentation", sid, "--format", "pdf"])
+    assert result.exit_code == 2 and "-o" in result.output
     result = CliRunner().invoke(app, ["docs", "audit-pack", "AIS-999999", "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 1 and "does not exist" in result.output
     assert not (tmp_path / "x.zip").exists()

@@ -55,7 +55,9 @@ def mlflow_server(workdir: Path, workers: int = 2) -> Iterator[str]:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {(workdir / 'mlflow-server.log').read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"mlflow server exited: {(workdir / 'mlflow-server.log').read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
@@ -115,5 +117,7 @@ class Mlflow:
         return self.call("POST", "model-versions/create", json=body)["model_version"]["version"]
 
     def tags(self, model: str, version: str) -> dict[str, str]:
-        mv = self.call("GET", "model-versions/get", params={"name": model, "version": version})["model_version"]
+        mv = self.call("GET", "model-versions/get", params={"name": model, "version": version})[
+            "model_version"
+        ]
         return {t["key"]: t["value"] for t in mv.get("tags", [])}

@@ -51,7 +51,6 @@ STATUS_LABELS = {
     RequirementStatus.met.value: "Met",
     RequirementStatus.not_applicable.value: "Not applicable",
 }
-DONE = (RequirementStatus.met, RequirementStatus.not_applicable)
 # "a PDF document" -> "PDF document": the evidence list's Type column
 TYPE_LABELS = {k.media_type: k.label.split(" ", 1)[1] for k in evidence_service.FILE_KINDS}
 
@@ -69,7 +68,7 @@ class Row:
     @property
     def overdue(self) -> bool:
         """Binds today and is not done (the release gate's blocking case)."""
-        return self.read.binding and self.read.status not in DONE
+        return service.is_overdue(self.read.status, self.read.evidence_current, self.read.binding)
 
 
 @dataclass
