@@ -123,7 +123,7 @@ def test_requirements_that_do_not_bind_yet_are_a_warning_then_deny_from_their_da
 
 
 def test_the_gate_and_the_api_agree_on_what_is_open(client: Any, team: dict, make_system: Any) -> None:
-    """The gate reuses the requirement rules: what the API lists as open and binding is what the gate names."""
+    """The gate reuses the requirement rules: what the API lists as open and binding, the gate names."""
     system = make_system(CHATBOT)
     approve(client, team, system)
     items = client.get(

@@ -254,7 +254,7 @@ def test_met_needs_current_evidence_of_the_same_system(
 
 
 def test_evidence_counts_across_the_crosswalk(client: Any, people: dict[str, Headers], system: str) -> None:
-    """Evidence linked to an AI Act duty counts for the ISO/IEC 42001 and NIST AI RMF controls mapped to it."""
+    """Evidence linked to an AI Act duty counts for the ISO/IEC 42001 and NIST AI RMF controls it maps to."""
     officer = people["officer"]
     framework = client.get("/api/v1/frameworks/ai_act", headers=officer).json()
     art9 = next(c for c in framework["controls"] if c["id"] == "art9")
@@ -327,7 +327,7 @@ def test_organisation_evidence_meets_ai_literacy(client: Any, people: dict[str, 
         title="AI literacy programme 2026",
         filename="programme.md",
         media_type="text/markdown",
-        content="# AI literacy\n\nWho, what, when.\n".encode(),
+        content=b"# AI literacy\n\nWho, what, when.\n",
     ).json()
     assert programme["system_id"] is None
     rows = client.get("/api/v1/organisation/requirements", params={"limit": 500}, headers=officer).json()[

@@ -35,7 +35,8 @@ def test_demo_loads_once_with_a_full_portfolio(client, make_user):
     items = client.get(f"/api/v1/systems/{chatbot['id']}/requirements", headers=admin).json()["items"]
     art50 = next(i for i in items if i["id"] == "ai_act:art50.1")
     assert art50["status"] == "met" and art50["evidence_current"] and len(art50["evidence"]) == 1
-    org = client.get("/api/v1/organisation/requirements", params={"limit": 500}, headers=admin).json()["items"]
+    org = client.get("/api/v1/organisation/requirements", params={"limit": 500}, headers=admin)
+    org = org.json()["items"]
     assert next(i for i in org if i["id"] == "ai_act:art4")["status"] == "met"
     training = client.get("/api/v1/organisation/training/summary", headers=admin).json()
     assert training["people_trained_current"] == len(demo.TRAINING)
