@@ -50,6 +50,12 @@ class Unprocessable(AppError):
     status, title, type_slug = 422, "Unprocessable content", "validation-error"
 
 
+class StoredDataDamaged(AppError):
+    """Stored data no longer matches its recorded hash: nothing is answered from it."""
+
+    status, title, type_slug = 500, "Stored data damaged", "stored-data-damaged"
+
+
 class TooManyRequests(AppError):
     status, title, type_slug = 429, "Too many requests", "too-many-requests"
 

@@ -215,27 +215,34 @@ def upload_organisation_evidence(
     return evidence_service.evidence_read(session, evidence)
 
 
-@router.get("/systems/{system_id}/evidence", response_model=list[EvidenceRead])
+@router.get("/systems/{system_id}/evidence", response_model=Page[EvidenceRead])
 def system_evidence(
-    session: SessionDep, system: Annotated[AISystem, Depends(system_access("evidence", "read"))]
-) -> list[EvidenceRead]:
+    session: SessionDep,
+    page: PageDep,
+    system: Annotated[AISystem, Depends(system_access("evidence", "read"))],
+) -> Page[EvidenceRead]:
     """The system's evidence, newest first."""
+    return _evidence_page(session, evidence_service.list_evidence(session, system.id), page)
+
+
+def _evidence_page(session: SessionDep, items: list[Evidence], page: PageParams) -> Page[EvidenceRead]:
     today = utcnow().date()
-    return [
-        evidence_service.evidence_read(session, e, today)
-        for e in evidence_service.list_evidence(session, system.id)
-    ]
+    shown = items[page.offset : page.offset + page.limit]
+    return Page(
+        items=[evidence_service.evidence_read(session, e, today) for e in shown],
+        total=len(items),
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
-@router.get("/organisation/evidence", response_model=list[EvidenceRead])
-def organisation_evidence(session: SessionDep, principal: CurrentPrincipal) -> list[EvidenceRead]:
+@router.get("/organisation/evidence", response_model=Page[EvidenceRead])
+def organisation_evidence(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> Page[EvidenceRead]:
     """The organisation's evidence, newest first."""
     principal.require_anywhere("requirement", "read")
-    today = utcnow().date()
-    return [
-        evidence_service.evidence_read(session, e, today)
-        for e in evidence_service.list_evidence(session, None)
-    ]
+    return _evidence_page(session, evidence_service.list_evidence(session, None), page)
 
 
 EvidenceIdPath = Annotated[str, Path(max_length=40, examples=["EVD-000001"])]

@@ -46,7 +46,7 @@ from app.documents.models import (
     ManifestFile,
     PackManifest,
 )
-from app.errors import Conflict
+from app.errors import Conflict, StoredDataDamaged
 from app.operations import incidents
 from app.operations import service as operations
 from app.operations.models import Deployment, Incident, MonitoringReport
@@ -393,8 +393,12 @@ def _add_requirements(
         digest = writer.add_stream(
             name, evidence_chunks(session, item.sha256), f"Evidence {item.id}: {item.title}", stored=stored
         )
-        if digest != item.sha256:
+        if digest != item.sha256:  # a pack known to be wrong is never handed out
             log.error("evidence %s: stored bytes hash to %s, recorded %s", item.id, digest, item.sha256)
+            raise StoredDataDamaged(
+                f"evidence {item.id}: its stored bytes hash to {digest}, not to the recorded {item.sha256}; "
+                "restore the evidence from a backup before making an audit pack"
+            )
 
 
 def build_audit_pack(session: Session, system: AISystem) -> AuditPack:

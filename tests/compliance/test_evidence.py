@@ -121,7 +121,7 @@ def test_upload_stores_the_bytes_once_and_reads_them_back(
     again = upload(client, people["officer"], system, title="Same plan, filed again")
     assert again.status_code == 201 and again.json()["sha256"] == body["sha256"]
     assert stored() == (2, 1, 1)
-    listed = client.get(f"/api/v1/systems/{system}/evidence", headers=people["audrey"]).json()
+    listed = client.get(f"/api/v1/systems/{system}/evidence", headers=people["audrey"]).json()["items"]
     assert [e["id"] for e in listed] == [again.json()["id"], body["id"]]
     events = [
         e for e in audit_events(client, people["admin"], entity_id=system) if e["action"] == "evidence.upload"
@@ -344,7 +344,7 @@ def test_organisation_evidence_meets_ai_literacy(client: Any, people: dict[str, 
     assert (
         upload(client, people["bob"], None).status_code == 403
     )  # organisation evidence: compliance officers
-    listed = client.get("/api/v1/organisation/evidence", headers=people["audrey"]).json()
+    listed = client.get("/api/v1/organisation/evidence", headers=people["audrey"]).json()["items"]
     assert [e["id"] for e in listed] == [programme["id"]]
 
 
@@ -367,3 +367,70 @@ def test_cli_uploads_and_links_evidence(
     bad.write_bytes(b"MZ")
     refused = runner.invoke(cli_app, ["requirements", "evidence", system, str(bad), "--title", "x"])
     assert refused.exit_code == 1 and "not a kind of file" in refused.output
+
+
+def test_a_note_on_a_lapsed_met_requirement_records_it_open(
+    client: Any, people: dict[str, Headers], system: str, clock: Callable[[date], None]
+) -> None:
+    """A change that keeps the status records the status as of now: ``met`` whose evidence expired is not
+    written back as ``met``, and the change is not refused for it."""
+    officer = people["officer"]
+    short = upload(client, officer, system, valid_until=TODAY + timedelta(days=1)).json()["id"]
+    assert patch(client, officer, system, "ai_act:art9", status="met", evidence=[short]).status_code == 200
+    clock(TODAY + timedelta(days=3))
+    r = patch(client, officer, system, "ai_act:art9", note="renewal of the test report ordered")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "open" and r.json()["note"] == "renewal of the test report ordered"
+    events = [
+        e
+        for e in audit_events(client, people["admin"], entity_id=system)
+        if e["action"] == "requirement.update"
+    ]
+    assert events[-1]["before"]["status"] == "met" and events[-1]["after"]["status"] == "open"
+
+
+def test_the_sweep_reaches_every_system_however_many_hold_lapsed_evidence(
+    client: Any,
+    people: dict[str, Headers],
+    system: str,
+    clock: Callable[[date], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Systems whose met requirements still hold (other current evidence) are not visited round after
+    round, so the system that needs it is reached in the first round, wherever it is in the list."""
+    from app.compliance import service
+
+    monkeypatch.setattr(service, "SWEEP_SCOPES_PER_ROUND", 2)
+    officer = people["officer"]
+
+    def new_system() -> str:
+        r = client.post("/api/v1/systems", json=system_body(ai_act_role="provider"), headers=people["admin"])
+        classify(client, officer, r.json()["id"], HIGH_RISK_HR)
+        return str(r.json()["id"])
+
+    holding = [system, new_system(), new_system()]  # met with a lapsing and a lasting item: they hold
+    for n, sid in enumerate(holding):
+        lapsing = upload(client, officer, sid, PDF + b"%" + bytes([n]), valid_until=TODAY).json()["id"]
+        lasting = upload(client, officer, sid, PDF + b"%%" + bytes([n])).json()["id"]
+        r = patch(client, officer, sid, "ai_act:art9", status="met", evidence=[lapsing, lasting])
+        assert r.status_code == 200, r.text
+    last = new_system()  # its only evidence lapses; it sorts after the three that hold
+    lapsed = upload(client, officer, last, valid_until=TODAY).json()["id"]
+    assert patch(client, officer, last, "ai_act:art9", status="met", evidence=[lapsed]).status_code == 200
+    clock(TODAY + timedelta(days=2))
+    assert service.sweep_requirements() == 1
+    assert requirement(client, officer, last, "ai_act:art9")["status"] == "open"
+    assert all(requirement(client, officer, sid, "ai_act:art9")["status"] == "met" for sid in holding)
+
+
+def test_damaged_stored_evidence_is_never_packed(client: Any, people: dict[str, Headers], system: str) -> None:
+    """Bytes that no longer hash to the recorded SHA-256 stop the audit pack with a clear problem."""
+    evidence = upload(client, people["officer"], system).json()
+    with session_scope() as session:
+        session.execute(
+            sa.text("UPDATE evidence_chunk SET data = :data WHERE sha256 = :sha"),
+            {"data": b"%PDF-1.7 tampered", "sha": evidence["sha256"]},
+        )
+    r = client.get(f"/api/v1/systems/{system}/documents/audit-pack", headers=people["audrey"])
+    problem = assert_problem(r, 500)
+    assert evidence["id"] in problem["detail"] and "restore the evidence" in problem["detail"]
