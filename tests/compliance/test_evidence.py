@@ -423,7 +423,9 @@ def test_the_sweep_reaches_every_system_however_many_hold_lapsed_evidence(
     assert all(requirement(client, officer, sid, "ai_act:art9")["status"] == "met" for sid in holding)
 
 
-def test_damaged_stored_evidence_is_never_packed(client: Any, people: dict[str, Headers], system: str) -> None:
+def test_damaged_stored_evidence_is_never_packed(
+    client: Any, people: dict[str, Headers], system: str
+) -> None:
     """Bytes that no longer hash to the recorded SHA-256 stop the audit pack with a clear problem."""
     evidence = upload(client, people["officer"], system).json()
     with session_scope() as session:
