@@ -12,17 +12,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel
 
 from app.settings import PROJECT_ROOT, get_settings
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+T = TypeVar("T")
 
 # Constraint names that Alembic can find again on every backend.
 SQLModel.metadata.naming_convention = {
@@ -176,6 +179,35 @@ def session_scope(*, write: bool = True) -> Iterator[Session]:
             raise
 
 
+class PageWindow(Protocol):
+    """Which slice of a list to return (``app.http.PageParams`` is one)."""
+
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
+def paginate(
+    session: Session,
+    statement: Select[tuple[T]],
+    page: PageWindow,
+    *order_by: Any,
+) -> tuple[list[T], int]:
+    """One page of ``statement``'s rows in ``order_by`` order, and how many rows it has in all.
+
+    ``statement`` is a ``select(...)`` with its conditions; the count runs on the same conditions, so
+    the total always describes the list the page is cut from.
+    """
+    counted = statement.with_only_columns(sa.func.count(), maintain_column_froms=True).order_by(None)
+    total = session.execute(counted).scalar_one()
+    rows = (
+        session.execute(statement.order_by(*order_by).limit(page.limit).offset(page.offset)).scalars().all()
+    )
+    return list(rows), total
+
+
 def alembic_config(url: str | None = None, schema: str | None = None) -> Any:
     """An Alembic configuration for ``migrations/`` bound to ``url`` (default: the configured one)."""
     from alembic.config import Config
@@ -221,15 +253,8 @@ def get_session(request: Request) -> Iterator[Session]:
     committed write, and a commit that fails answers an error instead. (With the default scope the exit
     would run after the response has gone out.)
     """
-    engine = get_engine()
-    write = request.method not in ("GET", "HEAD", "OPTIONS")
-    with Session(write_engine(engine) if write else engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(write=request.method not in ("GET", "HEAD", "OPTIONS")) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
