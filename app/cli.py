@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from app.cli_support import cli_actor, fail
+from app.cli_support import run as _run
+from app.compliance.cli import register as register_compliance
 from app.db import migrate, session_scope
 from app.errors import AppError
+from app.governance.cli import register as register_governance
 from app.identity.models import Role
+from app.integrations.mlflow.cli import register as register_mlflow
+from app.inventory.cli import register as register_inventory
+from app.reviews.cli import register as register_reviews
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from app.documents.models import RenderedDocument
+    from app.systems.models import AISystem
 
 app = typer.Typer(help="aireg: AI governance and EU AI Act compliance registry.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their roles per site.", no_args_is_help=True)
@@ -23,33 +36,22 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 docs_app = typer.Typer(help="Model cards, technical documentation and audit packs.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
+register_inventory(app)  # `aireg import`, `aireg export`
+register_reviews(app)  # `aireg reviews`
+register_compliance(app)  # `aireg requirements`, `aireg training`
+register_governance(app)  # `aireg governance pack`
+register_mlflow(app)  # `aireg mlflow sync|gate`
 
 
-def cli_actor() -> str:
-    """Who the trail names for CLI changes: the operating-system user at the console."""
+@app.callback()
+def _start() -> None:
+    # Runs before every command (no docstring: the app's help stays the one given above).
+    from app.wiring import WiringError, wire  # imports every domain; not needed for `--help`
+
     try:
-        return f"cli:{getpass.getuser()}"[:64]
-    except Exception:
-        return "cli"
-
-
-def fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _run(fn, *, write: bool = True):  # type: ignore[no-untyped-def]
-    """Open the database (migrating it), run ``fn(session)`` in one transaction, map errors to exit 1.
-
-    Read-only commands pass ``write=False`` so that a long walk (audit verify, export) never holds SQLite's
-    write lock and blocks the service.
-    """
-    migrate()
-    try:
-        with session_scope(write=write) as session:
-            return fn(session)
-    except AppError as exc:
-        fail(exc.detail)
+        wire()
+    except WiringError as exc:
+        fail(str(exc), 2)
 
 
 @app.command()
@@ -168,10 +170,7 @@ def users_grant(
     site: Annotated[str, typer.Option("--site", help="site code, or '*' for every site")],
 ) -> None:
     """Grant a role in one site (or '*')."""
-    from app.identity import service
-
-    _check_site_scope(site)
-    _run(lambda s: service.grant_role(s, username, role, site, actor=cli_actor()))
+    _change_grant("grant", username, role, site)
     typer.echo(f"granted {role.value} in {site} to {username}")
 
 
@@ -182,11 +181,16 @@ def users_revoke(
     site: Annotated[str, typer.Option("--site", help="site code, or '*'")],
 ) -> None:
     """Revoke a role grant."""
+    _change_grant("revoke", username, role, site)
+    typer.echo(f"revoked {role.value} in {site} from {username}")
+
+
+def _change_grant(change: Literal["grant", "revoke"], username: str, role: Role, site: str) -> None:
     from app.identity import service
 
     _check_site_scope(site)
-    _run(lambda s: service.revoke_role(s, username, role, site, actor=cli_actor()))
-    typer.echo(f"revoked {role.value} in {site} from {username}")
+    apply = service.grant_role if change == "grant" else service.revoke_role
+    _run(lambda s: apply(s, username, role, site, actor=cli_actor()))
 
 
 @users_app.command("set-password")
@@ -392,6 +396,24 @@ def _write_document(content: bytes, output: Path | None, binary: bool) -> None:
     output.write_bytes(content)
 
 
+def _produce_document(
+    system_id: str, fmt: str, output: Path | None, build: Callable[[Session, AISystem], RenderedDocument]
+) -> RenderedDocument:
+    """Build a document of the system (its download recorded in the trail) and write it out."""
+    from app.documents import service
+
+    binary = fmt not in ("md", "html")
+    if binary and output is None:
+        fail(f"{fmt} is binary: name a file with -o", 2)
+    migrate()
+    try:
+        document = service.produce(system_id, build, actor=cli_actor(), fmt=fmt)
+    except AppError as exc:
+        fail(exc.detail)
+    _write_document(document.content, output, binary)
+    return document
+
+
 @docs_app.command("model-card")
 def docs_model_card(
     system_id: Annotated[str, typer.Argument(help="e.g. AIS-000123")],
@@ -405,20 +427,12 @@ def docs_model_card(
 
     if fmt not in {f.value for f in ModelCardFormat}:
         fail(f"invalid --format {fmt!r}: one of md, html, docx, pdf", 2)
-    binary = fmt in ("docx", "pdf")
-    if binary and output is None:
-        fail(f"{fmt} is binary: name a file with -o", 2)
-    migrate()
-    try:
-        document = service.produce(
-            system_id,
-            lambda session, s: service.model_card(session, s, ModelCardFormat(fmt), version=version),
-            actor=cli_actor(),
-            fmt=fmt,
-        )
-    except AppError as exc:
-        fail(exc.detail)
-    _write_document(document.content, output, binary)
+    document = _produce_document(
+        system_id,
+        fmt,
+        output,
+        lambda session, s: service.model_card(session, s, ModelCardFormat(fmt), version=version),
+    )
     if output is not None:
         typer.echo(f"wrote {output} ({len(document.content)} bytes, sha256 {document.sha256})", err=True)
 
@@ -438,20 +452,12 @@ def docs_technical_documentation(
 
     if fmt not in {f.value for f in TechDocFormat}:
         fail(f"invalid --format {fmt!r}: one of {', '.join(f.value for f in TechDocFormat)}", 2)
-    binary = fmt != "md"
-    if binary and output is None:
-        fail(f"{fmt} is binary: name a file with -o", 2)
-    migrate()
-    try:
-        document = service.produce(
-            system_id,
-            lambda session, s: service.technical_documentation(session, s, version=version, fmt=fmt),
-            actor=cli_actor(),
-            fmt=fmt,
-        )
-    except AppError as exc:
-        fail(exc.detail)
-    _write_document(document.content, output, binary)
+    document = _produce_document(
+        system_id,
+        fmt,
+        output,
+        lambda session, s: service.technical_documentation(session, s, version=version, fmt=fmt),
+    )
     if output is not None:
         typer.echo(f"wrote {output} ({document.kind.value}, sha256 {document.sha256})", err=True)
 
@@ -574,27 +580,6 @@ def release_check(
             severity = reason.get("severity", "error")
             typer.echo(f"  {severity} {reason.get('code')}: {reason.get('message')}")
     raise typer.Exit(0 if body["allowed"] else 1)
-
-
-# operations: `aireg import`, `aireg export`, `aireg reviews` (app/operations/cli.py)
-from app.operations.cli import register as _register_operations  # noqa: E402
-
-_register_operations(app)
-
-# compliance: `aireg requirements` (app/compliance/cli.py)
-from app.compliance.cli import register as _register_compliance  # noqa: E402
-
-_register_compliance(app)
-
-# governance: `aireg governance pack` (app/governance/cli.py)
-from app.governance.cli import register as _register_governance  # noqa: E402
-
-_register_governance(app)
-
-# MLflow bridge: `aireg mlflow sync|gate` (app/integrations/mlflow/cli.py)
-from app.integrations.mlflow.cli import register as _register_mlflow  # noqa: E402
-
-_register_mlflow(app)
 
 
 if __name__ == "__main__":

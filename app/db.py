@@ -37,7 +37,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 
-class UTCDateTime(sa.types.TypeDecorator):
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset of its own)."""
 
     impl = sa.DateTime(timezone=True)
@@ -191,7 +191,7 @@ class PageWindow(Protocol):
 
 def paginate(
     session: Session,
-    statement: Select[tuple[T]],
+    statement: Select[T],
     page: PageWindow,
     *order_by: Any,
 ) -> tuple[list[T], int]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlmodel import Session, select
 
 from app.approvals import flows
-from app.approvals.models import ApprovalCreate, SignOffCreate
+from app.approvals.models import ApprovalCreate, Decision, SignOffCreate
 from app.classification import service as classification
 from app.classification.models import RiskAssessmentCreate, RiskIn
 from app.db import utcnow
@@ -18,15 +18,20 @@ from app.identity.models import Role, User, UserCreate
 from app.systems import service as systems
 from app.systems.models import (
     AISystem,
+    LifecycleStage,
     LineIn,
     Site,
     SiteCreate,
+    SLVector,
     SystemCreate,
     SystemUpdate,
     VersionCreate,
 )
 from app.zones import service as zones
 from app.zones.models import ZoneCreate
+
+if TYPE_CHECKING:
+    from app.compliance.models import OrganisationRequirement, Requirement
 
 DEMO_PASSWORD = "demo-password-2026"
 ACTOR = "demo-loader"
@@ -364,7 +369,11 @@ def load_demo(session: Session) -> bool:
             zones.create_zone(
                 session,
                 ZoneCreate(
-                    code=f"{code}-{suffix}", name=zname, site=code, purdue_level=level, sl_target=_sl(*target)
+                    code=f"{code}-{suffix}",
+                    name=zname,
+                    site=code,
+                    purdue_level=level,
+                    sl_target=SLVector.model_validate(_sl(*target)),
                 ),
                 actor=ACTOR,
             )
@@ -409,7 +418,7 @@ def load_demo(session: Session) -> bool:
             systems.update_system(
                 session,
                 system,
-                SystemUpdate(lifecycle_stage="retired"),
+                SystemUpdate(lifecycle_stage=LifecycleStage.retired),
                 if_match=system.revision,
                 actor=ACTOR,
             )
@@ -449,6 +458,37 @@ TRAINING = [
 ]
 
 
+_Requirement = TypeVar("_Requirement", "Requirement", "OrganisationRequirement")
+
+
+def _record_statuses(
+    session: Session,
+    rows: list[_Requirement],
+    statuses: dict[str, str],
+    evidence_id: str,
+    entity: tuple[str, str, str | None],
+) -> None:
+    """Set the status of each listed requirement among ``rows``, supported by one evidence item."""
+    from app.compliance import service as compliance
+    from app.compliance.models import RequirementStatus, RequirementUpdate
+
+    by_ref = {f"{r.framework}:{r.control}": r for r in rows}
+    for ref, status in statuses.items():
+        row = by_ref.get(ref)
+        if row is None:
+            continue  # not a duty on the day the demo is recorded (e.g. Art. 50 before 2 August 2026)
+        compliance.update_requirement(
+            session,
+            row,
+            RequirementUpdate(
+                status=RequirementStatus(status), evidence=[evidence_id], revision=row.revision
+            ),
+            if_match=None,
+            actor="clara.compliance",
+            entity=entity,
+        )
+
+
 def _compliance_work(session: Session) -> None:
     """Evidence files, the requirement statuses they support, and AI literacy training records."""
     import io
@@ -457,7 +497,7 @@ def _compliance_work(session: Session) -> None:
     from app.compliance import evidence as evidence_service
     from app.compliance import service as compliance
     from app.compliance import training
-    from app.compliance.models import RequirementUpdate, TrainingCreate
+    from app.compliance.models import TrainingCreate
 
     today = utcnow().date()
     by_name = {s.name: s for s in session.exec(select(AISystem)).all()}
@@ -474,27 +514,21 @@ def _compliance_work(session: Session) -> None:
             valid_until=today + timedelta(days=365),
             actor="clara.compliance",
         )
-        rows = (
-            compliance.system_requirements(session, system)
-            if system
-            else compliance.organisation_requirements(session)
-        )
-        by_ref = {f"{r.framework}:{r.control}": r for r in rows}
-        for ref, status in item["requirements"].items():
-            row = by_ref.get(ref)
-            if row is None:
-                continue  # not a duty on the day the demo is recorded (e.g. Art. 50 before 2 August 2026)
-            compliance.update_requirement(
+        if system:
+            _record_statuses(
                 session,
-                row,
-                RequirementUpdate(status=status, evidence=[stored.id], revision=row.revision),
-                if_match=None,
-                actor="clara.compliance",
-                entity=(
-                    ("system", system.id, system.site)
-                    if system
-                    else (compliance.ORGANISATION, compliance.ORGANISATION, None)
-                ),
+                compliance.system_requirements(session, system),
+                item["requirements"],
+                stored.id,
+                ("system", system.id, system.site),
+            )
+        else:
+            _record_statuses(
+                session,
+                compliance.organisation_requirements(session),
+                item["requirements"],
+                stored.id,
+                (compliance.ORGANISATION, compliance.ORGANISATION, None),
             )
     for person, username, site in TRAINING:
         training.create_training(
@@ -585,7 +619,7 @@ COMMON_SIGNERS = {
 
 def _principal(session: Session, username: str) -> Principal:
     user = session.exec(select(User).where(User.username == username)).one()
-    return Principal(user_id=user.id, username=username, authorizer=get_authorizer(session))
+    return Principal(user_id=identity.stored_id(user), username=username, authorizer=get_authorizer(session))
 
 
 def _tell(session: Session, system: AISystem, story: dict[str, Any]) -> None:
@@ -652,7 +686,7 @@ def _tell(session: Session, system: AISystem, story: dict[str, Any]) -> None:
             flows.sign(
                 session,
                 approval.id,
-                SignOffCreate(role=role, decision=decision, comment=comment),
+                SignOffCreate(role=Role(role), decision=Decision(decision), comment=comment),
                 principal=_principal(session, signer),
             )
             if decision == "reject":

@@ -76,6 +76,16 @@ def page_params(
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
+def page_of(items: list[T], total: int, page: PageParams) -> Page[T]:
+    """The page ``items`` (already cut to ``page``, e.g. by ``app.db.paginate``) of a list of ``total``."""
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+def page_from_list(rows: list[T], page: PageParams) -> Page[T]:
+    """``page`` cut from a list built whole in Python (rows derived, not queried)."""
+    return page_of(rows[page.offset : page.offset + page.limit], len(rows), page)
+
+
 def if_match_revision(
     if_match: Annotated[str | None, Header(description='the revision the change is based on: "3"')] = None,
 ) -> int | None:

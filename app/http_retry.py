@@ -40,7 +40,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, response: httpx.Response | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        wait = self.backoff * 2 ** (attempt - 1)
+        wait = self.backoff * 2.0 ** (attempt - 1)
         after = retry_after(response) if response is not None else None
         if after is not None:
             wait = after

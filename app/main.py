@@ -21,9 +21,13 @@ from app.documents.router import router as documents_router
 from app.governance.router import router as governance_router
 from app.health import router as health_router
 from app.identity.router import router as identity_router
+from app.incidents.router import router as incidents_router
+from app.kpis.router import router as kpis_router
 from app.logging import configure_logging
 from app.middleware import InputLimitsMiddleware, RequestContextMiddleware
-from app.operations.router import router as operations_router
+from app.monitoring.router import router as monitoring_router
+from app.replication.router import router as replication_router
+from app.reviews.router import router as reviews_router
 from app.security.router import router as security_router
 from app.settings import get_settings
 from app.startup import check_startup
@@ -33,6 +37,7 @@ from app.web import router as web_router
 from app.web import static_files
 from app.web.errors import PageErrorMiddleware, render_error
 from app.web.session import BrowserSessionMiddleware, WebPrincipalMiddleware
+from app.wiring import wire
 from app.zones.router import router as zones_router
 
 
@@ -44,6 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    wire()  # cross-domain hooks (release checks, sweeps, ...); a missing one stops the start here
     configure_logging(get_settings().log_level)
     app = FastAPI(
         docs_url=None,  # served from local files by app.apidocs (no CDN)
@@ -74,7 +80,11 @@ def create_app() -> FastAPI:
     app.include_router(governance_router)
     app.include_router(audit_router)
     app.include_router(approvals_router)
-    app.include_router(operations_router)
+    app.include_router(monitoring_router)  # monitoring reports and deployments
+    app.include_router(incidents_router)
+    app.include_router(replication_router)
+    app.include_router(reviews_router)
+    app.include_router(kpis_router)
     app.include_router(documents_router)
     app.include_router(conformity_router)
     app.include_router(technical_file_router)

@@ -18,7 +18,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,7 +63,8 @@ def content_security_policy(path: str) -> str:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None
@@ -201,7 +202,7 @@ def json_depth_problem(text: bytes) -> str | None:
     """Why JSON text is refused for nesting deeper than ``AIREG_MAX_JSON_DEPTH``, or None when it is not.
 
     The one limit on nesting for every JSON the service reads: request bodies here, imported files in
-    ``app.operations.inventory`` (Python's parser would otherwise recurse until it crashes).
+    ``app.inventory.service`` (Python's parser would otherwise recurse until it crashes).
     """
     limit = get_settings().max_json_depth
     if json_depth_exceeds(text, limit):
@@ -406,7 +407,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message: dict[str, Any] = await receive()
+        message: Message = await receive()
         if message["type"] == "http.disconnect":
             raise _Disconnected
         chunk = message.get("body", b"")

@@ -20,7 +20,8 @@ from app.compliance.models import (
     TrainingRecord,
 )
 from app.identity.models import ApiToken, AuthzRevision, RoleGrant, User, WebSession
-from app.operations.models import Deployment, Incident, MonitoringReport
+from app.incidents.models import Incident
+from app.monitoring.models import Deployment, MonitoringReport
 from app.security.models import AuthFailure, InstanceSecret
 from app.systems.models import AISystem, IdCounter, Line, ModelVersion, Site
 from app.technical_file.models import TechnicalFile, TechnicalFileSection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -54,9 +55,13 @@ def problem(
 _NOT_PAGES = ("/api", "/healthz", "/readyz", "/openapi.json", "/docs")  # JSON for machines, always
 
 
+PageErrorRenderer = Callable[[Request, int, str, str], Response]
+"""Renders an error as an HTML page: ``(request, status, title, detail)``."""
+
+
 def _page_error(request: Request, status: int, title: str, detail: str) -> Response | None:
     """Paths outside ``/api`` are pages: the web package renders their errors as HTML (``app.state``)."""
-    renderer = getattr(request.app.state, "page_error_renderer", None)
+    renderer: PageErrorRenderer | None = getattr(request.app.state, "page_error_renderer", None)
     if renderer is None or request.url.path.startswith(_NOT_PAGES):
         return None
     return renderer(request, status, title, detail)
@@ -134,7 +139,9 @@ async def unhandled_handler(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, app_error_handler)
-    app.add_exception_handler(RequestValidationError, validation_handler)
-    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    # Starlette types every handler as taking any Exception; it calls each only with the class it is
+    # registered for, so the narrower parameters below are safe.
+    app.add_exception_handler(AppError, app_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unhandled_handler)

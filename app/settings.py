@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,9 +39,19 @@ class Settings(BaseSettings):
     organisation_address: str | None = Field(default=None, max_length=500)
     token_default_expires_days: int = Field(default=90, ge=1, le=3650)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    # evidence files (multipart uploads) are streamed to a temporary file and into the database in chunks,
-    # never held whole in memory; this caps one upload
+    # evidence files (multipart uploads) are streamed to a temporary file and into the evidence store in
+    # chunks, never held whole in memory; this caps one upload
     max_upload_bytes: int = Field(default=52_428_800, ge=1024)
+    # where new evidence files are stored (app/compliance/blob_store.py): "database" (in every backup of it)
+    # or "s3", an S3-compatible object store: one object per file, named by its SHA-256, in s3_bucket at
+    # s3_endpoint (http(s)://host[:port]). s3 without endpoint, bucket and keys stops the service at start.
+    # Files already stored stay where they are and are read from there (S3 ones need the s3_* settings).
+    evidence_store: Literal["database", "s3"] = "database"
+    s3_endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/?#@]+/?$")
+    s3_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_region: str | None = Field(default=None, max_length=64)  # unset: asked of the store
+    s3_access_key: str | None = Field(default=None, max_length=256)
+    s3_secret_key: SecretStr | None = None
     max_json_depth: int = Field(default=32, ge=2, le=512)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     auth_failure_limit: int = Field(default=10, ge=1, le=10_000)
@@ -51,6 +62,12 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     webhook_secret_previous: str | None = None
     log_level: str = "info"
+    # the release gate's own PostgreSQL connections (app/approvals/gate_db.py): an async pool per worker of
+    # up to gate_pool_size connections; connecting gives up after gate_connect_timeout seconds, one
+    # statement after gate_statement_timeout_ms (the gate then answers 503)
+    gate_pool_size: int = Field(default=10, ge=1, le=200)
+    gate_connect_timeout: float = Field(default=5.0, gt=0, le=120)
+    gate_statement_timeout_ms: int = Field(default=5000, ge=10, le=600_000)
     # audit trail keys (app/audit/keys.py). AIREG_AUDIT_KEY: hex or base64 of >= 32 random bytes, the same on
     # every machine; unset, a keyring file <state_dir>/audit-keys is made at first use. AIREG_AUDIT_OLD_KEYS:
     # comma-separated keys retired by a rotation, kept to verify older events. state_dir also holds the

@@ -1,6 +1,7 @@
 """What must hold before the service answers anything: every data file (the AI Act catalogue, frameworks,
-questionnaires, Annex IV/V/VIII, sign-off rules) valid, and every configured secret usable. One list, run
-by ``create_app()``'s lifespan and by ``aireg serve`` before it binds (a mistake is one line, no traceback).
+questionnaires, Annex IV/V/VIII, sign-off rules) valid, every configured secret usable, every cross-domain
+hook wired. One list, run by ``create_app()``'s lifespan and by ``aireg serve`` before it binds (a mistake
+is one line, no traceback).
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 from app.approvals import webhooks
 from app.approvals.rules import RulesError, get_rules
 from app.classification.catalog import CatalogError, get_catalog
+from app.compliance import blob_store
 from app.compliance.frameworks import get_frameworks
 from app.compliance.questionnaires import get_questionnaires
 from app.documents.annexes import check_annexes
 from app.security import signing
 from app.settings import get_settings
 from app.technical_file.annex4 import get_annex4
+from app.wiring import WiringError, check_wiring
 
 
 class ConfigError(Exception):
@@ -27,6 +30,8 @@ STARTUP_ERRORS: tuple[type[Exception], ...] = (
     RulesError,
     webhooks.WebhookConfigError,
     signing.SigningKeyError,
+    blob_store.EvidenceStoreConfigError,
+    WiringError,
 )
 
 
@@ -38,7 +43,9 @@ def check_startup() -> None:
     get_annex4()  # risk_catalog/annex4.yaml (the technical file's sections)
     check_annexes()  # risk_catalog/annex5.yaml, annex8.yaml (declaration, registration)
     get_rules()  # policies/signoff_rules.yaml
+    check_wiring()  # every cross-domain hook registered (app/wiring.py)
     webhooks.check_config()  # AIREG_WEBHOOK_SECRET(_PREVIOUS): whsec_ secrets
+    blob_store.check_config()  # AIREG_EVIDENCE_STORE=s3: AIREG_S3_ENDPOINT, _BUCKET, _ACCESS_KEY, _SECRET_KEY
     settings = get_settings()
     if not settings.local_passwords and not settings.oidc_issuer:
         raise ConfigError(

@@ -22,29 +22,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import resource
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import ACTOR, add_site, add_user, add_zone, bench_database, figures, peak_rss_mb
 
 STATUSES = ("in_progress", "implemented", "not_started", "not_applicable")
-
-
-def _setup_environment(url: str | None) -> str:
-    tmp = tempfile.mkdtemp(prefix="aireg-bench-")
-    if url is None:
-        url = f"sqlite:///{tmp}/bench.db"
-    # audit keys, checkpoints and the signing key of this run only (never the working directory's)
-    os.environ.setdefault("AIREG_STATE_DIR", f"{tmp}/state")
-    os.environ["AIREG_DATABASE_URL"] = url  # before any app module reads the settings
-    os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789abcdef")
-    os.environ["AIREG_LOG_LEVEL"] = "warning"
-    return url
 
 
 def _seed(events: int, versions: int) -> str:
@@ -56,33 +43,15 @@ def _seed(events: int, versions: int) -> str:
     from app.classification.catalog import get_catalog
     from app.classification.models import ChecklistUpdate, RiskAssessmentCreate
     from app.db import session_scope
-    from app.identity import service as identity
-    from app.identity.models import UserCreate
     from app.systems import service as systems
-    from app.systems.models import SiteCreate, SystemCreate, VersionCreate
-    from app.zones import service as zones
-    from app.zones.models import ZoneCreate
+    from app.systems.models import SystemCreate, VersionCreate
 
-    actor = "bench"
+    actor = ACTOR
     with session_scope() as s:
         for name in ("owner", "tech"):
-            identity.create_user(s, UserCreate(username=name), actor=actor)
-        systems.create_site(
-            s,
-            SiteCreate(code="STR", name="Plant STR", lines=[{"code": "BODY1", "name": "Body"}]),
-            actor=actor,
-        )
-        zones.create_zone(
-            s,
-            ZoneCreate(
-                code="STR-CTL",
-                name="Control",
-                site="STR",
-                purdue_level=2,
-                sl_target={f"FR{i}": 3 for i in range(1, 8)},
-            ),
-            actor=actor,
-        )
+            add_user(s, name)
+        add_site(s, "STR", ["BODY1"])
+        add_zone(s, "STR-CTL", "STR", purdue_level=2, sl_target=3)
         system = systems.create_system(
             s,
             SystemCreate(
@@ -181,15 +150,11 @@ def _seed_evidence(sid: str, megabytes: int) -> int:
                     declared_type="application/pdf",
                     stream=fh,
                     valid_until=None,
-                    actor="bench",
+                    actor=ACTOR,
                 )
         remaining -= size
         files += 1
     return files
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -200,53 +165,51 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="timed runs (median reported)")
     parser.add_argument("--url", default=None, help="an empty database to bench instead of temporary SQLite")
     args = parser.parse_args()
-    url = _setup_environment(args.url)
+    with bench_database(args.url) as db:
+        _measure(db.label, args)
 
-    from app.db import migrate
+
+def _measure(database: str, args: argparse.Namespace) -> None:
+    """Seed, then time building and downloading the pack."""
     from app.documents import pack, service
     from app.systems import service as systems
 
-    migrate()
     t0 = time.perf_counter()
     sid = _seed(args.events, args.versions)
-    print(f"database: {url.split('@')[-1]}")
+    print(f"database: {database}")
     files = _seed_evidence(sid, args.evidence_mb) if args.evidence_mb else 0
     print(
         f"seeded {args.events} events, {args.versions} versions and {args.evidence_mb} MB of evidence "
         f"({files} files) in {time.perf_counter() - t0:.1f} s"
     )
-    rss_before = _peak_rss_mb()
+    rss_before = peak_rss_mb()
 
-    def build() -> tuple[float, str, int]:
-        start = time.perf_counter()
+    def build() -> tuple[int, str, int]:
+        start = time.perf_counter_ns()
         with service.snapshot() as session:
             built = pack.build_audit_pack(session, systems.get_system(session, sid))
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter_ns() - start
         built.close()
         return elapsed, built.sha256, built.size
 
+    def download() -> tuple[int, str]:
+        start = time.perf_counter_ns()
+        built = pack.download_audit_pack(sid, actor=ACTOR)
+        elapsed = time.perf_counter_ns() - start
+        built.close()
+        return elapsed, built.sha256
+
     build()  # warm-up: imports, template compilation, catalogue
     builds = [build() for _ in range(args.runs)]
-    downloads = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        built = pack.download_audit_pack(sid, actor="bench")
-        downloads.append((time.perf_counter() - start, built.sha256))
-        built.close()
+    downloads = [download() for _ in range(args.runs)]
     digests = {d for _, d, _ in builds} | {d for _, d in downloads}
-    ms = [b[0] * 1000 for b in builds]
-    dl = [d[0] * 1000 for d in downloads]
+    built, fetched = figures(b[0] for b in builds), figures(d[0] for d in downloads)
     print(f"pack: {builds[0][2]:,} bytes, {len(digests)} distinct digest(s) over {2 * args.runs} builds")
-    print(
-        f"build audit pack:    median {statistics.median(ms):7.1f} ms  min {min(ms):7.1f}  max {max(ms):7.1f}"
-    )
-    print(
-        f"download (+ audit):  median {statistics.median(dl):7.1f} ms  min {min(dl):7.1f}  max {max(dl):7.1f}"
-    )
-    print(f"peak RSS: {rss_before:.0f} MB after seeding, {_peak_rss_mb():.0f} MB after packing")
+    print(f"build audit pack:    {built.text('ms', 'median', 'min', 'max')}")
+    print(f"download (+ audit):  {fetched.text('ms', 'median', 'min', 'max')}")
+    print(f"peak RSS: {rss_before:.0f} MB after seeding, {peak_rss_mb():.0f} MB after packing")
     limit = 3000 if args.evidence_mb else 1500
-    target = statistics.median(dl) < limit
-    print(f"target median < {limit} ms: {'met' if target else 'MISSED'}")
+    print(f"target median < {limit} ms: {'met' if fetched.ms() < limit else 'MISSED'}")
     if len(digests) != 1:
         print("ERROR: the same data gave different packs")
         sys.exit(1)

@@ -1,13 +1,19 @@
-"""Audit-chain verification throughput (events/s) and peak memory over 1,000,000 events.
+"""Audit-chain verification throughput (events/s) and peak memory: the per-event path vs ``verify_chain``.
 
 Fills a fresh database (SQLite file by default; ``--database-url postgresql+psycopg://...`` uses a throw-away
-schema there) with valid chained events: HMAC-SHA256 hashes under the audit key of a throw-away state
-directory (``app.audit.keys``), rows bulk-inserted with the driver's executemany in batches. Then
-``verify_chain`` runs in a fresh process, so its peak RSS (``resource.getrusage``) covers the walk alone; the
-same process first reports its RSS before the walk, and the walk is repeated over the first tenth of the
-chain to show memory does not grow with length.
+schema there) with a valid chain through ``app.audit.service.record_many`` (the append rules themselves, Core
+executemany inserts, HMAC-SHA256 under the audit key of a throw-away state directory). Then, each in a fresh
+process so its peak RSS (``resource.getrusage``) covers one walk alone:
 
-Run: ``.venv/bin/python bench/bench_audit_verify.py [--events 1000000] [--batch 5000] [--database-url URL]``
+- ``per-event``: the path before issue 17, kept here as the baseline: typed Core rows, each event's payload
+  built by the canonical encoder (``event_payload``) and its keyed hash checked one by one;
+- ``verify_chain``: the walk the service uses (raw batched rows, orjson, one hashing pass), over the first
+  tenth of the chain and over all of it, to show memory does not grow with length.
+
+Rates are per wall-clock second and per CPU second of the walking process (the latter is what to compare on a
+busy machine).
+
+Run: ``.venv/bin/python bench/bench_audit_verify.py [--events 300000] [--batch 5000] [--database-url URL]``
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,64 +41,87 @@ def _rss_mb() -> float:
 
 
 def populate(events: int, batch: int) -> None:
-    """Insert ``events`` valid chained events, ``batch`` rows per DBAPI ``executemany``."""
+    """Append ``events`` valid chained events, ``batch`` per ``record_many`` call and transaction."""
+    from app.audit.service import record_many
+    from app.db import session_scope
+
+    t0 = time.perf_counter()
+    for first in range(1, events + 1, batch):
+        chunk = [
+            {
+                "actor": f"user{seq % 1000:04d}",
+                "action": ACTIONS[seq % len(ACTIONS)],
+                "entity_type": ACTIONS[seq % len(ACTIONS)].split(".")[0],
+                "entity_id": f"AIS-{seq % 100000:06d}",
+                "site": SITES[seq % len(SITES)],
+                "before": {"name": f"System {seq - 1}", "rev": seq % 50, "pd": False},
+                "after": {
+                    "name": f"Système {seq}",
+                    "rev": seq % 50 + 1,
+                    "sl": {"FR1": 3},
+                    "ratio": seq / 7,
+                    # one event in 10,000 holds a float orjson writes differently (the walk's slow path)
+                    "drift": 1e-05 if seq % 10_000 == 0 else 0.5,
+                },
+            }
+            for seq in range(first, min(first + batch, events + 1))
+        ]
+        with session_scope() as session:
+            record_many(session, chunk)
+        done = min(first + batch - 1, events)
+        if done % 100_000 < batch:
+            rate = done / (time.perf_counter() - t0)
+            print(f"  appended {done:>9,} events ({rate:,.0f}/s)", flush=True)
+    print(f"populated {events:,} events in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def per_event_walk(batch: int) -> tuple[int, str | None]:
+    """The baseline: every event read as a typed Core row and checked through ``event_payload`` alone."""
+    import orjson
+    import sqlalchemy as sa
+
     from app.audit.keys import get_keyring
     from app.audit.models import AuditEvent
-    from app.audit.service import GENESIS_HASH, event_payload, to_jsonable
-    from app.db import get_engine
+    from app.audit.service import GENESIS_HASH, event_payload
+    from app.db import session_scope
 
-    engine = get_engine()
-    sqlite = engine.dialect.name == "sqlite"
-    columns = [c.name for c in AuditEvent.__table__.columns]
-    mark, json_mark = ("?", "?") if sqlite else ("%s", "%s::json")
-    values = ", ".join(json_mark if c in ("before", "after") else mark for c in columns)
-    sql = f"INSERT INTO audit_event ({', '.join(columns)}) VALUES ({values})"
-    prev = GENESIS_HASH
-    ring = get_keyring()
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    t0 = time.perf_counter()
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        for first in range(1, events + 1, batch):
-            rows = []
-            for seq in range(first, min(first + batch, events + 1)):
-                ts = start + timedelta(seconds=seq, microseconds=seq % 997)
-                action = ACTIONS[seq % len(ACTIONS)]
-                fields = {
-                    "seq": seq,
-                    "ts": ts,
-                    "actor": f"user{seq % 1000:04d}",
-                    "action": action,
-                    "entity_type": action.split(".")[0],
-                    "entity_id": f"AIS-{seq % 100000:06d}",
-                    "site": SITES[seq % len(SITES)],
-                    "before": to_jsonable({"name": f"System {seq - 1}", "rev": seq % 50, "pd": False}),
-                    "after": to_jsonable({"name": f"System {seq}", "rev": seq % 50 + 1, "sl": {"FR1": 3}}),
-                    "prev_hash": prev,
-                }
-                prev = ring.sign(event_payload(**fields))
-                fields["hash"] = prev
-                fields["key_id"] = ring.current
-                # as UTCDateTime stores it: naive UTC text on SQLite, timestamptz on PostgreSQL
-                fields["ts"] = ts.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else ts
-                fields["before"], fields["after"] = json.dumps(fields["before"]), json.dumps(fields["after"])
-                rows.append(tuple(fields[c] for c in columns))
-            if sqlite:
-                cursor.execute("BEGIN")
-            cursor.executemany(sql, rows)
-            raw.commit() if not sqlite else cursor.execute("COMMIT")
-            done = min(first + batch - 1, events)
-            if done % 100_000 < batch:
-                rate = done / (time.perf_counter() - t0)
-                print(f"  inserted {done:>9,} events ({rate:,.0f}/s)", flush=True)
-    finally:
-        raw.close()
-    print(f"populated {events:,} events in {time.perf_counter() - t0:.1f} s; head {prev[:16]}…", flush=True)
+    table = AuditEvent.__table__  # type: ignore[attr-defined]
+    columns = [c for c in table.columns if c.name not in ("before", "after")]
+    ring, prev, last, events = get_keyring(), GENESIS_HASH, 0, 0
+    with session_scope(write=False) as session:
+        conn = session.connection()
+        while True:
+            stmt = sa.select(*columns, sa.cast(table.c.before, sa.Text), sa.cast(table.c.after, sa.Text))
+            rows = conn.execute(stmt.where(table.c.seq > last).order_by(table.c.seq).limit(batch)).all()
+            if not rows:
+                return events, None
+            for seq, ts, actor, action, etype, eid, site, prev_hash, digest, key_id, before, after in rows:
+                payload = event_payload(
+                    seq=seq,
+                    ts=ts,
+                    actor=actor,
+                    action=action,
+                    entity_type=etype,
+                    entity_id=eid,
+                    site=site,
+                    before=orjson.loads(before) if before else None,
+                    after=orjson.loads(after) if after else None,
+                    prev_hash=prev_hash,
+                )
+                keyed = ring.mac(key_id)
+                if (
+                    seq != events + 1
+                    or prev_hash != prev
+                    or keyed is None
+                    or keyed.hexdigest(payload) != digest
+                ):
+                    return events, f"event {seq} fails"
+                prev, events = digest, seq
+            last = rows[-1][0]
 
 
-def verify(batch: int, limit: int | None) -> dict[str, object]:
-    """Time ``verify_chain`` (optionally over the first ``limit`` events only) in this process."""
+def verify(batch: int, limit: int | None, path: str) -> dict[str, object]:
+    """Time one walk (``verify_chain``, optionally over the first ``limit`` events, or the baseline)."""
     import sqlalchemy as sa
 
     from app.audit.models import AuditEvent
@@ -103,22 +131,29 @@ def verify(batch: int, limit: int | None) -> dict[str, object]:
     with session_scope(write=False) as session:
         # warm the connection
         session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar_one()
-        rss_before = _rss_mb()
-        t0 = time.perf_counter()
-        result = verify_chain(session, batch=batch, upto=limit)
-        elapsed = time.perf_counter() - t0
+    rss_before = _rss_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
+    if path == "per-event":
+        events, reason = per_event_walk(batch)
+        valid = reason is None
+    else:
+        with session_scope(write=False) as session:
+            result = verify_chain(session, batch=batch, upto=limit)
+        events, valid = result.events, result.valid
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
-        "valid": result.valid,
-        "events": result.events,
+        "valid": valid,
+        "events": events,
         "seconds": round(elapsed, 2),
-        "events_per_s": round(result.events / elapsed),
+        "events_per_s": round(events / elapsed),
+        "events_per_cpu_s": round(events / cpu),
         "rss_before_mb": round(rss_before, 1),
         "peak_rss_mb": round(_rss_mb(), 1),
     }
 
 
-def _child(args: argparse.Namespace, limit: int | None) -> dict[str, object]:
-    cmd = [sys.executable, __file__, "--phase", "verify", "--batch", str(args.batch)]
+def _child(args: argparse.Namespace, limit: int | None, path: str) -> dict[str, object]:
+    cmd = [sys.executable, __file__, "--phase", "verify", "--batch", str(args.batch), "--path", path]
     if limit:
         cmd += ["--limit", str(limit)]
     out = subprocess.run(cmd, env=dict(os.environ), capture_output=True, text=True, check=True)
@@ -129,17 +164,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--batch", type=int, default=5000, help="rows per insert and per verify read")
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     parser.add_argument("--phase", choices=["all", "verify"], default="all", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--path", default="verify_chain", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789")
     os.environ.setdefault("AIREG_LOG_LEVEL", "warning")
 
     if args.phase == "verify":  # the child: settings come from the parent's environment
-        print(json.dumps(verify(args.batch, args.limit)))
+        print(json.dumps(verify(args.batch, args.limit, args.path)))
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="aireg-bench-"))
@@ -165,13 +201,13 @@ def main() -> None:
         populate(args.events, args.batch)
         dispose_engines()
         backend = "PostgreSQL" if schema else "SQLite"
-        for limit in (args.events // 10, None):
-            r = _child(args, limit)
+        for path, limit in (("per-event", None), ("verify_chain", args.events // 10), ("verify_chain", None)):
+            r = _child(args, limit, path)
             print(
-                f"{backend} verify_chain over {r['events']:>9,} events: valid={r['valid']}  "
-                f"{r['seconds']} s  "
-                f"{r['events_per_s']:,} events/s  RSS before walk {r['rss_before_mb']} MB, "
-                f"peak {r['peak_rss_mb']} MB"
+                f"{backend} {path:>12} over {r['events']:>9,} events: valid={r['valid']}  {r['seconds']} s  "
+                f"{r['events_per_s']:,} events/s ({r['events_per_cpu_s']:,} per CPU-s)  "
+                f"RSS before walk {r['rss_before_mb']} MB, peak {r['peak_rss_mb']} MB",
+                flush=True,
             )
     finally:
         dispose_engines()

@@ -14,17 +14,14 @@ Run: ``.venv/bin/python bench/bench_auth.py [--users 1000] [--grants 5000] [--si
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import shutil
-import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import add_site, add_user, bench_database, figures, issue_token
 
 ROLES = [
     "compliance_officer",
@@ -49,25 +46,7 @@ ASKS = [
 
 
 def _percentiles(samples_ns: list[int]) -> str:
-    s = sorted(samples_ns)
-    med = statistics.median(s) / 1000
-    p99 = s[min(len(s) - 1, int(len(s) * 0.99))] / 1000
-    return f"median {med:8.1f} µs   p99 {p99:8.1f} µs   (n={len(s)})"
-
-
-def _setup_database(url: str | None) -> tuple[str, str | None, Path | None]:
-    """Point the settings at a fresh database; returns (url, schema, temp dir)."""
-    if url is None:
-        tmp = Path(tempfile.mkdtemp(prefix="aireg-bench-"))
-        return f"sqlite:///{tmp / 'bench.db'}", None, tmp
-    import sqlalchemy as sa
-
-    schema = f"aireg_bench_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine.dispose()
-    return url, schema, None
+    return figures(samples_ns).text("µs")
 
 
 def populate(
@@ -75,16 +54,12 @@ def populate(
 ) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
     """Sites, users, grants and one token per user, through the service layer; returns tokens and grants."""
     from app.db import session_scope
-    from app.identity import service
-    from app.identity.models import Role, UserCreate
-    from app.systems import service as systems
-    from app.systems.models import SiteCreate
 
     rng = random.Random(seed)
     codes = [f"S{n:02d}" for n in range(sites)]
     with session_scope() as session:
         for code in codes:
-            systems.create_site(session, SiteCreate(code=code, name=f"Plant {code}"), actor="bench")
+            add_site(session, code)
     names = [f"user{n:04d}" for n in range(users)]
     tokens: list[str] = []
     held: dict[str, list[tuple[str, str]]] = {name: [] for name in names}
@@ -100,13 +75,9 @@ def populate(
     for start in range(0, users, 100):
         with session_scope() as session:
             for name in names[start : start + 100]:
-                service.create_user(session, UserCreate(username=name), actor="bench")
-                for role, site in by_user.get(name, []):
-                    service.grant_role(session, name, Role(role), site, actor="bench")
-                    held[name].append((role, site))
-                tokens.append(
-                    service.issue_token(session, name, name="bench", expires_days=30, actor="bench").token
-                )
+                held[name] = by_user.get(name, [])
+                add_user(session, name, held[name])
+                tokens.append(issue_token(session, name, days=30))
     return tokens, held
 
 
@@ -220,37 +191,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    url, schema, tmp = _setup_database(args.database_url)
-    os.environ["AIREG_DATABASE_URL"] = url
-    if schema:
-        os.environ["AIREG_DATABASE_SCHEMA"] = schema
-    os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789")
-    os.environ.setdefault("AIREG_LOG_LEVEL", "warning")
-    from app.db import dispose_engines, migrate
-
-    try:
-        migrate()
+    with bench_database(args.database_url) as db:
         t0 = time.perf_counter()
         tokens, held = populate(args.users, args.grants, args.sites, args.seed)
-        backend = "PostgreSQL" if schema else "SQLite"
         n_grants = sum(len(v) for v in held.values())
         print(
-            f"{backend}: {len(tokens)} users, {n_grants} grants, {args.sites} sites "
+            f"{db.backend}: {len(tokens)} users, {n_grants} grants, {args.sites} sites "
             f"(built in {time.perf_counter() - t0:.1f} s)"
         )
         bench_in_process(tokens, held, args.rounds, args.seed)
         bench_http(tokens, args.requests, args.seed)
-    finally:
-        dispose_engines()
-        if schema:
-            import sqlalchemy as sa
-
-            engine = sa.create_engine(url)
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-            engine.dispose()
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

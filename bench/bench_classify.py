@@ -7,11 +7,8 @@ parsing is timed too, as the HTTP path does).
 from __future__ import annotations
 
 import argparse
-import gc
 import itertools
-import statistics
 import sys
-import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.classification.catalog import load_catalog
 from app.classification.engine import ClassificationAnswers, classify
 from app.settings import PROJECT_ROOT
+from bench._common import time_calls
 
 MIX: list[tuple[dict[str, Any], str]] = [
     ({}, "provider"),
@@ -103,25 +101,16 @@ def main() -> None:
     catalog = load_catalog(PROJECT_ROOT / "risk_catalog")
     today = date(2026, 11, 30)
     inputs = [(a if args.raw else ClassificationAnswers.model_validate(a), role) for a, role in MIX]
-    for answers, role in inputs * 20:  # warm-up
+    calls = itertools.cycle(inputs)
+
+    def call() -> None:
+        answers, role = next(calls)
         classify(answers, ai_act_role=role, catalog=catalog, today=today)
 
-    samples: list[int] = []
-    gc.disable()
-    try:
-        for answers, role in itertools.islice(itertools.cycle(inputs), args.calls):
-            start = time.perf_counter_ns()
-            classify(answers, ai_act_role=role, catalog=catalog, today=today)
-            samples.append(time.perf_counter_ns() - start)
-    finally:
-        gc.enable()
-
-    samples.sort()
-    median = statistics.median(samples) / 1000
-    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] / 1000
+    timed = time_calls(call, args.calls, warmup=20 * len(inputs), gc_off=True)
     mode = "dict answers (parsing included)" if args.raw else "parsed answers"
-    print(f"classify(): {len(samples)} calls, {len(MIX)} answer shapes, {mode}")
-    print(f"median {median:.1f} us   p99 {p99:.1f} us   max {samples[-1] / 1000:.1f} us")
+    print(f"classify(): {timed.n} calls, {len(MIX)} answer shapes, {mode}")
+    print(timed.text("µs", "median", "p99", "max"))
 
 
 if __name__ == "__main__":

@@ -15,48 +15,19 @@ Run: ``.venv/bin/python bench/bench_classify_api.py [--calls 2000] [--database-u
 from __future__ import annotations
 
 import argparse
-import gc
 import itertools
-import os
-import statistics
 import sys
-import tempfile
-import time
-import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_classify import MIX
+from bench._common import add_user, bench_database, issue_token, load_average, time_calls, time_calls_async
+from bench.bench_classify import MIX
 
-
-def _figures(label: str, samples_ns: list[int]) -> str:
-    """``label: median .. µs  p99 .. µs`` for the samples."""
-    s = sorted(samples_ns)
-    med = statistics.median(s) / 1000
-    p99 = s[min(len(s) - 1, int(len(s) * 0.99))] / 1000
-    return f"{label:<48} median {med:8.1f} µs   p99 {p99:8.1f} µs   (n={len(s)})"
-
-
-def _time(fn: Callable[[], Any], calls: int, warmup: int = 200) -> list[int]:
-    """Run ``fn`` ``warmup`` times, then time ``calls`` runs with the garbage collector off."""
-    for _ in range(warmup):
-        fn()
-    samples: list[int] = []
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(calls):
-            start = time.perf_counter_ns()
-            fn()
-            samples.append(time.perf_counter_ns() - start)
-    finally:
-        gc.enable()
-    return samples
+WARMUP = 200
 
 
 def _raw_asgi(app: Any, path: str, body: bytes, headers: dict[str, str]) -> Callable[[], Any]:
@@ -103,52 +74,6 @@ def _raw_asgi(app: Any, path: str, body: bytes, headers: dict[str, str]) -> Call
     return call
 
 
-async def _time_async(fn: Callable[[], Any], calls: int, warmup: int = 200) -> list[int]:
-    """``_time`` for a coroutine function, on the running loop."""
-    for _ in range(warmup):
-        await fn()
-    samples: list[int] = []
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(calls):
-            start = time.perf_counter_ns()
-            status = await fn()
-            samples.append(time.perf_counter_ns() - start)
-            if status != 200:
-                raise SystemExit(f"unexpected status {status}")
-    finally:
-        gc.enable()
-    return samples
-
-
-def _setup_database(url: str | None) -> tuple[str, str | None]:
-    """Point the settings at a fresh database; returns (url, schema)."""
-    if url is None:
-        tmp = Path(tempfile.mkdtemp(prefix="aireg-bench-"))
-        return f"sqlite:///{tmp / 'bench.db'}", None
-    import sqlalchemy as sa
-
-    schema = f"aireg_bench_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine.dispose()
-    return url, schema
-
-
-def _drop_schema(url: str, schema: str) -> None:
-    import sqlalchemy as sa
-
-    from app.db import dispose_engines
-
-    dispose_engines()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    engine.dispose()
-
-
 def main() -> None:
     """Set up, measure and print the figures."""
     parser = argparse.ArgumentParser(
@@ -160,84 +85,80 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    url, schema = _setup_database(args.database_url)
-    os.environ["AIREG_DATABASE_URL"] = url
-    if schema:
-        os.environ["AIREG_DATABASE_SCHEMA"] = schema
-    os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789abcdef")
-    os.environ["AIREG_LOG_LEVEL"] = "warning"
-
     import logging
+
+    logging.disable(logging.INFO)  # the access log would time the log handler, not the endpoint
+    with bench_database(args.database_url) as db:
+        _measure(db.backend, args.calls)
+
+
+def _measure(backend: str, calls: int) -> None:
+    import asyncio
+    import json
 
     from fastapi.testclient import TestClient
 
     from app.classification.catalog import get_catalog
     from app.classification.engine import classify
-    from app.db import migrate, session_scope
-    from app.identity import service as identity
-    from app.identity.models import Role, UserCreate
+    from app.db import session_scope
     from app.main import create_app
 
-    logging.disable(logging.INFO)  # the access log would time the log handler, not the endpoint
-    try:
-        migrate()
-        with session_scope() as session:
-            identity.create_user(session, UserCreate(username="bench"), actor="bench")
-            identity.grant_role(session, "bench", Role("compliance_officer"), "*", actor="bench")
-            token = identity.issue_token(session, "bench", name="bench", expires_days=1, actor="bench").token
+    with session_scope() as session:
+        add_user(session, "bench", [("compliance_officer", "*")])
+        token = issue_token(session, "bench")
 
-        catalog = get_catalog()
-        today = date.today()
-        mix = itertools.cycle(MIX)
+    catalog = get_catalog()
+    today = date.today()
+    mix = itertools.cycle(MIX)
 
-        def engine_call() -> None:
-            answers, role = next(mix)
-            classify(answers, ai_act_role=role, catalog=catalog, today=today)
+    def engine_call() -> None:
+        answers, role = next(mix)
+        classify(answers, ai_act_role=role, catalog=catalog, today=today)
 
-        bodies = itertools.cycle([{"answers": a, "ai_act_role": role} for a, role in MIX])
-        headers = {"Authorization": f"Bearer {token}"}
-        with TestClient(create_app()) as client:
-            for body in [{"answers": a, "ai_act_role": role} for a, role in MIX]:
-                r = client.post("/api/v1/classify", json=body, headers=headers)
-                assert r.status_code == 200, r.text
+    bodies = itertools.cycle([{"answers": a, "ai_act_role": role} for a, role in MIX])
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app()) as client:
+        for body in [{"answers": a, "ai_act_role": role} for a, role in MIX]:
+            r = client.post("/api/v1/classify", json=body, headers=headers)
+            assert r.status_code == 200, r.text
 
-            def api_call() -> None:
-                r = client.post("/api/v1/classify", json=next(bodies), headers=headers)
-                if r.status_code != 200:
-                    raise SystemExit(f"unexpected {r.status_code}: {r.text}")
+        def api_call() -> None:
+            r = client.post("/api/v1/classify", json=next(bodies), headers=headers)
+            if r.status_code != 200:
+                raise SystemExit(f"unexpected {r.status_code}: {r.text}")
 
-            has_health = client.get("/healthz").status_code == 200
+        has_health = client.get("/healthz").status_code == 200
 
-            def bare_call() -> None:
-                client.get("/healthz")
+        def bare_call() -> None:
+            client.get("/healthz")
 
-            engine_ns = _time(engine_call, args.calls * 5)
-            api_ns = _time(api_call, args.calls)
-            bare_ns = _time(bare_call, args.calls) if has_health else []
-        import asyncio
-        import json
+        engine = time_calls(engine_call, calls * 5, warmup=WARMUP, gc_off=True)
+        api = time_calls(api_call, calls, warmup=WARMUP, gc_off=True)
+        bare = time_calls(bare_call, calls, warmup=WARMUP, gc_off=True) if has_health else None
 
-        raw_body = json.dumps({"answers": MIX[4][0], "ai_act_role": MIX[4][1]}).encode()
-        raw_call = _raw_asgi(create_app(), "/api/v1/classify", raw_body, headers)
-        raw_ns = asyncio.run(_time_async(raw_call, args.calls))
+    raw_body = json.dumps({"answers": MIX[4][0], "ai_act_role": MIX[4][1]}).encode()
+    raw_call = _raw_asgi(create_app(), "/api/v1/classify", raw_body, headers)
 
-        backend = "PostgreSQL" if schema else "SQLite"
-        print(
-            f"POST /api/v1/classify in process (TestClient, {backend}), {len(MIX)} answer sets, catalogue "
-            f"{catalog.catalog_version}"
-        )
-        print(_figures("classify() alone (dict answers)", engine_ns))
-        print(_figures("POST /api/v1/classify (bearer token)", api_ns))
-        if bare_ns:
-            print(_figures("GET /healthz (TestClient round trip)", bare_ns))
-        print(_figures("POST /api/v1/classify as raw ASGI (no threads)", raw_ns))
-        print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        median_ms = statistics.median(api_ns) / 1e6
-        verdict = "meets" if median_ms < 2 else "MISSES"
-        print(f"target: POST /api/v1/classify median < 2 ms -> {median_ms:.2f} ms, {verdict} the target")
-    finally:
-        if schema:
-            _drop_schema(url, schema)
+    async def checked_raw_call() -> None:
+        status = await raw_call()
+        if status != 200:
+            raise SystemExit(f"unexpected status {status}")
+
+    raw = asyncio.run(time_calls_async(checked_raw_call, calls, warmup=WARMUP, gc_off=True))
+
+    print(
+        f"POST /api/v1/classify in process (TestClient, {backend}), {len(MIX)} answer sets, catalogue "
+        f"{catalog.catalog_version}"
+    )
+    print(f"{'classify() alone (dict answers)':<48} {engine.text('µs')}")
+    print(f"{'POST /api/v1/classify (bearer token)':<48} {api.text('µs')}")
+    if bare:
+        print(f"{'GET /healthz (TestClient round trip)':<48} {bare.text('µs')}")
+    print(f"{'POST /api/v1/classify as raw ASGI (no threads)':<48} {raw.text('µs')}")
+    print(f"while measuring: {load_average()}")
+    median_ms = api.ms()
+    verdict = "meets" if median_ms < 2 else "MISSES"
+    print(f"target: POST /api/v1/classify median < 2 ms -> {median_ms:.2f} ms, {verdict} the target")
 
 
 if __name__ == "__main__":

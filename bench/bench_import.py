@@ -12,12 +12,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import add_site, add_user, add_zone, bench_database
 
 
 def make_file(directory: Path, rows: int, fmt: str) -> Path:
@@ -68,33 +68,18 @@ def make_file(directory: Path, rows: int, fmt: str) -> Path:
 
 def setup_reference_data() -> None:
     from app.db import session_scope
-    from app.identity import service as identity
-    from app.identity.models import UserCreate
-    from app.systems import service as systems
-    from app.systems.models import LineIn, SiteCreate, SLVector
-    from app.zones import service as zones
-    from app.zones.models import ZoneCreate
 
     with session_scope() as session:
         for code, lines in (("STR", ["BODY1", "ASM2"]), ("LYO", ["SMT1", "PCK"])):
-            systems.create_site(
-                session,
-                SiteCreate(code=code, name=f"Plant {code}", lines=[LineIn(code=c, name=c) for c in lines]),
-                actor="bench",
-            )
+            add_site(session, code, lines)
         for code, site, level, target in (
             ("STR-CTL", "STR", 2, 3),
             ("STR-ENT", "STR", 4, 2),
             ("LYO-CTL", "LYO", 2, 3),
         ):
-            vector = SLVector(**{f"FR{i}": target for i in range(1, 8)})
-            zones.create_zone(
-                session,
-                ZoneCreate(code=code, name=code, site=site, purdue_level=level, sl_target=vector),
-                actor="bench",
-            )
+            add_zone(session, code, site, level, target)
         for i in range(20):
-            identity.create_user(session, UserCreate(username=f"owner{i:02d}"), actor="bench")
+            add_user(session, f"owner{i:02d}")
 
 
 def main() -> None:
@@ -103,42 +88,16 @@ def main() -> None:
     parser.add_argument("--format", choices=("csv", "json"), default="csv")
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
     args = parser.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="aireg-bench-"))
-    os.environ["AIREG_DATABASE_URL"] = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-    os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789")
-    schema = None
-    if args.database_url and args.database_url.startswith("postgresql"):
-        import sqlalchemy as sa
-
-        schema = f"aireg_bench_{uuid.uuid4().hex[:8]}"  # a fresh schema, dropped at the end
-        engine = sa.create_engine(args.database_url)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        engine.dispose()
-        os.environ["AIREG_DATABASE_SCHEMA"] = schema
-    try:
-        run(args, tmp)
-    finally:
-        if schema:
-            import sqlalchemy as sa
-
-            from app.db import dispose_engines
-
-            dispose_engines()
-            engine = sa.create_engine(args.database_url)
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-            engine.dispose()
+    with bench_database(args.database_url) as db:
+        run(args, db.tmp, db.backend)
 
 
-def run(args: argparse.Namespace, tmp: Path) -> None:
+def run(args: argparse.Namespace, tmp: Path, backend: str) -> None:
     """Set up the reference data, time the import and the export, print the figures."""
+    from app.db import session_scope
+    from app.inventory.models import Format
+    from app.inventory.service import export_inventory, import_inventory
 
-    from app.db import migrate, session_scope
-    from app.operations.inventory import Format, export_inventory, import_inventory
-
-    migrate()
     setup_reference_data()
     path = make_file(tmp, args.rows, args.format)
 
@@ -154,7 +113,6 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         exported = export_inventory(session, sink, Format(args.format))
     export_elapsed = time.perf_counter() - start
 
-    backend = "PostgreSQL" if "postgresql" in os.environ["AIREG_DATABASE_URL"] else "SQLite"
     print(f"backend: {backend}, format: {args.format}, file: {path.stat().st_size / 1e6:.1f} MB")
     print(f"import {args.rows} systems: {elapsed:.2f} s ({args.rows / elapsed:,.0f} rows/s; target < 10 s)")
     print(f"export {exported} systems: {export_elapsed:.2f} s")

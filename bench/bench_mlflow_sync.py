@@ -14,13 +14,13 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import ACTOR, ROOT, add_site, add_user, bench_database
 
 
 def fill(url: str, versions: int, files: int) -> str:
@@ -45,21 +45,17 @@ def fill(url: str, versions: int, files: int) -> str:
     return name
 
 
-def registry(directory: Path) -> str:
-    os.environ["AIREG_DATABASE_URL"] = f"sqlite:///{directory / 'aireg.db'}"
-    os.environ["AIREG_STATE_DIR"] = str(directory / "state")
-    from app.db import migrate, session_scope
-    from app.identity import service as identity
-    from app.identity.models import UserCreate
+def registry() -> str:
+    """One system in the registry's (fresh) database; returns its id."""
+    from app.db import session_scope
     from app.systems import service
-    from app.systems.models import SiteCreate, SystemCreate
+    from app.systems.models import SystemCreate
 
-    migrate()
     with session_scope() as session:
-        identity.create_user(session, UserCreate(username="bob"), actor="bench")
-        service.create_site(session, SiteCreate(code="STR", name="Strasbourg"), actor="bench")
+        add_user(session, "bob")
+        add_site(session, "STR")
         data = SystemCreate(name="Weld seam inspection", purpose="bench", site="STR", business_owner="bob")
-        return service.create_system(session, data, actor="bench").id
+        return service.create_system(session, data, actor=ACTOR).id
 
 
 def sync(url: str, model: str, system: str, workers: int) -> tuple[float, str]:
@@ -85,14 +81,14 @@ def main() -> None:
 
     if not MLFLOW.exists():
         raise SystemExit(f"{MLFLOW} is missing: make the MLflow venv as .ci/run does")
-    with tempfile.TemporaryDirectory() as tmp, mlflow_server(Path(tmp), options.server_workers) as url:
+    with bench_database() as db, mlflow_server(db.tmp, options.server_workers) as url:
         started = time.perf_counter()
         model = fill(url, options.versions, options.files)
         print(
             f"filled MLflow: {options.versions} versions x {options.files} files in "
             f"{time.perf_counter() - started:.1f} s"
         )
-        system = registry(Path(tmp))
+        system = registry()
         first, summary = sync(url, model, system, options.workers)
         print(f"first sync:  {first:6.2f} s  ({summary})  target < 30 s: {'ok' if first < 30 else 'MISSED'}")
         second, summary = sync(url, model, system, options.workers)

@@ -13,132 +13,32 @@ Run: ``.venv/bin/python bench/bench_pages.py [--rows 10000] [--approvals 200] [-
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import statistics
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SITES = {"STR": ("BODY1", "ASM2"), "LYO": ("SMT1", "TEST"), "POZ": ("CNC3", "PACK")}
-CLASSES = ("high_risk", "limited_risk", "minimal_risk", "minimal_risk", None, "prohibited")
-TIERS = ("low", "medium", "high", "critical", None)
-STAGES = ("idea", "pilot", "production", "production", "retired")
-WORDS = (
-    "weld",
-    "paint",
-    "press",
-    "solder",
-    "tool wear",
-    "label",
-    "forecast",
-    "scheduler",
-    "vision",
-    "anomaly",
-)
+from bench._common import OFFICER, Figures, add_user, bench_database, seed_portfolio, time_calls
+
 PASSWORD = "bench-password-0123"
 OWNER = "owner1.lyo"  # business owner of AIS-000001 (site LYO) in the seed below
 DIGEST = "sha256:" + "ab" * 32
 
 
-def _setup_environment(url: str | None) -> str:
-    if url is None:
-        tmp = tempfile.mkdtemp(prefix="aireg-bench-pages-")
-        url = f"sqlite:///{tmp}/bench.db"
-    os.environ["AIREG_DATABASE_URL"] = url  # before any app module reads the settings
-    os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789abcdef")
-    os.environ["AIREG_LOG_LEVEL"] = "warning"
-    return url
-
-
 def _seed_systems(rows: int) -> None:
-    """Sites, zones, owners, a compliance officer with a password, and ``rows`` systems (bulk insert)."""
-    import sqlalchemy as sa
-
-    from app.db import get_engine, session_scope
+    """The portfolio of ``seed_portfolio``, where ``clara`` (a global compliance officer, also signing for
+    risk) and the owner of AIS-000001 sign in, and ``berta``, a business owner of every site."""
+    from app.db import session_scope
     from app.identity import service as identity
-    from app.identity.models import Role, UserCreate
-    from app.systems import service as systems
-    from app.systems.models import AISystem, IdCounter, LineIn, SiteCreate, SLVector
-    from app.zones import service as zones
-    from app.zones.models import ZoneCreate
+    from app.identity.models import Role
 
-    owners: list[str] = []
+    seed_portfolio(rows, passwords={OFFICER: PASSWORD, OWNER: PASSWORD})
     with session_scope() as session:
-        for site, lines in SITES.items():
-            systems.create_site(
-                session,
-                SiteCreate(code=site, name=f"Plant {site}", lines=[LineIn(code=c, name=c) for c in lines]),
-                actor="bench",
-            )
-            for suffix, level in (("CTL", 2), ("ENT", 4)):
-                zones.create_zone(
-                    session,
-                    ZoneCreate(
-                        code=f"{site}-{suffix}",
-                        name=suffix,
-                        site=site,
-                        purdue_level=level,
-                        sl_target=SLVector(**{f"FR{i}": 2 for i in range(1, 8)}),
-                    ),
-                    actor="bench",
-                )
-            for n in range(3):
-                username = f"owner{n}.{site.lower()}"
-                password = PASSWORD if username == OWNER else None  # the owner of AIS-000001 signs in
-                identity.create_user(session, UserCreate(username=username, password=password), actor="bench")
-                identity.grant_role(session, username, Role.business_owner, site, actor="bench")
-                owners.append(username)
-        identity.create_user(session, UserCreate(username="clara", password=PASSWORD), actor="bench")
-        identity.grant_role(session, "clara", Role.compliance_officer, "*", actor="bench")
-        identity.grant_role(session, "clara", Role.risk_officer, "*", actor="bench")
-        identity.create_user(session, UserCreate(username="berta"), actor="bench")
-        identity.grant_role(session, "berta", Role.business_owner, "*", actor="bench")
-
-    site_codes = list(SITES)
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    batch: list[dict[str, Any]] = []
-    table = AISystem.__table__
-    with get_engine().begin() as conn:
-        for i in range(1, rows + 1):
-            site = site_codes[i % 3]
-            now = start + timedelta(minutes=i)
-            batch.append(
-                {
-                    "id": f"AIS-{i:06d}",
-                    "name": f"{WORDS[i % len(WORDS)].title()} system {i}",
-                    "purpose": f"Detects {WORDS[(i * 7) % len(WORDS)]} issues on line {i % 97}",
-                    "site": site,
-                    "line": SITES[site][(i // 3) % 2],
-                    "business_owner": owners[site_codes.index(site) * 3 + i % 3],
-                    "technical_owner": None,
-                    "vendor": None if i % 4 else "Vendor GmbH",
-                    "ai_act_role": "provider" if i % 2 else "deployer",
-                    "lifecycle_stage": STAGES[i % len(STAGES)],
-                    "personal_data": i % 5 == 0,
-                    "zone": f"{site}-{'CTL' if i % 2 else 'ENT'}",
-                    "sl_achieved": {f"FR{k}": (i + k) % 4 for k in range(1, 8)},
-                    "ai_act_class": CLASSES[i % len(CLASSES)],
-                    "risk_tier": TIERS[i % len(TIERS)],
-                    "created_at": now,
-                    "updated_at": now,
-                    "revision": 1,
-                }
-            )
-            if len(batch) == 5000:
-                conn.execute(table.insert(), batch)
-                batch.clear()
-        if batch:
-            conn.execute(table.insert(), batch)
-        conn.execute(sa.insert(IdCounter.__table__).values(kind="system", value=rows))
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("ANALYZE")
+        identity.grant_role(session, OFFICER, Role.risk_officer, "*", actor="bench")
+        add_user(session, "berta", [("business_owner", "*")])
 
 
 def _seed_approvals(count: int) -> tuple[str, int]:
@@ -165,7 +65,7 @@ def _seed_approvals(count: int) -> tuple[str, int]:
             if system.lifecycle_stage.value == "retired":
                 continue
             classification.record_classification(
-                session, system, {"transparency": ["art50.4"]}, actor="clara"
+                session, system, {"transparency": ["art50.4"]}, actor=OFFICER
             )
             systems.create_version(
                 session, system, VersionCreate(version="1.0.0", artifact_digest=DIGEST), actor="ci"
@@ -199,21 +99,17 @@ def _login(client: Any, username: str) -> None:
     assert r.status_code == 303, r.text
 
 
-def _time(client: Any, path: str, runs: int) -> tuple[float, float, int]:
-    """Median and p95 in ms over ``runs`` requests (after a warm-up), and the page size in bytes."""
+def _time(client: Any, path: str, runs: int) -> tuple[Figures, int]:
+    """The timings of ``runs`` requests (after a warm-up), and the page size in bytes."""
     size = 0
-    for _ in range(3):
+
+    def get() -> None:
+        nonlocal size
         r = client.get(path)
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
         size = len(r.content)
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        r = client.get(path)
-        samples.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 200
-    samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)], size
+
+    return time_calls(get, runs), size
 
 
 def main() -> None:
@@ -224,18 +120,21 @@ def main() -> None:
     parser.add_argument("--url", help="an empty database to bench instead of a temporary SQLite file")
     args = parser.parse_args()
 
-    url = _setup_environment(args.url)
+    with bench_database(args.url) as db:
+        _measure(db.label, args)
+
+
+def _measure(database: str, args: argparse.Namespace) -> None:
+    """Seed, sign in, time every page."""
     from fastapi.testclient import TestClient
 
-    from app.db import migrate
     from app.main import create_app
 
-    migrate()
     t0 = time.perf_counter()
     _seed_systems(args.rows)
     waiting, made = _seed_approvals(args.approvals)
     print(
-        f"database: {url.split('@')[-1]}; seeded {args.rows:,} systems and {made} approval "
+        f"database: {database}; seeded {args.rows:,} systems and {made} approval "
         f"requests in {time.perf_counter() - t0:.1f} s"
     )
     system = "AIS-000001"
@@ -260,13 +159,13 @@ def main() -> None:
     results = []
     with TestClient(create_app()) as client:
         owner = TestClient(client.app)  # a second browser session on the same app
-        _login(client, "clara")
+        _login(client, OFFICER)
         _login(owner, OWNER)
         print(f"{'page':<38} {'median ms':>10} {'p95 ms':>10} {'KiB':>8}")
         for label, path in pages:
-            median, p95, size = _time(owner if "as owner" in label else client, path, args.runs)
-            results.append((label, median))
-            print(f"{label:<38} {median:>10.2f} {p95:>10.2f} {size / 1024:>8.1f}")
+            timed, size = _time(owner if "as owner" in label else client, path, args.runs)
+            results.append((label, timed.ms()))
+            print(f"{label:<38} {timed.ms():>10.2f} {timed.ms('p95'):>10.2f} {size / 1024:>8.1f}")
     slow = [label for label, median in results if median >= 100 and "CSV" not in label]
     print("target: median < 100 ms per page -", "met" if not slow else f"missed by: {', '.join(slow)}")
 

@@ -1,15 +1,23 @@
-"""Release-permission throughput and p99 under load, next to a bare constant-JSON endpoint, same server.
+"""Release-permission throughput and p99 under load, next to a bare endpoint and a one-query floor.
 
-Builds a fresh SQLite database with ``--systems`` AI systems (default 100,000), one model version, one
+Builds a fresh database with ``--systems`` AI systems (default 100,000), one model version, one
 classification and one approval request each (bulk Core inserts: ~80 % approved and valid, the rest
 pending, rejected, revoked or expired; a third in an OT zone with an SL gap; some carry go/no-go
-conditions), starts the service like ``aireg serve`` (``bench/bench_app.py``: uvicorn, 1 worker, on
-127.0.0.1, pinned to CPU 0 when there are two or more), then alternates load runs of ``GET /bench/constant``
-and ``GET /api/v1/release-permission`` (a random system each request, an mlops token) with ``--connections``
-concurrent clients (wrk on CPU 1 when installed, else an asyncio httpx client). Prints throughput and p99
-of each run, the medians, the ratio and the targets (release >= 50 % of bare, p99 < 25 ms).
+conditions), starts the service like ``aireg serve`` (uvicorn, 1 worker, on 127.0.0.1, pinned to CPU 0
+when there are two or more; the app of ``bench/bench_app.py`` plus the floor route below), then alternates
+load runs with ``--connections`` concurrent clients (wrk on CPU 1 when installed, else an asyncio httpx
+client) of:
 
-Run: ``.venv/bin/python bench/bench_release_permission.py [--systems 100000] [--duration 10] [--runs 5]``
+- SQLite: ``GET /bench/constant`` (bare FastAPI: an ``async def`` returning constant JSON) and ``GET
+  /api/v1/release-permission`` (a random system each request, an mlops token). Target: gate >= 0.5 x bare.
+- PostgreSQL (``--postgres URL``, a throw-away schema there): ``GET /bench/floor`` (an ``async def`` making
+  one prepared round trip through a psycopg ``AsyncConnectionPool`` with the gate's own connection
+  settings) and the gate. Targets: gate >= 0.8 x floor, gate p99 < 50 ms.
+
+Prints throughput, p50 and p99 of each run, the medians, and both ratios in the same run.
+
+Run: ``.venv/bin/python bench/bench_release_permission.py [--systems 100000] [--duration 10] [--runs 5]
+[--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test] [--skip-sqlite]``
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -145,6 +154,7 @@ def populate(n: int, seed: int) -> tuple[str, dict[str, int]]:
                     "system_id": system_id,
                     "answers": {},
                     "ai_act_role": "provider",
+                    "effective_role": "provider",
                     "ai_act_class": cls,
                     "basis": ["art6.2", "annex3.4.a"] if high else [],
                     "result": {},
@@ -213,8 +223,65 @@ def populate(n: int, seed: int) -> tuple[str, dict[str, int]]:
     return token, states
 
 
+def create_app() -> Any:
+    """``bench/bench_app.py``'s app (the service and ``/bench/constant``) plus ``/bench/floor`` on PostgreSQL:
+    one prepared round trip through a psycopg async pool with the gate's connection settings."""
+    import orjson
+    from fastapi import Response
+    from psycopg_pool import AsyncConnectionPool
+
+    from app.approvals.gate_db import connection_settings
+    from app.settings import get_settings
+    from bench.bench_app import create_app as create_bench_app
+
+    app = create_bench_app()
+    settings = get_settings()
+    if not settings.database_url.startswith("postgresql"):
+        return app
+    conninfo, kwargs = connection_settings(settings)
+    pools: list[AsyncConnectionPool[Any]] = []
+    systems = int(os.environ.get("AIREG_BENCH_SYSTEMS", "1"))
+
+    @app.get("/bench/floor", include_in_schema=False)
+    async def floor() -> Response:
+        if not pools:
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                conninfo, kwargs=kwargs, min_size=1, max_size=settings.gate_pool_size, open=False
+            )
+            pools.append(pool)
+            await pool.open(wait=False)
+        sid = f"AIS-{random.randint(1, systems):06d}"
+        async with pools[0].connection() as conn:
+            cursor = await conn.execute("SELECT id, site FROM ai_system WHERE id = %(sid)s", {"sid": sid})
+            row = await cursor.fetchone()
+        return Response(orjson.dumps({"system": row[0] if row else None}), media_type="application/json")
+
+    app.router.routes.insert(0, app.router.routes.pop())  # matched first, like /bench/constant
+    return app
+
+
+def serve(host: str, port: int) -> None:
+    """Serve ``create_app`` with the settings of ``aireg serve`` (as ``bench/bench_app.py`` does)."""
+    import uvicorn
+
+    from app.db import migrate
+    from app.logging import logging_config
+    from app.settings import get_settings
+
+    migrate()
+    uvicorn.run(
+        "bench.bench_release_permission:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=1,
+        access_log=False,
+        log_config=logging_config(get_settings().log_level, access_log=False),
+    )
+
+
 def start_server(port: int, env: dict[str, str], pin: bool) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, str(ROOT / "bench" / "bench_app.py"), "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", str(port)]
     if pin:
         cmd = ["taskset", "-c", "0", *cmd]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -291,46 +358,56 @@ async def _httpx_load(url: str, path: str, token: str, n: int, args: argparse.Na
     }
 
 
-def main() -> None:
-    """Build the data, start the server, run the load, print the figures."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--systems", type=int, default=100_000)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
-    parser.add_argument("--runs", type=int, default=5, help="runs of each endpoint (alternating)")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
-    args = parser.parse_args()
-    args.tmp = tempfile.mkdtemp(prefix="aireg-bench-release-")
-    db_url = f"sqlite:///{Path(args.tmp) / 'bench.db'}"
-    os.environ["AIREG_DATABASE_URL"] = db_url
-    os.environ.pop("AIREG_DATABASE_SCHEMA", None)
-    os.environ.pop("AIREG_WEBHOOK_URL", None)
-    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
-    pin = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+def _use_database(url: str, schema: str | None) -> None:
+    """Point this process's settings at ``url`` (and ``schema``), forgetting any earlier database."""
+    from app.db import dispose_engines, forget_migrations
+    from app.settings import get_settings
 
+    os.environ["AIREG_DATABASE_URL"] = url
+    if schema:
+        os.environ["AIREG_DATABASE_SCHEMA"] = schema
+    else:
+        os.environ.pop("AIREG_DATABASE_SCHEMA", None)
+    dispose_engines()
+    forget_migrations()
+    get_settings.cache_clear()
+
+
+def _pg(url: str, sql: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False)) as conn:
+        conn.autocommit = True
+        conn.execute(sql)
+
+
+def measure(
+    backend: str, url: str, schema: str | None, baseline: tuple[str, str], args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """Populate ``url``, serve it, alternate load runs of the baseline and the gate; the medians."""
+    _use_database(url, schema)
     began = time.perf_counter()
     token, states = populate(args.systems, args.seed)
     print(
-        f"populated {args.systems:,} systems, versions, classifications and approvals "
+        f"[{backend}] populated {args.systems:,} systems, versions, classifications and approvals "
         f"in {time.perf_counter() - began:.1f} s; approval states: {dict(sorted(states.items()))}"
     )
-
+    if backend == "PostgreSQL":
+        _pg(url, f'ANALYZE "{schema}".ai_system, "{schema}".approval_request, "{schema}".model_version')
     port = free_port()
     env = os.environ | {
-        "AIREG_DATABASE_URL": db_url,
         "AIREG_BENCH_TOKEN": token,
         "AIREG_BENCH_SYSTEMS": str(args.systems),
         "PYTHONUNBUFFERED": "1",
     }
-    server = start_server(port, env, pin)
+    server = start_server(port, env, args.pin)
     base = f"http://127.0.0.1:{port}"
+    results: dict[str, list[dict[str, float]]] = {baseline[0]: [], "release": []}
     try:
         import httpx
 
-        sample = [random.randint(1, args.systems) for _ in range(500)]
+        sample = [random.randint(1, args.systems) for _ in range(200)]
         allowed = 0
         for i in sample:
             r = httpx.get(
@@ -340,16 +417,12 @@ def main() -> None:
             )
             assert r.status_code == 200, r.text
             allowed += r.json()["allowed"]
-        print(f"sanity: {allowed}/{len(sample)} sampled releases allowed")
-        client = (
-            "wrk (1 thread" + (", CPU 1; server on CPU 0)" if pin else ")") if use_wrk else "asyncio httpx"
-        )
-        print(f"load: {args.connections} concurrent clients, {args.duration} s per run, client {client}")
-        results: dict[str, list[dict[str, float]]] = {"bare": [], "release": []}
+        assert httpx.get(base + baseline[1]).status_code == 200
+        print(f"[{backend}] sanity: {allowed}/{len(sample)} sampled releases allowed")
         for run in range(args.runs):
-            for name, path in (("bare", "/bench/constant"), ("release", "release")):
-                if use_wrk:
-                    figures = run_wrk(base, path, env, args, pin)
+            for name, path in (baseline, ("release", "release")):
+                if args.use_wrk:
+                    figures = run_wrk(base, path, env, args, args.pin)
                 else:
                     figures = asyncio.run(_httpx_load(base, path, token, args.systems, args))
                 results[name].append(figures)
@@ -364,30 +437,90 @@ def main() -> None:
             server.wait(15)
         except subprocess.TimeoutExpired:
             server.kill()
-        shutil.rmtree(args.tmp, ignore_errors=True)
-
-    bare = statistics.median(r["rps"] for r in results["bare"])
-    rel = statistics.median(r["rps"] for r in results["release"])
-    bare_p99 = statistics.median(r["p99_ms"] for r in results["bare"])
-    rel_p99 = statistics.median(r["p99_ms"] for r in results["release"])
-    ratio = rel / bare
-    pairs = zip(results["release"], results["bare"], strict=True)
-    paired = statistics.median(r["rps"] / b["rps"] for r, b in pairs)
-    print()
-    print(f"bare /bench/constant        median {bare:9,.0f} req/s   p99 {bare_p99:6.2f} ms")
-    print(f"GET /release-permission     median {rel:9,.0f} req/s   p99 {rel_p99:6.2f} ms")
-    print(
-        f"ratio release/bare          {ratio:.1%}   (target >= 50 %: {'met' if ratio >= 0.5 else 'NOT met'})"
-    )
-    print(
-        f"  median of per-run ratios  {paired:.1%}   (each release run against the bare run just before it)"
-    )
-    print(
-        f"release p99                 {rel_p99:.2f} ms"
-        f" (target < 25 ms: {'met' if rel_p99 < 25 else 'NOT met'})"
-    )
     if any(r["errors"] for rs in results.values() for r in rs):
-        print("WARNING: some requests failed (see errors above)")
+        print(f"[{backend}] WARNING: some requests failed (see errors above)")
+    medians = {}
+    for name, runs in results.items():
+        medians[name] = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")}
+    pairs = zip(results["release"], results[baseline[0]], strict=True)
+    medians["release"]["paired_ratio"] = statistics.median(r["rps"] / b["rps"] for r, b in pairs)
+    return medians
+
+
+def _line(label: str, m: dict[str, float]) -> str:
+    return f"{label:<38}{m['rps']:9,.0f} req/s   p50 {m['p50_ms']:6.2f} ms   p99 {m['p99_ms']:6.2f} ms"
+
+
+def _ratio(label: str, ratio: float, paired: float, target: float) -> str:
+    met = "met" if ratio >= target else "NOT met"
+    return f"{label:<38}{ratio:.2f}   (median of per-run ratios {paired:.2f}; target >= {target:.2f}: {met})"
+
+
+def main() -> None:
+    """Build the data, start the server, run the load, print the figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--systems", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each endpoint (alternating)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument("--postgres", metavar="URL", help="also measure on PostgreSQL (a throw-away schema)")
+    parser.add_argument("--skip-sqlite", action="store_true", help="measure PostgreSQL only")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server process
+    args = parser.parse_args()
+    if args.serve:
+        serve("127.0.0.1", args.serve)
+        return
+    args.tmp = tempfile.mkdtemp(prefix="aireg-bench-release-")
+    os.environ.pop("AIREG_WEBHOOK_URL", None)
+    os.environ["AIREG_STATE_DIR"] = str(Path(args.tmp) / "state")
+    os.environ["AIREG_LOG_LEVEL"] = "warning"
+    args.use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    args.pin = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+    client = (
+        "wrk (1 thread" + (", CPU 1; server on CPU 0)" if args.pin else ")")
+        if args.use_wrk
+        else "asyncio httpx"
+    )
+    print(f"load: {args.connections} concurrent clients, {args.duration} s per run, client {client}")
+    lines: list[str] = []
+    try:
+        if not args.skip_sqlite:
+            m = measure(
+                "SQLite", f"sqlite:///{Path(args.tmp) / 'bench.db'}", None, ("bare", "/bench/constant"), args
+            )
+            ratio = m["release"]["rps"] / m["bare"]["rps"]
+            lines += [
+                _line("SQLite      bare /bench/constant", m["bare"]),
+                _line("SQLite      GET /release-permission", m["release"]),
+                _ratio("SQLite      ratio gate/bare", ratio, m["release"]["paired_ratio"], 0.5),
+            ]
+        if args.postgres:
+            schema = f"aireg_bench_{os.getpid()}"
+            _pg(args.postgres, f'CREATE SCHEMA "{schema}"')
+            try:
+                m = measure("PostgreSQL", args.postgres, schema, ("floor", "/bench/floor"), args)
+            finally:
+                from app.db import dispose_engines
+
+                dispose_engines()
+                _pg(args.postgres, f'DROP SCHEMA "{schema}" CASCADE')
+            ratio = m["release"]["rps"] / m["floor"]["rps"]
+            p99 = m["release"]["p99_ms"]
+            lines += [
+                _line("PostgreSQL  floor /bench/floor", m["floor"]),
+                _line("PostgreSQL  GET /release-permission", m["release"]),
+                _ratio("PostgreSQL  ratio gate/floor", ratio, m["release"]["paired_ratio"], 0.8),
+                f"PostgreSQL  gate p99 at {args.connections} connections  {p99:.2f} ms"
+                f" (target < 50 ms: {'met' if p99 < 50 else 'NOT met'})",
+            ]
+    finally:
+        shutil.rmtree(args.tmp, ignore_errors=True)
+    print()
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -18,32 +18,27 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    analyze,
+    bench_database,
+    insert_batches,
+    memory_mb,
+    seed_portfolio,
+    serve,
+    time_calls,
+)
 
 ANSWERS = {"annex3_uses": ["annex3.4.a"]}
 STATUSES = ("open", "open", "in_progress", "met", "not_applicable")
-
-
-def _setup_environment() -> str:
-    tmp = tempfile.mkdtemp(prefix="aireg-bench-")
-    url = f"sqlite:///{tmp}/bench.db"
-    os.environ["AIREG_DATABASE_URL"] = url
-    os.environ.setdefault("AIREG_SECRET_KEY", "bench-secret-key-0123456789abcdef")
-    os.environ["AIREG_LOG_LEVEL"] = "warning"
-    os.environ["AIREG_ADOPTED_FRAMEWORKS"] = "ai_act,iso42001"
-    os.environ["AIREG_STATE_DIR"] = tmp
-    return url
 
 
 def _seed(systems: int) -> str:
@@ -56,9 +51,8 @@ def _seed(systems: int) -> str:
     from app.compliance.models import Evidence, EvidenceBlob, Requirement, RequirementEvidence
     from app.db import get_engine, session_scope
     from app.systems.models import AISystem, IdCounter
-    from bench.bench_list_systems import _seed as seed_systems
 
-    token = seed_systems(systems)
+    token = seed_portfolio(systems)
     with session_scope() as session:
         first = session.get(AISystem, "AIS-000001")
         assert first is not None
@@ -84,14 +78,11 @@ def _seed(systems: int) -> str:
     with get_engine().begin() as conn:
         conn.execute(sa.update(AISystem.__table__).values(ai_act_role="provider", ai_act_class="high_risk"))
         conn.execute(sa.delete(Classification.__table__))
-        rows: list[dict[str, Any]] = []
-        for i in range(1, systems + 1):
-            rows.append({**template, "system_id": f"AIS-{i:06d}", "created_at": now})
-            if len(rows) == 5000:
-                conn.execute(Classification.__table__.insert(), rows)
-                rows.clear()
-        if rows:
-            conn.execute(Classification.__table__.insert(), rows)
+        insert_batches(
+            conn,
+            Classification.__table__,
+            ({**template, "system_id": f"AIS-{i:06d}", "created_at": now} for i in range(1, systems + 1)),
+        )
         conn.execute(
             sa.insert(EvidenceBlob.__table__).values(sha256="0" * 64, size=10, chunks=0, created_at=now)
         )
@@ -156,22 +147,15 @@ def _seed(systems: int) -> str:
             conn.execute(RequirementEvidence.__table__.insert(), links)
     with get_engine().begin() as conn:  # the next server-made evidence id follows the seeded ones
         conn.execute(sa.insert(IdCounter.__table__).values(kind="evidence", value=systems))
-    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE")
+    analyze()
     print(f"requirements a system: {len(derived)}; rows: {systems * len(derived):,}")
     return token
 
 
-def _timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+def _timed(fn: Callable[[], object], runs: int) -> str:
+    """``median ms  p95 ms`` columns of ``runs`` calls of ``fn`` after a warm-up."""
+    timed = time_calls(fn, runs)
+    return f"{timed.ms():>10.2f} {timed.ms('p95'):>10.2f}"
 
 
 def _bench_reads(token: str, systems: int, runs: int) -> None:
@@ -191,12 +175,13 @@ def _bench_reads(token: str, systems: int, runs: int) -> None:
             r = client.get(f"/api/v1/systems/{sid}/requirements", params={"limit": 100}, headers=headers)
             assert r.status_code == 200 and r.json()["total"] > 40, r.text
 
-        median, p95 = _timed(system_requirements, runs)
-        print(f"{'GET /api/v1/systems/{id}/requirements (limit=100)':<60} {median:>10.2f} {p95:>10.2f}")
+        print(
+            f"{'GET /api/v1/systems/{id}/requirements (limit=100)':<60} {_timed(system_requirements, runs)}"
+        )
 
     with release.raw_reader(get_engine()) as db:
-        median, p95 = _timed(lambda: service.gate_check(db, sid, "v1", "production"), runs)
-    print(f"{'release gate: requirements check of one system':<60} {median:>10.2f} {p95:>10.2f}")
+        figures = _timed(lambda: service.gate_check(db, sid, "v1", "production"), runs)
+    print(f"{'release gate: requirements check of one system':<60} {figures}")
 
     portfolio = service.portfolio_counts
     if portfolio is not None:
@@ -210,57 +195,21 @@ def _bench_reads(token: str, systems: int, runs: int) -> None:
         counts()
         cold = (time.perf_counter() - t0) * 1000
         print(f"{'portfolio_counts, first view (every system counted once)':<60} {cold:>10.2f}")
-        median, p95 = _timed(counts, max(10, runs // 5))
-        print(f"{'portfolio_counts (every site, every adopted framework)':<60} {median:>10.2f} {p95:>10.2f}")
+        figures = _timed(counts, max(10, runs // 5))
+        print(f"{'portfolio_counts (every site, every adopted framework)':<60} {figures}")
     print("targets: a system's requirements < 20 ms; the portfolio view < 200 ms")
-
-
-def _vm(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) // 1024
-    return 0
 
 
 def _bench_upload(token: str, megabytes: int) -> None:
     """Serve the app, stream an upload from a generator, read the server's peak RSS before and after."""
     import httpx
 
-    from tests.server import free_port
-
-    port = free_port()
-    env = {**os.environ}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            assert proc.poll() is None, "the server stopped"
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    with serve(workers=1) as server:
+        base = server.base_url
         headers = {"Authorization": f"Bearer {token}"}
         httpx.get(f"{base}/api/v1/systems/AIS-000001/evidence", headers=headers)  # warm the code paths
-        pid = _server_pid(proc.pid)
-        before = _vm(pid, "VmHWM")
+        pid = server.worker_pids()[0]
+        before = memory_mb(pid)[1]
         boundary = "aireg-bench-boundary"
         size = megabytes * 1024 * 1024
 
@@ -284,26 +233,16 @@ def _bench_upload(token: str, megabytes: int) -> None:
         )
         elapsed = time.perf_counter() - t0
         assert r.status_code == 201, r.text
-        after = _vm(pid, "VmHWM")
+        after = memory_mb(pid)[1]
         t0 = time.perf_counter()
         with httpx.stream("GET", f"{base}/api/v1/evidence/{r.json()['id']}/content", headers=headers) as s:
             got = sum(len(chunk) for chunk in s.iter_bytes())
         download = time.perf_counter() - t0
         print(
-            f"upload {megabytes} MB: {elapsed:.2f} s; server peak RSS {before} MB before, {after} MB after "
-            f"(+{after - before} MB); download {got / 1048576:.1f} MB in {download:.2f} s, peak RSS "
-            f"{_vm(pid, 'VmHWM')} MB"
+            f"upload {megabytes} MB: {elapsed:.2f} s; server peak RSS {before:.0f} MB before, "
+            f"{after:.0f} MB after (+{after - before:.0f} MB); download {got / 1048576:.1f} MB in "
+            f"{download:.2f} s, peak RSS {memory_mb(pid)[1]:.0f} MB"
         )
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _server_pid(pid: int) -> int:
-    """The process serving requests (``aireg serve`` may run uvicorn in the same process)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = children.read_text().split() if children.exists() else []
-    return int(kids[0]) if kids else pid
 
 
 def main() -> None:
@@ -312,16 +251,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--upload-mb", type=int, default=20, help="0: skip the upload")
     args = parser.parse_args()
-    url = _setup_environment()
-    from app.db import migrate
-
-    migrate()
-    t0 = time.perf_counter()
-    token = _seed(args.systems)
-    print(f"database: {url}; seeded {args.systems:,} systems in {time.perf_counter() - t0:.1f} s")
-    _bench_reads(token, args.systems, args.runs)
-    if args.upload_mb:
-        _bench_upload(token, args.upload_mb)
+    with bench_database(AIREG_ADOPTED_FRAMEWORKS="ai_act,iso42001") as db:
+        t0 = time.perf_counter()
+        token = _seed(args.systems)
+        print(f"database: {db.label}; seeded {args.systems:,} systems in {time.perf_counter() - t0:.1f} s")
+        _bench_reads(token, args.systems, args.runs)
+        if args.upload_mb:
+            _bench_upload(token, args.upload_mb)
 
 
 if __name__ == "__main__":

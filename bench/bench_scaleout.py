@@ -19,57 +19,18 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
+import httpx
 
-from bench.bench_release_permission import VERSION, free_port, populate, run_wrk  # noqa: E402
+from bench._common import bench_database, memory_mb, serve
+from bench.bench_release_permission import VERSION, populate, run_wrk
 
 RSS_TARGET_MB = 250
-
-
-def start(workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``aireg serve --workers N`` on a free port; returns once ``/readyz`` answers 200."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    proc.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            if httpx.get(f"{proc.base_url}/readyz", timeout=1).status_code == 200:  # type: ignore[attr-defined]
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not become ready within 90 s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
-    """The processes serving requests: the children of uvicorn's supervisor, or the process itself."""
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    pids = [int(p) for p in children.read_text().split()] if children.exists() else []
-    return pids or [proc.pid]
 
 
 def load(base: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
@@ -80,15 +41,6 @@ def load(base: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, 
     from bench.bench_release_permission import _httpx_load
 
     return asyncio.run(_httpx_load(base, "release", env["AIREG_BENCH_TOKEN"], args.systems, args))
-
-
-def memory_mb(pid: int) -> tuple[float, float]:
-    """``(VmRSS, VmHWM)`` of a process in MB: its resident memory now and at its peak."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            values[line[:5]] = int(line.split()[1]) / 1024
-    return values.get("VmRSS", float("nan")), values.get("VmHWM", float("nan"))
 
 
 def walk_portfolio(base: str, token: str, pid: int) -> int:
@@ -148,90 +100,65 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
     args = parser.parse_args()
-    args.tmp = tempfile.mkdtemp(prefix="aireg-bench-")
+    with bench_database(args.pg_url, migrate=False) as db:
+        args.tmp = str(db.tmp)
+        _measure(db.label, args)
 
-    import sqlalchemy as sa
 
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(args.pg_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    os.environ.update(
-        AIREG_DATABASE_URL=args.pg_url,
-        AIREG_DATABASE_SCHEMA=schema,
-        AIREG_SECRET_KEY="bench-secret-key-0123456789",
-        AIREG_LOG_LEVEL="warning",
-    )
-    try:
-        started = time.perf_counter()
-        token, _states = populate(args.systems, args.seed)
-        # the audit check and the KPIs need a caller who may read every site
-        from app.db import session_scope
-        from app.identity import service as identity
-        from app.identity.models import Role
+def _measure(database: str, args: argparse.Namespace) -> None:
+    """Populate, then load 1 and 2 workers, then walk the portfolio with one."""
+    started = time.perf_counter()
+    token, _states = populate(args.systems, args.seed)
+    # the audit check and the KPIs need a caller who may read every site
+    from app.db import session_scope
+    from app.identity import service as identity
+    from app.identity.models import Role
 
-        with session_scope() as session:
-            for role in (Role.admin, Role.compliance_officer, Role.auditor):
-                identity.grant_role(session, "ci", role, "*", actor="bench")
-        print(f"populated {args.systems} systems in schema {schema} in {time.perf_counter() - started:.1f} s")
-        env = dict(os.environ) | {
-            "AIREG_BENCH_TOKEN": token,
-            "AIREG_BENCH_SYSTEMS": str(args.systems),
-        }
-        results: dict[int, list[dict[str, float]]] = {}
-        for workers in (1, 2):
-            proc = start(workers, env)
-            try:
-                base = proc.base_url  # type: ignore[attr-defined]
-                probe = httpx.get(
-                    f"{base}/api/v1/release-permission",
-                    params={"system": "AIS-000001", "version": VERSION, "environment": "production"},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-                assert probe.status_code == 200, probe.text
-                load(base, env, argparse.Namespace(**{**vars(args), "duration": 2}))  # warm up
-                results[workers] = [load(base, env, args) for _ in range(args.runs)]
-                for i, r in enumerate(results[workers], 1):
-                    print(
-                        f"workers={workers} run {i}: {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
-                        f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']:.0f}"
-                    )
-            finally:
-                stop(proc)
-        one = statistics.median(r["rps"] for r in results[1])
-        two = statistics.median(r["rps"] for r in results[2])
-        print(
-            f"release-permission median: 1 worker {one:.0f} req/s, "
-            f"2 workers {two:.0f} req/s, x{two / one:.2f}"
-        )
-        print(f"(machine: {os.cpu_count()} cores shared by the load generator and the workers)")
-
-        proc = start(1, env)
-        try:
-            base = proc.base_url  # type: ignore[attr-defined]
-            load(base, env, argparse.Namespace(**{**vars(args), "duration": 3}))
-            (pid,) = worker_pids(proc)[:1]
-            print(
-                f"one worker over {args.systems} systems, after release-permission load: "
-                f"RSS {memory_mb(pid)[0]:.0f} MB, peak {memory_mb(pid)[1]:.0f} MB"
+    with session_scope() as session:
+        for role in (Role.admin, Role.compliance_officer, Role.auditor):
+            identity.grant_role(session, "ci", role, "*", actor="bench")
+    print(f"populated {args.systems} systems in {database} in {time.perf_counter() - started:.1f} s")
+    env = dict(os.environ) | {
+        "AIREG_BENCH_TOKEN": token,
+        "AIREG_BENCH_SYSTEMS": str(args.systems),
+    }
+    results: dict[int, list[dict[str, float]]] = {}
+    for workers in (1, 2):
+        with serve(workers=workers, env=env) as server:
+            base = server.base_url
+            probe = httpx.get(
+                f"{base}/api/v1/release-permission",
+                params={"system": "AIS-000001", "version": VERSION, "environment": "production"},
+                headers={"Authorization": f"Bearer {token}"},
             )
-            calls = walk_portfolio(base, token, pid)
-            rss = memory_mb(pid)[1]
-        finally:
-            stop(proc)
-        verdict = "meets" if rss < RSS_TARGET_MB else "MISSES"
-        print(
-            f"peak RSS of one worker over {args.systems} systems after {calls} portfolio calls and load: "
-            f"{rss:.0f} MB ({verdict} the < {RSS_TARGET_MB} MB target)"
-        )
-    finally:
-        from app.db import dispose_engines
+            assert probe.status_code == 200, probe.text
+            load(base, env, argparse.Namespace(**{**vars(args), "duration": 2}))  # warm up
+            results[workers] = [load(base, env, args) for _ in range(args.runs)]
+            for i, r in enumerate(results[workers], 1):
+                print(
+                    f"workers={workers} run {i}: {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+                    f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']:.0f}"
+                )
+    one = statistics.median(r["rps"] for r in results[1])
+    two = statistics.median(r["rps"] for r in results[2])
+    print(f"release-permission median: 1 worker {one:.0f} req/s, 2 workers {two:.0f} req/s, x{two / one:.2f}")
+    print(f"(machine: {os.cpu_count()} cores shared by the load generator and the workers)")
 
-        dispose_engines()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-        shutil.rmtree(args.tmp, ignore_errors=True)
+    with serve(workers=1, env=env) as server:
+        base = server.base_url
+        load(base, env, argparse.Namespace(**{**vars(args), "duration": 3}))
+        pid = server.worker_pids()[0]
+        print(
+            f"one worker over {args.systems} systems, after release-permission load: "
+            f"RSS {memory_mb(pid)[0]:.0f} MB, peak {memory_mb(pid)[1]:.0f} MB"
+        )
+        calls = walk_portfolio(base, token, pid)
+        rss = memory_mb(pid)[1]
+    verdict = "meets" if rss < RSS_TARGET_MB else "MISSES"
+    print(
+        f"peak RSS of one worker over {args.systems} systems after {calls} portfolio calls and load: "
+        f"{rss:.0f} MB ({verdict} the < {RSS_TARGET_MB} MB target)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,14 @@ from app.settings import get_settings
 config = context.config
 target_metadata = models.metadata
 
+# Made by hand in migrations, outside the models: the systems text search (SQLite FTS5 table and its shadow
+# tables, PostgreSQL trigram indexes); autogenerate must neither drop nor recreate them.
+UNMODELLED_PREFIXES = ("ai_system_search",)
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (name or "").startswith(UNMODELLED_PREFIXES)
+
 
 def _target() -> tuple[str, str | None]:
     settings = get_settings()
@@ -25,6 +33,7 @@ def run_migrations_offline() -> None:
         url=url,
         target_metadata=target_metadata,
         literal_binds=True,
+        include_object=include_object,
         render_as_batch=url.startswith("sqlite"),
     )
     with context.begin_transaction():
@@ -40,6 +49,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

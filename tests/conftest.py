@@ -1,6 +1,8 @@
 """Test database per run: a fresh SQLite file, or a fresh schema on PostgreSQL (AIREG_TEST_DATABASE_URL).
 
-The real Alembic migrations build the schema once per run; each test starts from empty tables.
+The real Alembic migrations build the schema once per run; each test starts from empty tables. The fixtures
+shared by several test packages live here too (the approval team, the operations people); their data and
+helpers are in tests/factories.py.
 """
 
 from __future__ import annotations
@@ -9,9 +11,14 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
+from tests import factories
+from tests.approvals.helpers import DIGEST_V1, DIGEST_V2, classify
+from tests.factories import TEAM, Ops, create_user, empty_tables, token_headers
 
 TEST_PG_URL = os.environ.get("AIREG_TEST_DATABASE_URL")
 
@@ -55,35 +62,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
         engine.dispose()
 
 
-def _empty_tables() -> None:
-    """Empty every table as the database owner would: the audit trail's append-only guard is lifted for it."""
-    from app.audit import guard
-    from app.audit.checkpoint import remove_checkpoints
-    from app.db import get_engine, set_clock_offset
-    from app.identity.authz import reset_authorizer
-    from app.models import metadata
-
-    engine = get_engine()
-    tables = [t for t in reversed(metadata.sorted_tables)]
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # no user triggers fire
-            conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " CASCADE")
-        else:
-            guard.uninstall(conn)
-            for table in tables:
-                conn.execute(table.delete())
-            guard.install(conn)
-    remove_checkpoints()  # the trail starts again, and so do its checkpoints
-    reset_authorizer()
-    set_clock_offset(None)
-
-
 @pytest.fixture
 def db(database: tuple[str, str | None]) -> Iterator[None]:
-    _empty_tables()
+    empty_tables()
     yield
-    _empty_tables()
+    empty_tables()
 
 
 @pytest.fixture
@@ -99,19 +82,7 @@ def client(db: None) -> Iterator[object]:
 @pytest.fixture
 def make_user(db: None) -> Callable[..., dict[str, str]]:
     """A user with role grants; returns auth headers: ``make_user("bob", ("business_owner", "STR"))``."""
-    from app.db import session_scope
-    from app.identity import service
-    from app.identity.models import Role, UserCreate
-
-    def factory(username: str, *grants: tuple[str, str], password: str | None = None) -> dict[str, str]:
-        with session_scope() as session:
-            service.create_user(session, UserCreate(username=username, password=password), actor="test")
-            for role, site in grants:
-                service.grant_role(session, username, Role(role), site, actor="test")
-            token = service.issue_token(session, username, name="test", expires_days=30, actor="test").token
-        return {"Authorization": f"Bearer {token}"}
-
-    return factory
+    return create_user
 
 
 @pytest.fixture
@@ -143,3 +114,88 @@ def plant(client: object, admin: dict[str, str]) -> dict[str, object]:
             )
             assert r.status_code == 201, r.text
     return {"sites": ["STR", "LYO"]}
+
+
+# -- the approval tests' team and systems (also used by the client, hardening and integration tests) --------
+
+
+@pytest.fixture
+def team(client: Any, plant: dict[str, object]) -> dict[str, dict[str, str]]:
+    """Auth headers per username; ``admin`` is the plant fixture's admin with a long-lived token."""
+    headers = {name: factories.long_lived_user(name, grant) for name, grant in TEAM.items()}
+    headers["admin"] = token_headers("admin", expires_days=3650, name="long")
+    return headers
+
+
+@pytest.fixture
+def make_system(client: Any, team: dict[str, dict[str, str]]) -> Callable[..., str]:
+    """Create a system owned by bob (with versions v1, v2) and optionally classify it; returns its id."""
+    admin = team["admin"]
+
+    def factory(
+        answers: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        **fields: Any,
+    ) -> str:
+        body = {
+            "name": "Weld seam inspection",
+            "purpose": "camera-based weld seam defect detection",
+            "site": "STR",
+            "line": "BODY1",
+            "business_owner": "bob",
+            **fields,
+        }
+        r = client.post("/api/v1/systems", json=body, headers=admin)
+        assert r.status_code == 201, r.text
+        system_id = r.json()["id"]
+        for version, digest in (("v1", DIGEST_V1), ("v2", DIGEST_V2)):
+            r = client.post(
+                f"/api/v1/systems/{system_id}/versions",
+                json={
+                    "version": version,
+                    "artifact_digest": digest,
+                    "metrics": metrics
+                    if metrics is not None
+                    else {"recall": 0.98, "false_reject_rate": 0.01},
+                },
+                headers=admin,
+            )
+            assert r.status_code == 201, r.text
+        if answers is not None:
+            classify(client, admin, system_id, answers)
+        return system_id
+
+    return factory
+
+
+# -- the operations tests' people and driver (also used by the integration tests) ----------------------------
+
+
+@pytest.fixture
+def long_lived_user(db: None) -> Callable[..., dict[str, str]]:
+    """Like ``make_user``, with tokens valid for ten years, so tests may travel in time."""
+    return factories.long_lived_user
+
+
+@pytest.fixture
+def ops(
+    client: Any, admin: dict[str, str], long_lived_user: Callable[..., dict[str, str]], plant: Any
+) -> Ops:
+    """People: bob and bea (business owners in STR and LYO), carol (compliance), rita (risk), otto (OT
+    security), dora (DPO), sam (safety), pip (mlops pipeline), audrey (auditor in STR), lou (business owner in
+    LYO only)."""
+    make_user = long_lived_user
+    users = {
+        "admin": admin,  # the plant's admin (token valid 30 days: do not travel with it)
+        "bob": make_user("bob", ("business_owner", "STR"), ("business_owner", "LYO")),
+        "bea": make_user("bea", ("business_owner", "STR"), ("business_owner", "LYO")),
+        "lou": make_user("lou", ("business_owner", "LYO")),
+        "carol": make_user("carol", ("compliance_officer", "*")),
+        "rita": make_user("rita", ("risk_officer", "*")),
+        "otto": make_user("otto", ("ot_security", "*")),
+        "dora": make_user("dora", ("dpo", "*")),
+        "sam": make_user("sam", ("safety_engineer", "*")),
+        "pip": make_user("pip", ("mlops", "*")),
+        "audrey": make_user("audrey", ("auditor", "STR")),
+    }
+    return Ops(client, users)

@@ -215,7 +215,6 @@ def test_migrate_builds_a_fresh_database(cli, tmp_path, monkeypatch):
         get_settings.cache_clear()
 
 
-def test_help_lists_the_commands(cli):
-    out = _ok(cli("--help"))
-    for command in ("serve", "migrate", "users", "tokens", "audit"):
-        assert command in out
+@pytest.mark.parametrize("command", ["serve", "migrate", "users", "tokens", "audit"])
+def test_help_lists_the_commands(cli, command):
+    assert command in _ok(cli("--help"))

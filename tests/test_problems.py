@@ -58,11 +58,11 @@ def test_forbidden_and_conflict_and_not_found(client, admin, plant, make_user):
     )
 
 
-def test_unknown_api_path_is_404_problem(client, admin):
-    # (paths outside /api are web pages, whose errors are HTML pages)
-    for path in ("/api/v1/nothing-here", "/api/v2/systems", "/api"):
-        body = assert_problem(client.get(path, headers=admin), 404)
-        assert path in body["detail"]
+# (paths outside /api are web pages, whose errors are HTML pages)
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v2/systems", "/api"])
+def test_unknown_api_path_is_404_problem(client, admin, path):
+    body = assert_problem(client.get(path, headers=admin), 404)
+    assert path in body["detail"]
 
 
 def test_wrong_method_is_405_problem(client, admin):

@@ -8,14 +8,14 @@ transaction. Nothing here commits; the caller's unit of work does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.approvals import service, webhooks
 from app.approvals.models import (
@@ -76,12 +76,7 @@ def _value(member: Any) -> Any:
 def _summary(a: ApprovalRequest) -> dict[str, Any]:
     """What audit events and webhooks carry about a request."""
     return {
-        "id": a.id,
-        "system_id": a.system_id,
-        "site": a.site,
-        "version": a.version,
-        "artifact_digest": a.artifact_digest,
-        "environment": str(a.environment),
+        **service.request_identity(a),
         "state": str(a.state),
         "requester": a.requester,
         "required_signoffs": list(a.required_signoffs),
@@ -316,7 +311,7 @@ def _check_prerequisite(
             ApprovalRequest.version == version,
             ApprovalRequest.environment == env,
             ApprovalRequest.artifact_digest == digest,
-            ApprovalRequest.state.in_([ApprovalState.approved, ApprovalState.expired]),
+            col(ApprovalRequest.state).in_([ApprovalState.approved, ApprovalState.expired]),
         )
     ).first()
     if found is None:
@@ -401,7 +396,7 @@ def sign(
         if comment is None and rules.reject_requires_comment:
             raise field_error(["body", "comment"], "a rejection must say why")
     else:
-        hint = comment_hint(rules, a, role)
+        hint = comment_hint(rules, a.required_because, role)
         if hint and comment is None:
             gap = f" (SL gap: {', '.join(a.sl_gap)})" if a.sl_gap else ""
             raise field_error(["body", "comment"], f"required for {role}: {hint}{gap}")
@@ -470,10 +465,11 @@ def sign(
     return a
 
 
-def comment_hint(rules: Rules, a: ApprovalRequest, role: str) -> str | None:
-    """The hint of the first rule that required ``role`` for this request and wants a comment with it."""
+def comment_hint(rules: Rules, required_because: Mapping[str, list[str]], role: str) -> str | None:
+    """The hint of the first rule that required ``role`` for a request (its ``required_because``) and
+    wants a comment with it."""
     by_id = {r.id: r for r in rules.table.rules}
-    for rule_id in a.required_because.get(role, []):
+    for rule_id in required_because.get(role, []):
         rule = by_id.get(rule_id)
         if rule is not None and rule.comment_required:
             return rule.comment_hint or f"rule {rule.id} requires a comment"
@@ -540,13 +536,20 @@ def revoke(
     return a
 
 
+def _overdue(now: datetime) -> sa.ColumnElement[bool]:
+    """Approved and past ``valid_until``: due to be recorded as expired."""
+    return sa.and_(
+        col(ApprovalRequest.state) == ApprovalState.approved, col(ApprovalRequest.valid_until) <= now
+    )
+
+
 def expire_due(session: Session, *, now: datetime | None = None, limit: int = 500) -> list[str]:
     """Record the expiry of approvals past ``valid_until`` (a review is then due); returns their ids."""
     now = now or utcnow()
     rows = session.exec(
         select(ApprovalRequest)
-        .where(ApprovalRequest.state == ApprovalState.approved, ApprovalRequest.valid_until <= now)
-        .order_by(ApprovalRequest.valid_until)
+        .where(_overdue(now))
+        .order_by(col(ApprovalRequest.valid_until))
         .limit(limit)
         .with_for_update()
     ).all()
@@ -577,11 +580,7 @@ def sweep_expired() -> int:
     """One background round: expire overdue approvals (checked cheaply, read-only, first), then the hooks."""
     now = utcnow()
     with session_scope(write=False) as session:
-        due = session.exec(
-            select(sa.func.count())
-            .select_from(ApprovalRequest)
-            .where(ApprovalRequest.state == ApprovalState.approved, ApprovalRequest.valid_until <= now)
-        ).one()
+        due = session.exec(select(sa.func.count()).select_from(ApprovalRequest).where(_overdue(now))).one()
     expired = 0
     if due:
         with session_scope() as session:

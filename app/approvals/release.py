@@ -1,12 +1,15 @@
 """The release gate: may version V of system S run in environment E, right now?
 
-This is the hot path that pipelines call on every deployment, so it is built to be cheap: an ``async``
-endpoint (no threadpool) running ONE plain-SQL statement of indexed point lookups (token and user, system,
-zone, version, newest classification basis, every request for this release with a reclassification flag)
-on a DBAPI connection the event-loop thread keeps (no ORM session, no pool round trip, no BEGIN). One
-statement is one snapshot. Nothing is cached across calls except the rule table (read at start) and
-Casbin's decisions (invalidated with every grant change), so the answer always reflects the registry as
-committed at the moment of the call.
+This is the hot path that pipelines call on every deployment, so it is built to be cheap: ONE statement of
+indexed point lookups (token and user, system, zone, version, newest classification basis, every request
+for this release with its reclassification flag and signed roles), built with SQLAlchemy Core from the
+domains' own columns and rules, compiled once per dialect and run on a bare DBAPI connection (SQLite: one
+the thread keeps; PostgreSQL: a psycopg async pool, ``app.approvals.gate_db``), rows read by column name.
+Reads are autocommit: each statement is its own snapshot of what is committed. Nothing is cached across
+calls except the rule table (read at start) and Casbin's decisions (invalidated with every grant change).
+
+Other domains add reasons through ``register_release_check``: a ``ReleaseCheck`` declares its Core
+statements and a pure function of their rows, so the same check runs on the sync and the async path.
 
 Reasons carry ``severity``: ``error`` reasons deny; ``warning`` reasons (e.g. ``SL_GAP_ACCEPTED``) may
 accompany an allowed answer. A denial always has at least one error reason.
@@ -15,35 +18,41 @@ accompany an allowed answer. A denial always has at least one error reason.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import unquote_plus
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any, NamedTuple, cast
 
 import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, col
 
 from app.approvals.models import ApprovalState, Environment
 from app.approvals.rules import Facts, Rules
-from app.approvals.service import facts_changed, failed_condition
-from app.db import utcnow
-from app.errors import NotFound, Unauthorized, Unprocessable
-from app.identity import authz
-from app.identity.dependencies import Principal
-from app.identity.service import TOKEN_PREFIX, hash_token, needs_touch
-from app.systems.models import (
-    DIGEST_PATTERN,
-    SYSTEM_ID_PATTERN,
-    VERSION_PATTERN,
-    sl_gap,
-    sl_unassessed,
+from app.approvals.service import (
+    approval_order,
+    effective_state,
+    facts_changed,
+    failed_condition,
+    reclassified_since,
 )
+from app.classification.models import Classification
+from app.classification.service import current_classification_statement
+from app.db import UTCDateTime, utcnow
+from app.errors import NotFound
+from app.identity import authz
+from app.identity import service as identity
+from app.identity.dependencies import Principal
+from app.systems.models import sl_gap, sl_unassessed
 from app.zones.models import is_ot_level
 
 Reason = dict[str, str]
+Row = dict[str, Any]
 
 NOT_CLASSIFIED = "NOT_CLASSIFIED"
 PROHIBITED = "PROHIBITED"
@@ -71,100 +80,108 @@ def warning(code: str, message: str) -> Reason:
     return {"code": code, "message": message, "severity": "warning"}
 
 
-# --- the query --------------------------------------------------------------------------------------
+# --- Core statements on bare DBAPI connections --------------------------------------------------------------
 
-_PATTERNS = {
-    "system": re.compile(SYSTEM_ID_PATTERN),
-    "version": re.compile(VERSION_PATTERN),
-    "artifact_digest": re.compile(DIGEST_PATTERN),
+_DIALECTS: dict[str, sa.Dialect] = {
+    "sqlite": sqlite.dialect(paramstyle="named"),
+    "postgresql": postgresql.psycopg.dialect(),  # type: ignore[no-untyped-call]  # untyped constructor
 }
-_ENVIRONMENTS = frozenset(e.value for e in Environment)
 
 
-def query_pairs(query_string: bytes) -> dict[str, str]:
-    """A raw query string as a dict (the last value of a repeated name wins, as in Starlette)."""
-    pairs: dict[str, str] = {}
-    if not query_string:
-        return pairs
-    for part in query_string.decode("latin-1").split("&"):
-        if not part:
-            continue
-        name, _, value = part.partition("=")
-        if "%" in part or "+" in part:
-            name, value = unquote_plus(name), unquote_plus(value)
-        pairs[name] = value
-    return pairs
+def _dt(value: datetime | str | None) -> datetime | None:
+    """A stored ``UTCDateTime`` as an aware datetime (SQLite gives ISO text, psycopg a datetime)."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def parse_query(params: Mapping[str, str]) -> dict[str, str | None]:
-    """``system``, ``version``, ``environment`` (default production) and ``artifact_digest``, or one 422
-    naming every bad parameter."""
-    errors: list[dict[str, Any]] = []
-    values: dict[str, str | None] = {}
-    for name in ("system", "version", "artifact_digest"):
-        value = params.get(name)
-        if value is None:
-            if name != "artifact_digest":
-                errors.append({"loc": ["query", name], "msg": "Field required"})
-        elif not _PATTERNS[name].fullmatch(value):
-            errors.append(
-                {"loc": ["query", name], "msg": f"String should match pattern '{_PATTERNS[name].pattern}'"}
-            )
-        values[name] = value
-    environment = params.get("environment", "production")
-    if environment not in _ENVIRONMENTS:
-        errors.append({"loc": ["query", "environment"], "msg": "Input should be 'pilot' or 'production'"})
-    if errors:
-        first = errors[0]
-        raise Unprocessable(f"{'.'.join(first['loc'])}: {first['msg']}", errors=errors)
-    return {
-        "system_id": values["system"],
-        "version": values["version"],
-        "environment": environment,
-        "artifact_digest": values["artifact_digest"],
-    }
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-# --- plain SQL on a DBAPI connection -------------------------------------------------------------------
+def _js(value: Any) -> Any:
+    """A stored ``JSON`` column as Python data (psycopg decodes it already; SQLite gives text)."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
-_NAMED = re.compile(r":([a-z_]+)")
+
+def _decoder(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    if isinstance(column_type, UTCDateTime):
+        return _dt
+    if isinstance(column_type, sa.JSON):
+        return _js
+    if isinstance(column_type, sa.Date) and not isinstance(column_type, sa.DateTime):
+        return _date
+    return None
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One statement as one dialect's SQL, with its constant parameters and a decoder per column."""
+
+    sql: str
+    defaults: dict[str, Any]
+    names: tuple[str, ...]
+    decoders: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: given.get(name, default) for name, default in self.defaults.items()}
+
+    def rows(self, fetched: list[Any]) -> list[Row]:
+        names, decoders = self.names, self.decoders
+        rows = []
+        for values in fetched:
+            row = dict(zip(names, values, strict=True))
+            for i, decode in decoders:
+                row[names[i]] = decode(values[i])
+            rows.append(row)
+        return rows
+
+
+class GateQuery:
+    """A Core statement compiled once per dialect, run on bare DBAPI connections, rows read by column name.
+
+    Bind parameters by name (``sid``, ``ver``, ``env``, ``h``); constants in the statement are bound too.
+    """
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        self.statement = statement
+        self._compiled: dict[str, Compiled] = {}
+
+    def compiled(self, dialect: str) -> Compiled:
+        done = self._compiled.get(dialect)
+        if done is None:
+            done = self._compiled[dialect] = self._compile(dialect)
+        return done
+
+    def _compile(self, dialect: str) -> Compiled:
+        compiled = self.statement.compile(
+            dialect=_DIALECTS[dialect], compile_kwargs={"render_postcompile": True}
+        )
+        sql = compiled.string
+        marker = ":{}" if dialect == "sqlite" else "%({})s"
+        defaults = {
+            k: v.value if isinstance(v, Enum) else v
+            for k, v in compiled.params.items()
+            if marker.format(k) in sql  # parameters rendered inline by the compiler are not sent
+        }
+        columns = list(self.statement.selected_columns)
+        decoders = tuple((i, d) for i, c in enumerate(columns) if (d := _decoder(c.type)) is not None)
+        names = tuple(self.statement.selected_columns.keys())
+        return Compiled(sql, defaults, names, decoders)
 
 
 class RawReader:
-    """Runs plain SQL (``:name`` parameters) on one DBAPI connection and decodes SQLite's text values."""
-
-    _pg_sql: dict[str, str] = {}
+    """Runs ``GateQuery`` statements on one sync DBAPI connection (sqlite3, or psycopg inside a session)."""
 
     def __init__(self, dbapi_connection: Any, dialect: str) -> None:
         self.cursor = dbapi_connection.cursor()
-        self.sqlite = dialect == "sqlite"
+        self.dialect = dialect
 
-    def all(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        if not self.sqlite:
-            converted = self._pg_sql.get(sql)
-            if converted is None:
-                converted = self._pg_sql[sql] = _NAMED.sub(r"%(\1)s", sql)
-            sql = converted
-        self.cursor.execute(sql, params)
-        return self.cursor.fetchall()
-
-    def one(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        rows = self.all(sql, params)
-        return rows[0] if rows else None
-
-    def dt(self, value: Any) -> datetime | None:
-        """A stored ``UTCDateTime`` as an aware datetime."""
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    def js(self, value: Any) -> Any:
-        """A stored ``JSON`` column as Python data (psycopg decodes it already; SQLite gives text)."""
-        if isinstance(value, str | bytes):
-            return orjson.loads(value)
-        return value
+    def rows(self, query: GateQuery, params: Mapping[str, Any]) -> list[Row]:
+        compiled = query.compiled(self.dialect)
+        self.cursor.execute(compiled.sql, compiled.params(params))
+        return compiled.rows(self.cursor.fetchall())
 
 
 class ConnectionLost(Exception):
@@ -197,7 +214,7 @@ def _open(engine: Engine) -> Any:
     never leak back into the pool's connections."""
     connection = engine.raw_connection()
     if engine.dialect.name == "postgresql":
-        connection.driver_connection.autocommit = True
+        connection.driver_connection.autocommit = True  # type: ignore[union-attr]  # psycopg's connection
     connection.detach()
     if engine.dialect.name == "sqlite":
         # Already autocommit (isolation_level=None, app.db). This long-lived, read-only connection gets a
@@ -226,142 +243,295 @@ def raw_reader(engine: Engine) -> Iterator[RawReader]:
         raise ConnectionLost(str(exc)) from exc
 
 
-# What the answer needs, in one statement: the token's owner (no row: unknown token), the system (NULL:
-# unknown), its zone, the requested version, the basis of its newest classification, and one row per
-# request for this release, each flagged when the system was classified into another class since.
-_CALLER = (
-    "t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id, u.username, u.is_active,"
-    " (SELECT r.revision FROM authz_revision r WHERE r.id = 1)"
-)
-_RELEASE = (
-    " s.id, s.site, s.ai_act_class, s.lifecycle_stage, s.personal_data, s.sl_achieved, s.archived_at,"
-    " s.risk_tier, z.purdue_level, z.sl_target, v.artifact_digest, v.metrics,"
-    " (SELECT c.basis FROM classification c WHERE c.system_id = s.id ORDER BY c.id DESC LIMIT 1),"
-    " a.id, a.state, a.artifact_digest, a.valid_until, a.classification_id, a.ai_act_class,"
-    " a.required_signoffs, a.conditions, a.sl_gap, a.created_at, a.close_reason,"
-    " EXISTS (SELECT 1 FROM classification c WHERE c.system_id = a.system_id"
-    "  AND c.id > COALESCE(a.classification_id, 0) AND c.ai_act_class <> a.ai_act_class),"
-    " s.facts_revision, a.facts_revision"
-)
-_JOINS = (
-    " LEFT JOIN zone z ON z.code = s.zone"
-    " LEFT JOIN model_version v ON v.system_id = s.id AND v.version = :ver"
-    " LEFT JOIN approval_request a ON a.system_id = s.id AND a.version = :ver AND a.environment = :env"
-)
-_GATE_SQL = (
-    f"SELECT {_CALLER},{_RELEASE} FROM api_token t JOIN app_user u ON u.id = t.user_id"
-    f" LEFT JOIN ai_system s ON s.id = :sid{_JOINS} WHERE t.token_hash = :h"
-)
-# The same for a caller already known (a browser session): no token part.
-_GATE_SQL_NO_TOKEN = (
-    "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-    f"{_RELEASE} FROM (SELECT 1 AS one) k LEFT JOIN ai_system s ON s.id = :sid{_JOINS}"
-)
-_CALLER_COLUMNS = 8
-_SIGNED_SQL = "SELECT role FROM sign_off WHERE approval_id = :aid"
+# --- the gate's statement ---------------------------------------------------------------------------------
 
 
-def fetch(db: RawReader, token: str | None, system_id: str, version: str, environment: str) -> list[Any]:
-    """The rows of ``_GATE_SQL`` (or, without a token, of ``_GATE_SQL_NO_TOKEN``)."""
-    params = {"sid": system_id, "ver": version, "env": environment}
-    if token is None:
-        return db.all(_GATE_SQL_NO_TOKEN, params)
-    return db.all(_GATE_SQL, params | {"h": hash_token(token)})
+def param(name: str) -> sa.BindParameter[Any]:
+    """A bind parameter of a gate statement: ``sid``, ``ver``, ``env`` (and ``h``, the token's hash)."""
+    return sa.bindparam(name, None)  # a value (None) makes it optional, so statements compile ahead of use
 
 
-def check_token(token: str | None) -> str:
-    """The bearer token, or 401 when there is none or it cannot be one of ours."""
-    if token is None:
-        raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-        raise Unauthorized("malformed token")
-    return token
+def _table(name: str) -> sa.Table:
+    return SQLModel.metadata.tables[name]
+
+
+def newest_classification(*columns: Any, system_id: Any) -> sa.Select[Any]:
+    """``columns`` of a system's current classification (``system_id``: a bound parameter or a column)."""
+    # current_classification_statement is typed for an id value; a parameter or column works the same there
+    return current_classification_statement(cast(str, system_id)).with_only_columns(*columns)
+
+
+def _gate_statement(with_token: bool) -> sa.Select[Any]:
+    """What the answer needs, in one statement: the token's owner (no row: unknown token), the system (NULL
+    ``system_id``: unknown), its zone, the requested version, the basis of its newest classification, and
+    one row per request for this release, each flagged when the system was classified into another class
+    since, with the roles signed so far."""
+    s, z, v = _table("ai_system"), _table("zone"), _table("model_version")
+    a, so = _table("approval_request"), _table("sign_off")
+    sid, ver, env = param("sid"), param("ver"), param("env")
+    release_columns = (
+        s.c.id.label("system_id"),
+        s.c.site,
+        s.c.ai_act_class,
+        s.c.lifecycle_stage,
+        s.c.personal_data,
+        s.c.sl_achieved,
+        s.c.archived_at,
+        s.c.risk_tier,
+        s.c.facts_revision,
+        z.c.purdue_level,
+        z.c.sl_target,
+        v.c.artifact_digest.label("digest"),
+        v.c.metrics,
+        newest_classification(col(Classification.basis), system_id=s.c.id).scalar_subquery().label("basis"),
+        a.c.id.label("approval_id"),
+        a.c.state,
+        a.c.artifact_digest.label("approval_digest"),
+        a.c.valid_until,
+        a.c.classification_id,
+        a.c.ai_act_class.label("approval_class"),
+        a.c.required_signoffs,
+        a.c.conditions,
+        a.c.sl_gap,
+        a.c.created_at,
+        a.c.close_reason,
+        a.c.facts_revision.label("approval_facts_revision"),
+        reclassified_since().label("reclassified"),
+        sa.select(sa.func.aggregate_strings(so.c.role, ","))
+        .where(so.c.approval_id == a.c.id)
+        .scalar_subquery()
+        .label("signed"),
+    )
+
+    def release(left: sa.FromClause) -> sa.Join:
+        return (
+            left.outerjoin(s, s.c.id == sid)
+            .outerjoin(z, z.c.code == s.c.zone)
+            .outerjoin(v, sa.and_(v.c.system_id == s.c.id, v.c.version == ver))
+            .outerjoin(a, sa.and_(a.c.system_id == s.c.id, a.c.version == ver, a.c.environment == env))
+        )
+
+    if not with_token:
+        anchor = sa.select(sa.literal(1).label("one")).subquery("k")
+        return sa.select(*release_columns).select_from(release(anchor))
+    t, u = _table("api_token"), _table("app_user")
+    return (
+        sa.select(*identity.TOKEN_OWNER_COLUMNS, *release_columns)
+        .select_from(release(t.join(u, u.c.id == t.c.user_id)))
+        .where(t.c.token_hash == param("h"))
+    )
+
+
+GATE_QUERY = GateQuery(_gate_statement(with_token=True))
+RELEASE_QUERY = GateQuery(_gate_statement(with_token=False))  # a caller already known (session, service)
+
+
+def gate_params(system_id: str, version: str, environment: str, token: str | None = None) -> dict[str, Any]:
+    """The bind parameters of every gate statement (release checks use the same names)."""
+    params: dict[str, Any] = {"sid": system_id, "ver": version, "env": environment}
+    if token is not None:
+        params["h"] = identity.hash_token(token)
+    return params
 
 
 def authenticate(
-    db: RawReader, rows: list[Any], get_authorizer: Callable[[int], authz.Authorizer]
+    rows: list[Row], now: datetime, get_authorizer: Callable[[int], authz.Authorizer] = authz.authorizer_for
 ) -> tuple[Principal, bool]:
-    """The caller behind the token of ``rows``, and whether its ``last_used_at`` is due to be refreshed.
-
-    The same checks as ``app.identity.service.resolve_token``: unknown, revoked, expired, deactivated: 401.
-    """
-    if not rows:
-        raise Unauthorized("unknown token")
-    token_id, expires_at, revoked_at, last_used_at, user_id, username, is_active, revision = rows[0][:8]
-    if revoked_at is not None:
-        raise Unauthorized("token revoked")
-    expires = db.dt(expires_at)
-    if expires is None or expires <= utcnow():
-        raise Unauthorized("token expired")
-    if not is_active:
-        raise Unauthorized("user deactivated")
+    """The caller behind the token of ``rows`` (``GATE_QUERY``), and whether its ``last_used_at`` is due to
+    be refreshed; 401 by the same rules as every other endpoint (``identity.token_owner``)."""
+    owner = identity.token_owner(rows[0] if rows else None, now)
     principal = Principal(
-        user_id=user_id, username=username, authorizer=get_authorizer(revision or 0), token_id=token_id
+        user_id=owner.user_id,
+        username=owner.username,
+        authorizer=get_authorizer(owner.authz_revision),
+        token_id=owner.token_id,
     )
-    return principal, needs_touch(db.dt(last_used_at))
+    return principal, identity.needs_touch(owner.last_used_at)
 
 
-# --- the decision --------------------------------------------------------------------------------------
+# --- other domains' checks --------------------------------------------------------------------------------
 
-ReleaseCheck = Callable[[RawReader, str, str, str], list[Reason]]
+
+@dataclass(frozen=True)
+class CheckInput:
+    """What a release check judges: the release asked about, the time, and its statements' rows by name."""
+
+    system_id: str
+    version: str
+    environment: str
+    now: datetime
+    rows: dict[str, list[Row]]
+
+
+@dataclass(eq=False)  # compared by identity (its statements build expressions on ==)
+class ReleaseCheck:
+    """Another domain's part of the answer: Core statements (bind parameters ``param("sid")``, ``"ver"``,
+    ``"env"``), built by ``statements`` at first use, that the gate runs on whichever connection it has,
+    and ``evaluate``, a pure function of their rows by name. ``environments``: where it applies (None:
+    everywhere; elsewhere its statements are not even run)."""
+
+    statements: Callable[[], Mapping[str, sa.Select[Any]]]
+    evaluate: Callable[[CheckInput], list[Reason]]
+    environments: frozenset[str] | None = None
+    _queries: dict[str, GateQuery] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def queries(self) -> dict[str, GateQuery]:
+        if self._queries is None:
+            self._queries = {name: GateQuery(statement) for name, statement in self.statements().items()}
+        return self._queries
+
+    def applies(self, environment: str) -> bool:
+        return self.environments is None or environment in self.environments
+
+    def __call__(
+        self, db: RawReader, system_id: str, version: str, environment: str, now: datetime | None = None
+    ) -> list[Reason]:
+        """The check on a sync connection."""
+        if not self.applies(environment):
+            return []
+        params = gate_params(system_id, version, environment)
+        rows = {name: db.rows(query, params) for name, query in self.queries.items()}
+        return self.evaluate(CheckInput(system_id, version, environment, now or utcnow(), rows))
+
+
 _release_checks: list[ReleaseCheck] = []
 
 
 def register_release_check(check: ReleaseCheck) -> None:
-    """Hook for other domains (no import cycle: approvals never imports them; they register themselves):
-    ``check(db, system_id, version, environment)`` returns reasons built with ``error``/``warning``, e.g.
-    ``SUSPENDED_BY_INCIDENT`` (incidents) or ``REQUIREMENTS_OPEN`` (compliance requirements)."""
+    """Hook for other domains (no import cycle: approvals never imports them; they register themselves),
+    e.g. ``SUSPENDED_BY_INCIDENT`` (incidents) or ``REQUIREMENTS_OPEN`` (compliance requirements)."""
     _release_checks.append(check)
 
 
-def other_domains_reasons(db: RawReader, system_id: str, version: str, environment: str) -> list[Reason]:
-    """The reasons of every registered release check, in registration order."""
+def release_checks(environment: str) -> list[ReleaseCheck]:
+    """The registered checks that apply to ``environment``, in registration order."""
+    return [c for c in _release_checks if c.applies(environment)]
+
+
+def other_domains_reasons(
+    db: RawReader, system_id: str, version: str, environment: str, now: datetime
+) -> list[Reason]:
+    """The reasons of every registered release check, in registration order (sync connection)."""
     reasons: list[Reason] = []
-    for check in _release_checks:
-        reasons.extend(check(db, system_id, version, environment))
+    for check in release_checks(environment):
+        reasons.extend(check(db, system_id, version, environment, now))
     return reasons
 
 
-_APPROVED = ApprovalState.approved.value
-_EXPIRED = ApprovalState.expired.value
+# --- the decision --------------------------------------------------------------------------------------
 
 
-def _effective(state: str, valid_until: datetime | None, now: datetime) -> str:
-    if state == _APPROVED and valid_until is not None and valid_until <= now:
-        return _EXPIRED
-    return state
+class Release(NamedTuple):
+    """The release asked about: this version of this system in this environment (and, optionally, the
+    artifact about to ship, which must be the version's recorded digest)."""
+
+    system_id: str
+    version: str
+    environment: str
+    artifact_digest: str | None = None
 
 
 def decide(
     db: RawReader,
     principal: Principal,
+    asked: Release,
     *,
-    system_id: str,
-    version: str,
-    environment: str,
-    artifact_digest: str | None,
     rules: Rules,
     now: datetime,
-    rows: list[Any] | None = None,
+    rows: list[Row] | None = None,
 ) -> dict[str, Any]:
-    """The release-permission answer, computed from the registry's current state.
+    """The release-permission answer, computed from the registry's current state, on a sync connection.
 
     Other domains may call it on any DBAPI connection (e.g. their transaction's, to refuse a deployment
-    with the gate's reasons); the endpoint passes the ``rows`` it fetched with the caller's token.
+    with the gate's reasons); the SQLite endpoint passes the ``rows`` it fetched with the caller's token.
     """
     if rows is None:
-        rows = fetch(db, None, system_id, version, environment)
-    first = rows[0] if rows else None
-    if first is None or first[_CALLER_COLUMNS] is None:
-        raise NotFound(f"system {system_id!r} does not exist")
-    system = first[_CALLER_COLUMNS + 1 : _CALLER_COLUMNS + 13]
-    site, ai_class, stage, personal_data, sl_achieved, archived_at, risk_tier, purdue, sl_target = system[:9]
-    digest, metrics, basis = system[9], system[10], system[11]
-    # the same 404 as for a system that does not exist (no existence leak)
-    principal.require("release", "read", site, entity_id=system_id, entity_type="system")
+        rows = db.rows(RELEASE_QUERY, gate_params(asked.system_id, asked.version, asked.environment))
+    target(principal, rows, asked.system_id)
+    others = other_domains_reasons(db, asked.system_id, asked.version, asked.environment, now)
+    return judge(rows, others, asked, rules=rules, now=now)
 
+
+def target(principal: Principal, rows: list[Row], system_id: str) -> None:
+    """404 for a system that does not exist, or that the caller may not ask about (no existence leak)."""
+    first = rows[0] if rows else None
+    if first is None or first["system_id"] is None:
+        raise NotFound(f"system {system_id!r} does not exist")
+    principal.require("release", "read", first["site"], entity_id=system_id, entity_type="system")
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One approval request of the release, as the gate read it (``approvals.service.Dated``)."""
+
+    id: str
+    state: str
+    valid_until: datetime | None
+    created_at: datetime
+    digest: str
+    ai_act_class: str
+    classification_id: int | None
+    close_reason: str | None
+    reclassified: bool
+    facts_changed: bool
+    required: list[str]
+    conditions: list[dict[str, Any]]
+    sl_gap: list[str]
+    signed: set[str]
+
+
+def _requests(rows: list[Row], now: datetime) -> list[_Request]:
+    """The release's requests, newest first (``approval_order``), with their state as of ``now``."""
+    requests = []
+    for r in rows:
+        if r["approval_id"] is None:
+            continue  # the LEFT JOIN found no request
+        request = _Request(
+            id=r["approval_id"],
+            state=r["state"],
+            valid_until=r["valid_until"],
+            created_at=r["created_at"],
+            digest=r["approval_digest"],
+            ai_act_class=r["approval_class"],
+            classification_id=r["classification_id"],
+            close_reason=r["close_reason"],
+            reclassified=bool(r["reclassified"]),
+            facts_changed=facts_changed(r["approval_facts_revision"], r["facts_revision"]),
+            required=r["required_signoffs"] or [],
+            conditions=r["conditions"] or [],
+            sl_gap=r["sl_gap"] or [],
+            signed=set(r["signed"].split(",")) if r["signed"] else set(),
+        )
+        requests.append(_with_state(request, now))
+    requests.sort(key=approval_order, reverse=True)
+    return requests
+
+
+def _with_state(request: _Request, now: datetime) -> _Request:
+    state = effective_state(request, now).value
+    if state == request.state:
+        return request
+    return _Request(**{**request.__dict__, "state": state})
+
+
+_APPROVED = ApprovalState.approved.value
+
+
+def judge(
+    rows: list[Row],
+    others: list[Reason],
+    asked: Release,
+    *,
+    rules: Rules,
+    now: datetime,
+) -> dict[str, Any]:
+    """The answer from the gate statement's ``rows`` (after ``target``) and the other domains' reasons."""
+    system_id, version, environment, artifact_digest = asked
+    first = rows[0]
+    ai_class, digest = first["ai_act_class"], first["digest"]
     reasons: list[Reason] = []
-    if archived_at is not None or stage == "retired":
+    if first["archived_at"] is not None or first["lifecycle_stage"] == "retired":
         reasons.append(error(SYSTEM_RETIRED, f"system {system_id} is retired"))
     if ai_class is None:
         reasons.append(error(NOT_CLASSIFIED, f"system {system_id} has not been classified under the AI Act"))
@@ -372,10 +542,10 @@ def decide(
 
     approval_id: str | None = None
     valid_until: datetime | None = None
-    current: dict[str, Any] | None = None
-    target, achieved = db.js(sl_target), db.js(sl_achieved)
-    gap = sl_gap(target, achieved)
-    unassessed = sl_unassessed(target, achieved)
+    current: _Request | None = None
+    target_sl, achieved = first["sl_target"], first["sl_achieved"]
+    gap = sl_gap(target_sl, achieved)
+    unassessed = sl_unassessed(target_sl, achieved)
     if unassessed and environment == Environment.production:
         # Not an accepted gap: no OT security sign-off can have accepted a level nobody assessed.
         frs = ", ".join(unassessed)
@@ -396,47 +566,27 @@ def decide(
             )
         )
     else:
-        approvals = []
-        for row in rows:
-            r = row[_CALLER_COLUMNS + 13 :]
-            if r[0] is None:
-                continue  # the LEFT JOIN found no request
-            until = db.dt(r[3])
-            approvals.append(
-                {
-                    "id": r[0],
-                    "state": _effective(r[1], until, now),
-                    "digest": r[2],
-                    "valid_until": until,
-                    "classification_id": r[4],
-                    "ai_act_class": r[5],
-                    "close_reason": r[10],
-                    "reclassified": bool(r[11]),
-                    "facts_changed": facts_changed(r[13], r[12]),
-                    "row": r,
-                }
-            )
-        if len(approvals) > 1:
-            approvals.sort(key=lambda a: (db.dt(a["row"][9]), len(a["id"]), a["id"]), reverse=True)
-        current = next((a for a in approvals if a["state"] == _APPROVED and a["digest"] == digest), None)
+        approvals = _requests(rows, now)
+        current = next((a for a in approvals if a.state == _APPROVED and a.digest == digest), None)
         if current is not None:
-            approval_id, valid_until = current["id"], current["valid_until"]
+            approval_id, valid_until = current.id, current.valid_until
+            purdue = first["purdue_level"]
             facts = Facts(
                 ai_act_class=ai_class,
                 environment=environment,
-                personal_data=bool(personal_data),
+                personal_data=bool(first["personal_data"]),
                 ot_zone=purdue is not None and is_ot_level(purdue),
                 sl_gap=gap,
-                basis=db.js(basis) or [],
-                risk_tier=risk_tier,
+                basis=first["basis"] or [],
+                risk_tier=first["risk_tier"],
                 sl_unassessed=unassessed,
             )
-            reasons += _check_current(rules, _details(db, current), facts, db.js(metrics))
+            reasons += _check_current(rules, current, facts, first["metrics"])
         else:
-            reasons += _explain_missing(db, approvals, system_id, version, environment, digest)
+            reasons += _explain_missing(approvals, system_id, version, environment, digest)
             if approvals:
-                approval_id = approvals[0]["id"]
-    reasons += other_domains_reasons(db, system_id, version, environment)
+                approval_id = approvals[0].id
+    reasons += others
 
     reasons.sort(key=lambda r: r["severity"] != "error")  # what denies first, each group in check order
     allowed = not any(r["severity"] == "error" for r in reasons)
@@ -445,7 +595,7 @@ def decide(
             warning(
                 SL_GAP_ACCEPTED,
                 f"security level below the zone target in {', '.join(gap)}; accepted with compensating "
-                f"countermeasures by the OT security sign-off of {current['id']}",
+                f"countermeasures by the OT security sign-off of {current.id}",
             )
         )
     return {
@@ -460,70 +610,56 @@ def decide(
     }
 
 
-def _details(db: RawReader, a: dict[str, Any]) -> dict[str, Any]:
-    """Decode the JSON columns of one request (only the one the answer rests on needs them)."""
-    row = a["row"]
-    a["required"] = db.js(row[6]) or []
-    a["conditions"] = db.js(row[7]) or []
-    a["sl_gap"] = db.js(row[8]) or []
-    return a
-
-
-def _check_current(
-    rules: Rules, a: dict[str, Any], facts: Facts, metrics: dict[str, Any] | None
-) -> list[Reason]:
+def _check_current(rules: Rules, a: _Request, facts: Facts, metrics: dict[str, Any] | None) -> list[Reason]:
     """What may still stand in the way of a granted, unexpired approval."""
     reasons: list[Reason] = []
-    if a["facts_changed"]:
+    if a.facts_changed:
         reasons.append(
             error(
                 CHANGED_SINCE_APPROVAL,
                 f"a fact that decides who must sign (owner, personal data, zone, security level or AI Act "
-                f"role) changed after approval {a['id']} was requested: a new approval is needed",
+                f"role) changed after approval {a.id} was requested: a new approval is needed",
             )
         )
-    if a["reclassified"] or facts.ai_act_class != a["ai_act_class"]:
+    if a.reclassified or facts.ai_act_class != a.ai_act_class:
         reasons.append(
             error(
                 RECLASSIFIED_SINCE_APPROVAL,
-                f"approval {a['id']} was granted for class {a['ai_act_class']}; the system has since been "
+                f"approval {a.id} was granted for class {a.ai_act_class}; the system has since been "
                 f"classified {facts.ai_act_class}: a new approval is needed",
             )
         )
         return reasons
     now_required = rules.required(facts)
-    missing = [r for r in now_required.roles if r not in a["required"]]
+    missing = [r for r in now_required.roles if r not in a.required]
     if missing:
         why = "; ".join(f"{r}: {', '.join(now_required.because[r])}" for r in missing)
         reasons.append(
             error(
                 CONDITION_NOT_MET,
-                f"the system changed since approval {a['id']}: it now also needs the sign-off of "
+                f"the system changed since approval {a.id}: it now also needs the sign-off of "
                 f"{', '.join(missing)} ({why}); submit a new request",
             )
         )
-    unaccepted = [fr for fr in facts.sl_gap if fr not in a["sl_gap"]]
+    unaccepted = [fr for fr in facts.sl_gap if fr not in a.sl_gap]
     if unaccepted and "ot_security" not in missing:
         reasons.append(
             error(
                 CONDITION_NOT_MET,
                 f"security level below the zone target in {', '.join(unaccepted)}, which the OT security "
-                f"sign-off of {a['id']} did not accept; submit a new request",
+                f"sign-off of {a.id} did not accept; submit a new request",
             )
         )
-    for condition in a["conditions"]:
+    for condition in a.conditions:
         failure = failed_condition(condition, metrics)
         if failure is not None:
             who = condition.get("role")
-            reasons.append(
-                error(CONDITION_NOT_MET, failure + (f" (set by {who} in {a['id']})" if who else ""))
-            )
+            reasons.append(error(CONDITION_NOT_MET, failure + (f" (set by {who} in {a.id})" if who else "")))
     return reasons
 
 
 def _explain_missing(
-    db: RawReader,
-    approvals: list[dict[str, Any]],
+    approvals: list[_Request],
     system_id: str,
     version: str,
     environment: str,
@@ -534,35 +670,32 @@ def _explain_missing(
         return [
             error(NO_APPROVAL, f"no approval requested for {system_id} version {version} in {environment}")
         ]
-    reasons = [_reason_for(db, approvals[0], digest)]
-    granted = next((a for a in approvals if a["state"] in ("approved", "expired", "revoked")), None)
+    reasons = [_reason_for(approvals[0], digest)]
+    granted = next((a for a in approvals if a.state in ("approved", "expired", "revoked")), None)
     if granted is not None and granted is not approvals[0]:
-        reasons.append(_reason_for(db, granted, digest))
+        reasons.append(_reason_for(granted, digest))
     return reasons
 
 
-def _reason_for(db: RawReader, a: dict[str, Any], digest: str) -> Reason:
-    state = a["state"]
+def _reason_for(a: _Request, digest: str) -> Reason:
+    state = a.state
     if state == "submitted":
-        signed = {r[0] for r in db.all(_SIGNED_SQL, {"aid": a["id"]})}
-        pending = [r for r in _details(db, a)["required"] if r not in signed]
+        pending = [r for r in a.required if r not in a.signed]
         return error(
-            APPROVAL_PENDING, f"approval {a['id']} awaits the sign-off of {', '.join(pending) or 'nobody'}"
+            APPROVAL_PENDING, f"approval {a.id} awaits the sign-off of {', '.join(pending) or 'nobody'}"
         )
     if state == "rejected":
-        return error(APPROVAL_REJECTED, f"approval {a['id']} was {a['close_reason'] or 'rejected'}")
+        return error(APPROVAL_REJECTED, f"approval {a.id} was {a.close_reason or 'rejected'}")
     if state == "revoked":
-        return error(
-            APPROVAL_REVOKED, f"approval {a['id']} was revoked: {a['close_reason'] or 'no reason given'}"
-        )
+        return error(APPROVAL_REVOKED, f"approval {a.id} was revoked: {a.close_reason or 'no reason given'}")
     if state == "expired":
-        until = a["valid_until"].isoformat() if a["valid_until"] else "?"
-        return error(APPROVAL_EXPIRED, f"approval {a['id']} expired at {until}; a review is due")
+        until = a.valid_until.isoformat() if a.valid_until else "?"
+        return error(APPROVAL_EXPIRED, f"approval {a.id} expired at {until}; a review is due")
     if state == "withdrawn":
-        return error(NO_APPROVAL, f"approval request {a['id']} was withdrawn by its requester")
-    if a["digest"] != digest:
-        return error(NO_APPROVAL, f"approval {a['id']} is for artifact {a['digest']}, not {digest}")
-    return error(NO_APPROVAL, f"approval {a['id']} is {state}")
+        return error(NO_APPROVAL, f"approval request {a.id} was withdrawn by its requester")
+    if a.digest != digest:
+        return error(NO_APPROVAL, f"approval {a.id} is for artifact {a.digest}, not {digest}")
+    return error(NO_APPROVAL, f"approval {a.id} is {state}")
 
 
 def dumps(answer: dict[str, Any]) -> bytes:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any
 
+import psycopg
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, status
+from psycopg_pool import PoolTimeout
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Route
 
-from app.approvals import flows, release, service, webhooks
+from app.approvals import flows, gate_db, release, service, webhooks
 from app.approvals.models import (
     APPROVAL_ID_PATTERN,
     ApprovalCreate,
@@ -29,9 +32,8 @@ from app.approvals.rules import get_rules
 from app.db import SessionDep, get_engine, utcnow
 from app.errors import AppError, Unauthorized
 from app.http import IfMatchDep, Page, PageDep
-from app.identity import authz
 from app.identity import service as identity
-from app.identity.dependencies import CurrentPrincipal, Principal
+from app.identity.dependencies import CurrentPrincipal, Principal, bearer
 from app.identity.models import SITE_PATTERN, USERNAME_PATTERN, Role
 from app.logging import set_request_user
 from app.security import ratelimit
@@ -49,9 +51,19 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/api/v1", tags=["approvals"], lifespan=lifespan)
+
+
 # The release gate alone, included ahead of every other router: routes are matched in order, and this is
 # the endpoint pipelines call on every deployment.
-release_router = APIRouter(prefix="/api/v1", tags=["release"])
+@asynccontextmanager
+async def release_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await gate_db.close()  # the gate's PostgreSQL pool of this event loop, if it was opened
+
+
+release_router = APIRouter(prefix="/api/v1", tags=["release"], lifespan=release_lifespan)
 
 ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, description="e.g. APR-000042")]
 
@@ -194,45 +206,17 @@ class ServiceUnavailable(AppError):
     status, title, type_slug = 503, "Service unavailable", "service-unavailable"
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthorized("expected 'Authorization: Bearer <token>'")
-    return value.strip()
+class ReleaseQuery(BaseModel):
+    """The release asked about."""
 
-
-_RELEASE_PARAMETERS = [
-    {
-        "name": "system",
-        "in": "query",
-        "required": True,
-        "description": "system id, e.g. AIS-000123",
-        "schema": {"type": "string", "pattern": SYSTEM_ID_PATTERN},
-    },
-    {
-        "name": "version",
-        "in": "query",
-        "required": True,
-        "description": "the version string",
-        "schema": {"type": "string", "pattern": VERSION_PATTERN},
-    },
-    {
-        "name": "environment",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "enum": [e.value for e in Environment], "default": "production"},
-    },
-    {
-        "name": "artifact_digest",
-        "in": "query",
-        "required": False,
-        "description": "optional: the artifact about to ship; it must be the version's recorded digest",
-        "schema": {"type": "string", "pattern": DIGEST_PATTERN},
-    },
-]
+    system: str = Field(pattern=SYSTEM_ID_PATTERN, description="system id, e.g. AIS-000123")
+    version: str = Field(pattern=VERSION_PATTERN, description="the version string")
+    environment: Environment = Environment.production
+    artifact_digest: str | None = Field(
+        default=None,
+        pattern=DIGEST_PATTERN,
+        description="optional: the artifact about to ship; it must be the version's recorded digest",
+    )
 
 
 @release_router.get(
@@ -242,64 +226,103 @@ _RELEASE_PARAMETERS = [
         401: {"description": "missing or bad token"},
         404: {"description": "unknown system, or one in a site the caller holds no role in"},
         422: {"description": "a missing or malformed query parameter"},
+        503: {"description": "the registry database did not answer in time; try again"},
     },
-    openapi_extra={"parameters": _RELEASE_PARAMETERS},
 )
-async def release_permission(request: Request) -> Response:
+async def release_permission(request: Request, query: Annotated[ReleaseQuery, Query()]) -> Response:
     """May this version run in this environment now? 200 with ``allowed`` and every reason that applies.
 
     Reasons have ``severity``: ``error`` denies; ``warning`` (``SL_GAP_ACCEPTED``) may come with an allow.
     With ``artifact_digest`` the answer also requires that digest to be the version's recorded one.
     An unknown version is 200 with ``UNKNOWN_VERSION``; an archived (retired, deleted) system answers
     ``SYSTEM_RETIRED``; an unknown system, or one in a site the caller holds no role in, is 404.
-    The query is parsed here rather than by FastAPI's parameter machinery, which would cost as much as
-    the decision itself (the parameters are documented above all the same).
     """
-    query = release.parse_query(release.query_pairs(request.scope["query_string"]))
-    token = _bearer(request)
-    web_principal = getattr(request.state, "web_principal", None) if token is None else None
+    token = bearer(request)
+    web = getattr(request.state, "web_principal", None) if token is None else None
+    web_principal = web if isinstance(web, Principal) else None  # as in get_principal
+    if web_principal is None:
+        if token is None:
+            raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
+        try:
+            identity.check_token_format(token)
+        except Unauthorized as exc:
+            await _count_failure(request, token, exc)
+            raise
+    release_query = release.Release(
+        query.system, query.version, query.environment.value, query.artifact_digest
+    )
     try:
-        answer, principal, touch = _decide(token, web_principal, **query)
+        if get_engine().dialect.name == "postgresql":
+            answer, principal, touch = await _decide_async(token, web_principal, release_query)
+        else:
+            answer, principal, touch = _decide(token, web_principal, release_query)
     except Unauthorized as exc:
-        if token is not None:  # a failed token counts like on every other endpoint (429 past the limit)
-            client_ip = request.client.host if request.client else None
-            await run_in_threadpool(ratelimit.token_failed, client_ip, token, exc.detail)
+        if token is not None:
+            await _count_failure(request, token, exc)
         raise
     if touch and principal.token_id:
         await run_in_threadpool(identity.touch_token, principal.token_id)
     return Response(release.dumps(answer), media_type="application/json")
 
 
-# Served by a plain Starlette route placed ahead of the documented one above: it skips FastAPI's
-# dependency solving, which costs as much as the decision itself. Same function, same answers.
-release_router.routes.insert(0, Route("/api/v1/release-permission", release_permission, methods=["GET"]))
+async def _count_failure(request: Request, token: str, exc: Unauthorized) -> None:
+    """A failed token counts like on every other endpoint (429 past the limit)."""
+    client_ip = request.client.host if request.client else None
+    await run_in_threadpool(ratelimit.token_failed, client_ip, token, exc.detail)
+
+
+def _caller(
+    rows: list[release.Row], web_principal: Principal | None, now: datetime
+) -> tuple[Principal, bool]:
+    principal, touch = (web_principal, False) if web_principal else release.authenticate(rows, now)
+    set_request_user(principal.username)
+    return principal, touch
 
 
 def _decide(
-    token: str | None, web_principal: Principal | None, **query: Any
+    token: str | None, web_principal: Principal | None, q: release.Release
 ) -> tuple[dict[str, Any], Principal, bool]:
-    """Authenticate and decide on one statement's snapshot (a lost connection is retried once)."""
-    if web_principal is None:
-        token = release.check_token(token)
+    """SQLite: authenticate and decide on the connection this thread keeps (local file: no network wait);
+    a lost connection is retried once."""
     engine = get_engine()
+    params = release.gate_params(q.system_id, q.version, q.environment, None if web_principal else token)
+    query = release.RELEASE_QUERY if web_principal else release.GATE_QUERY
     for attempt in (1, 2):
         try:
             with release.raw_reader(engine) as db:
-                rows = release.fetch(
-                    db,
-                    None if web_principal else token,
-                    query["system_id"],
-                    query["version"],
-                    query["environment"],
-                )
-                if web_principal is not None:
-                    principal, touch = web_principal, False
-                else:
-                    principal, touch = release.authenticate(db, rows, authz.authorizer_for)
-                set_request_user(principal.username)
-                answer = release.decide(db, principal, rules=get_rules(), now=utcnow(), rows=rows, **query)
+                now = utcnow()
+                rows = db.rows(query, params)
+                principal, touch = _caller(rows, web_principal, now)
+                answer = release.decide(db, principal, q, rules=get_rules(), now=now, rows=rows)
                 return answer, principal, touch
         except (release.ConnectionLost, sa.exc.OperationalError):
             if attempt == 2:
                 raise ServiceUnavailable("the registry database is unreachable; try again") from None
     raise AssertionError("unreachable")
+
+
+async def _decide_async(
+    token: str | None, web_principal: Principal | None, q: release.Release
+) -> tuple[dict[str, Any], Principal, bool]:
+    """PostgreSQL: the same statements and rules on a connection of the gate's async pool."""
+    params = release.gate_params(q.system_id, q.version, q.environment, None if web_principal else token)
+    query = release.RELEASE_QUERY if web_principal else release.GATE_QUERY
+    checks = release.release_checks(q.environment)
+    queries = [query] + [qy for check in checks for qy in check.queries.values()]
+    try:
+        async with gate_db.connection() as conn:
+            # The other domains' statements go in the same pipeline as the gate's own (one round trip);
+            # their rows are only judged once the caller may see the answer.
+            now = utcnow()
+            fetched = iter(await gate_db.rows_of_each(conn, queries, params))
+    except (psycopg.OperationalError, PoolTimeout):
+        raise ServiceUnavailable("the registry database is unreachable; try again") from None
+    rows = next(fetched)
+    principal, touch = _caller(rows, web_principal, now)
+    release.target(principal, rows, q.system_id)
+    others: list[release.Reason] = []
+    for check in checks:
+        check_rows = {name: next(fetched) for name in check.queries}
+        others += check.evaluate(release.CheckInput(q.system_id, q.version, q.environment, now, check_rows))
+    answer = release.judge(rows, others, q, rules=get_rules(), now=now)
+    return answer, principal, touch

@@ -16,11 +16,13 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from app.approvals.models import Environment
+from app.classification.engine import AIActClass
 from app.identity.models import Role
 from app.settings import get_settings
-from app.systems.models import AIActClass, RiskTier
+from app.systems.models import RiskTier
 
 RULES_FILE = "signoff_rules.yaml"
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -111,7 +113,8 @@ class RuleTable(_Strict):
         if "default" not in self.validity_months:
             raise ValueError("validity_months: a 'default' entry is required")
         seen: set[str] = set()
-        for rule in [*self.rules, *self.prerequisites]:
+        entries: list[Rule | Prerequisite] = [*self.rules, *self.prerequisites]
+        for rule in entries:
             if rule.id in seen:
                 raise ValueError(f"rule id {rule.id!r} is used twice")
             seen.add(rule.id)
@@ -208,7 +211,7 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _loc(error: dict[str, Any], raw: dict[str, Any]) -> str:
+def _loc(error: ErrorDetails, raw: dict[str, Any]) -> str:
     """``rules.2.require.0 (rule 'personal_data')``: the key path, and the id of the rule it is in."""
     loc = list(error.get("loc", ()))
     text = ".".join(str(p) for p in loc) or "(top level)"

@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.approvals.models import (
     ApprovalRead,
@@ -32,17 +32,14 @@ from app.approvals.models import (
 from app.approvals.rules import Facts, add_months
 from app.audit.service import canonical_json
 from app.classification.models import Classification, RiskAssessment
-from app.db import utcnow
+from app.classification.service import current_classification
+from app.db import paginate, utcnow
 from app.errors import Conflict, NotFound, field_error
 from app.http import PageParams
 from app.identity.models import Role
 from app.systems.models import AISystem, sl_gap, sl_unassessed
-from app.systems.service import register_dependent
 from app.zones.models import Zone
 from app.zones.service import is_ot
-
-# Approvals are history: a system that has any cannot be deleted, only retired and archived.
-register_dependent("approvals", ApprovalRequest.__table__)
 
 # --- content hashes ------------------------------------------------------------------------------------
 
@@ -51,8 +48,9 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def request_content(a: ApprovalRequest) -> dict[str, Any]:
-    """The fields of a request that sign-offs vouch for (everything a signer judged; not its state)."""
+def request_identity(a: ApprovalRequest) -> dict[str, Any]:
+    """Which release a request is about: its id, system, site, version, artifact and environment (the
+    head of both its signed content and the summary audit events and webhooks carry)."""
     return {
         "id": a.id,
         "system_id": a.system_id,
@@ -60,6 +58,13 @@ def request_content(a: ApprovalRequest) -> dict[str, Any]:
         "version": a.version,
         "artifact_digest": a.artifact_digest,
         "environment": str(a.environment),
+    }
+
+
+def request_content(a: ApprovalRequest) -> dict[str, Any]:
+    """The fields of a request that sign-offs vouch for (everything a signer judged; not its state)."""
+    return {
+        **request_identity(a),
         "requester": a.requester,
         "justification": a.justification,
         "required_signoffs": list(a.required_signoffs),
@@ -147,12 +152,6 @@ class SystemFacts:
     zone: Zone | None
 
 
-def current_classification(session: Session, system_id: str) -> Classification | None:
-    return session.exec(
-        select(Classification).where(Classification.system_id == system_id).order_by(Classification.id.desc())
-    ).first()
-
-
 def system_facts(session: Session, system: AISystem, environment: Environment | str) -> SystemFacts:
     """Class, basis, personal data, OT zone, SL gap and unassessed SLs of a system, as the rules see them."""
     classification = current_classification(session, system.id)
@@ -173,7 +172,23 @@ def system_facts(session: Session, system: AISystem, environment: Environment | 
     )
 
 
-def effective_state(a: ApprovalRequest, now: datetime | None = None) -> ApprovalState:
+class Dated(Protocol):
+    """What the state and order rules read of a request: an ``ApprovalRequest``, or a row the gate read."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def valid_until(self) -> datetime | None: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def effective_state(a: Dated, now: datetime | None = None) -> ApprovalState:
     """The state as of now: an approval past ``valid_until`` is expired even before the sweep records it."""
     state = ApprovalState(a.state)
     if state is ApprovalState.approved and a.valid_until is not None and a.valid_until <= (now or utcnow()):
@@ -181,7 +196,7 @@ def effective_state(a: ApprovalRequest, now: datetime | None = None) -> Approval
     return state
 
 
-def approval_order(a: ApprovalRequest) -> tuple[datetime, int, str]:
+def approval_order(a: Dated) -> tuple[datetime, int, str]:
     """Newest first when reversed: by creation, then by the numeric part of the id."""
     return (a.created_at, len(a.id), a.id)
 
@@ -234,7 +249,9 @@ def signoffs_of(session: Session, approval_ids: Iterable[str]) -> dict[str, list
     result: dict[str, list[SignOff]] = {i: [] for i in ids}
     if not ids:
         return result
-    for s in session.exec(select(SignOff).where(SignOff.approval_id.in_(ids)).order_by(SignOff.id)).all():
+    for s in session.exec(
+        select(SignOff).where(col(SignOff.approval_id).in_(ids)).order_by(col(SignOff.id))
+    ).all():
         result[s.approval_id].append(s)
     return result
 
@@ -252,37 +269,35 @@ def changed_ids(session: Session, approvals: Iterable[ApprovalRequest]) -> set[s
     judged = [a for a in approvals if a.state == ApprovalState.approved]
     if not judged:
         return set()
-    revisions = dict(
+    revisions: dict[str, int] = dict(
         session.execute(
-            sa.select(AISystem.id, AISystem.facts_revision).where(
-                AISystem.id.in_(sorted({a.system_id for a in judged}))
+            sa.select(col(AISystem.id), col(AISystem.facts_revision)).where(
+                col(AISystem.id).in_(sorted({a.system_id for a in judged}))
             )
         ).all()
     )
     return {a.id for a in judged if facts_changed(a.facts_revision, revisions.get(a.system_id))}
 
 
+def reclassified_since() -> sa.Exists:
+    """For a row of ``approval_request`` in the enclosing query: its system has since been classified into a
+    class other than the one the request was made for (correlated; the release gate selects it too)."""
+    return sa.exists().where(
+        col(Classification.system_id) == col(ApprovalRequest.system_id),
+        col(Classification.id) > sa.func.coalesce(col(ApprovalRequest.classification_id), 0),
+        col(Classification.ai_act_class) != col(ApprovalRequest.ai_act_class),
+    )
+
+
 def reclassified_ids(session: Session, approvals: Iterable[ApprovalRequest]) -> set[str]:
     """Approved requests whose system has since been classified into a different class."""
-    judged = [a for a in approvals if a.state == ApprovalState.approved]
+    judged = sorted(a.id for a in approvals if a.state == ApprovalState.approved)
     if not judged:
         return set()
-    rows = session.execute(
-        sa.select(Classification.system_id, Classification.id, Classification.ai_act_class).where(
-            Classification.system_id.in_(sorted({a.system_id for a in judged}))
-        )
-    ).all()
-    by_system: dict[str, list[tuple[int, str]]] = {}
-    for system_id, cid, cls in rows:
-        by_system.setdefault(system_id, []).append((cid, str(cls)))
-    return {
-        a.id
-        for a in judged
-        if any(
-            cid > (a.classification_id or 0) and cls != a.ai_act_class
-            for cid, cls in by_system.get(a.system_id, [])
-        )
-    }
+    found = session.execute(
+        sa.select(col(ApprovalRequest.id)).where(col(ApprovalRequest.id).in_(judged), reclassified_since())
+    )
+    return set(found.scalars())
 
 
 def _signoff_read(s: SignOff, request_hash: str) -> SignOffRead:
@@ -399,13 +414,13 @@ class ApprovalFilters:
     requester: str | None = None
 
 
-def _role_required(role: str) -> Any:
+def _role_required(role: str) -> sa.ColumnElement[bool]:
     # required_signoffs is a JSON list of role names; a role's quoted name is unique within it.
-    return sa.cast(ApprovalRequest.required_signoffs, sa.Text).like(f'%"{role}"%')
+    return sa.cast(col(ApprovalRequest.required_signoffs), sa.Text).like(f'%"{role}"%')
 
 
-def _in_sites(sites: set[str] | None) -> Any:
-    return sa.true() if sites is None else ApprovalRequest.site.in_(sorted(sites))
+def _in_sites(sites: set[str] | None) -> sa.ColumnElement[bool]:
+    return sa.true() if sites is None else col(ApprovalRequest.site).in_(sorted(sites))
 
 
 def list_approvals(
@@ -423,30 +438,33 @@ def list_approvals(
     open requests they did not make and have not signed for any role, still awaiting one of those roles.
     """
     now = utcnow()
-    conditions: list[Any] = [_in_sites(read_sites)]
+    conditions: list[sa.ColumnElement[bool]] = [_in_sites(read_sites)]
     for name in ("site", "system_id", "environment", "requester"):
         value = getattr(filters, name)
         if value is not None:
-            conditions.append(getattr(ApprovalRequest, name) == value)
+            conditions.append(col(getattr(ApprovalRequest, name)) == value)
+    state = col(ApprovalRequest.state)
+    valid_until = col(ApprovalRequest.valid_until)
     if filters.state is ApprovalState.approved:
-        conditions += [ApprovalRequest.state == ApprovalState.approved, ApprovalRequest.valid_until > now]
+        conditions += [state == ApprovalState.approved, valid_until > now]
     elif filters.state is ApprovalState.expired:
         conditions.append(
             sa.or_(
-                ApprovalRequest.state == ApprovalState.expired,
-                sa.and_(ApprovalRequest.state == ApprovalState.approved, ApprovalRequest.valid_until <= now),
+                state == ApprovalState.expired,
+                sa.and_(state == ApprovalState.approved, valid_until <= now),
             )
         )
     elif filters.state is not None:
-        conditions.append(ApprovalRequest.state == filters.state)
+        conditions.append(state == filters.state)
     if sign_sites is not None:
         assert username is not None
-        by_me = sa.exists().where(SignOff.approval_id == ApprovalRequest.id, SignOff.signer == username)
+        of_request = col(SignOff.approval_id) == col(ApprovalRequest.id)
+        by_me = sa.exists().where(of_request, col(SignOff.signer) == username)
         per_role = [
             sa.and_(
                 _in_sites(sites),
                 _role_required(role),
-                ~sa.exists().where(SignOff.approval_id == ApprovalRequest.id, SignOff.role == role),
+                ~sa.exists().where(of_request, col(SignOff.role) == role),
             )
             for role, sites in sign_sites.items()
             if sites is None or sites
@@ -454,20 +472,19 @@ def list_approvals(
         if not per_role:
             return [], 0
         conditions += [
-            ApprovalRequest.state == ApprovalState.submitted,
-            ApprovalRequest.requester != username,
+            state == ApprovalState.submitted,
+            col(ApprovalRequest.requester) != username,
             ~by_me,
             sa.or_(*per_role),
         ]
-    total = session.exec(select(sa.func.count()).select_from(ApprovalRequest).where(*conditions)).one()
-    rows = session.exec(
-        select(ApprovalRequest)
-        .where(*conditions)
-        .order_by(ApprovalRequest.created_at.desc(), ApprovalRequest.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
-    return approval_reads(session, list(rows)), total
+    rows, total = paginate(
+        session,
+        select(ApprovalRequest).where(*conditions),
+        page,
+        col(ApprovalRequest.created_at).desc(),
+        col(ApprovalRequest.id).desc(),
+    )
+    return approval_reads(session, rows), total
 
 
 def signable_roles() -> list[str]:

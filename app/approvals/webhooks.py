@@ -25,13 +25,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlmodel import Session, select
+from sqlalchemy.engine import CursorResult
+from sqlmodel import Session, col, select
 
 from app.approvals.models import WebhookOutbox
 from app.db import session_scope, utcnow
@@ -142,26 +143,29 @@ def _kick_after_commit(_session: Session) -> None:
 
 
 def _backoff(attempts: int) -> timedelta:
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+    return min(BACKOFF_BASE * (1 << max(attempts - 1, 0)), BACKOFF_MAX)
 
 
-def _due(now: datetime) -> Any:
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    claimed_until = col(WebhookOutbox.claimed_until)
     return sa.and_(
-        WebhookOutbox.delivered_at.is_(None),
-        WebhookOutbox.gave_up_at.is_(None),
-        WebhookOutbox.next_attempt_at <= now,
-        sa.or_(WebhookOutbox.claimed_until.is_(None), WebhookOutbox.claimed_until < now),
+        col(WebhookOutbox.delivered_at).is_(None),
+        col(WebhookOutbox.gave_up_at).is_(None),
+        col(WebhookOutbox.next_attempt_at) <= now,
+        sa.or_(claimed_until.is_(None), claimed_until < now),
     )
 
 
 def _claim(row_id: int) -> WebhookOutbox | None:
     now = utcnow()
     with session_scope() as session:
-        claimed = session.execute(
+        # An UPDATE's result is a CursorResult (which has rowcount); Session.execute is typed as any Result.
+        result = session.execute(
             sa.update(WebhookOutbox)
-            .where(WebhookOutbox.id == row_id, _due(now))
+            .where(col(WebhookOutbox.id) == row_id, _due(now))
             .values(claimed_until=now + CLAIM_FOR)
-        ).rowcount
+        )
+        claimed = cast("CursorResult[Any]", result).rowcount
         return session.get(WebhookOutbox, row_id) if claimed else None
 
 
@@ -221,10 +225,11 @@ def deliver_due(client: httpx.Client, *, limit: int = 50) -> int:
         return 0
     with session_scope(write=False) as session:
         ids = session.exec(
-            select(WebhookOutbox.id).where(_due(utcnow())).order_by(WebhookOutbox.id).limit(limit)
+            select(col(WebhookOutbox.id)).where(_due(utcnow())).order_by(col(WebhookOutbox.id)).limit(limit)
         ).all()
     tried = 0
     for row_id in ids:
+        assert row_id is not None  # a stored row always has its primary key
         row = _claim(row_id)
         if row is None:
             continue  # another worker has it

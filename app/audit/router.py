@@ -6,11 +6,11 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.audit import service
 from app.audit.models import AuditEvent, AuditEventRead, ChainVerification
-from app.db import SessionDep
+from app.db import SessionDep, paginate
 from app.http import IsoDateTime, Page, PageDep
 from app.identity.dependencies import CurrentPrincipal
 
@@ -29,22 +29,19 @@ def list_events(
 ) -> Page[AuditEventRead]:
     """Events in sequence order; a caller sees the events of the sites they may read the trail of."""
     sites = principal.require_anywhere("audit", "read")
-    conditions = []
+    conditions: list[sa.ColumnElement[bool]] = []
     if sites is not None:
-        conditions.append(AuditEvent.site.in_(sorted(sites)))
+        conditions.append(col(AuditEvent.site).in_(sorted(sites)))
     for column, value in (
-        (AuditEvent.entity_type, entity_type),
-        (AuditEvent.entity_id, entity_id),
-        (AuditEvent.actor, actor),
+        (col(AuditEvent.entity_type), entity_type),
+        (col(AuditEvent.entity_id), entity_id),
+        (col(AuditEvent.actor), actor),
     ):
         if value is not None:
             conditions.append(column == value)
     if since is not None:
-        conditions.append(AuditEvent.ts >= since)
-    total = session.exec(select(sa.func.count()).select_from(AuditEvent).where(*conditions)).one()
-    rows = session.exec(
-        select(AuditEvent).where(*conditions).order_by(AuditEvent.seq).limit(page.limit).offset(page.offset)
-    ).all()
+        conditions.append(col(AuditEvent.ts) >= since)
+    rows, total = paginate(session, select(AuditEvent).where(*conditions), page, col(AuditEvent.seq))
     return Page(
         items=[AuditEventRead.model_validate(r.model_dump()) for r in rows],
         total=total,

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack, cast
 
 import orjson
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import checkpoint
 from app.audit.checkpoint import HEAD, VERIFIED, Checkpoint, CheckpointError
@@ -32,6 +32,8 @@ from app.db import WRITE_LOCK_KEY, utcnow
 
 GENESIS_HASH = "0" * 64
 INSERT_BATCH = 2000
+
+_TABLE = cast(sa.Table, AuditEvent.__table__)  # type: ignore[attr-defined]  # SQLModel sets it at class creation
 
 
 def _jsonable(value: Any) -> Any:
@@ -56,68 +58,35 @@ def to_jsonable(value: Any) -> Any:
     return None if value is None else json.loads(canonical_json(value))
 
 
-def _payload(
-    seq: int,
-    ts: datetime,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    site: str | None,
-    before: Any,
-    after: Any,
-    prev_hash: str,
-) -> bytes:
-    return _CANONICAL.encode(
-        {
-            "seq": seq,
-            "ts": ts.isoformat(timespec="microseconds"),
-            "actor": actor,
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "site": site,
-            "before": before,
-            "after": after,
-            "prev_hash": prev_hash,
-        }
-    ).encode()
+class EventFields(TypedDict):
+    """What an event's hash covers besides the key: its content and its predecessor's hash."""
+
+    # in the order the canonical form writes them
+    action: str
+    actor: str
+    after: Any
+    before: Any
+    entity_id: str
+    entity_type: str
+    prev_hash: str
+    seq: int
+    site: str | None
+    ts: datetime
 
 
-def event_payload(
-    *,
-    seq: int,
-    ts: datetime,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    site: str | None,
-    before: Any,
-    after: Any,
-    prev_hash: str,
-) -> bytes:
-    """The bytes an event's hash covers: the canonical JSON of its content and its predecessor's hash."""
-    return _payload(seq, ts, actor, action, entity_type, entity_id, site, before, after, prev_hash)
+def event_payload(**fields: Unpack[EventFields]) -> bytes:
+    """The bytes an event's hash covers: the canonical JSON of its content and its predecessor's hash.
+
+    This is the one definition of the signed form; the verification walk computes the same bytes faster
+    (``_walk``) but accepts them only where they reproduce the stored keyed hash, and checks every other
+    event against this function.
+    """
+    return _CANONICAL.encode({**fields, "ts": fields["ts"].isoformat(timespec="microseconds")}).encode()
 
 
-def event_hash(
-    *,
-    seq: int,
-    ts: datetime,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    site: str | None,
-    before: Any,
-    after: Any,
-    prev_hash: str,
-    key_id: str | None = None,
-) -> str:
+def event_hash(*, key_id: str | None = None, **fields: Unpack[EventFields]) -> str:
     """HMAC-SHA256 (hex) of one event's payload under audit key ``key_id`` (default: the current key)."""
-    payload = _payload(seq, ts, actor, action, entity_type, entity_id, site, before, after, prev_hash)
-    return get_keyring().sign(payload, key_id)
+    return get_keyring().sign(event_payload(**fields), key_id)
 
 
 def lock_chain(session: Session) -> None:
@@ -132,10 +101,40 @@ def lock_chain(session: Session) -> None:
 
 
 def _chain_head(session: Session) -> tuple[int, str]:
-    head = session.execute(
-        sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    seq, digest = col(AuditEvent.seq), col(AuditEvent.hash)
+    head = session.execute(sa.select(seq, digest).order_by(seq.desc()).limit(1)).first()
     return (head[0], head[1]) if head else (0, GENESIS_HASH)
+
+
+def _append(session: Session, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows that append ``events`` to the chain (linked, hashed, all at one time stamp), not yet stored.
+
+    Takes the chain-head lock; the caller inserts the rows and then calls ``checkpoint.note_append``.
+    """
+    lock_chain(session)
+    seq, prev = _chain_head(session)
+    ts = utcnow()
+    # A new keyring is made only for an empty trail: a lost keyring must be restored (or the key set in
+    # AIREG_AUDIT_KEY), never silently replaced by a fresh key that would fork the chain's keys.
+    ring = get_keyring(create=seq == 0)
+    rows = []
+    for e in events:
+        seq += 1
+        fields = EventFields(
+            seq=seq,
+            ts=ts,
+            actor=e["actor"],
+            action=e["action"],
+            entity_type=e["entity_type"],
+            entity_id=e["entity_id"],
+            site=e.get("site"),
+            before=to_jsonable(e.get("before")),
+            after=to_jsonable(e.get("after")),
+            prev_hash=prev,
+        )
+        prev = ring.sign(event_payload(**fields))
+        rows.append({**fields, "hash": prev, "key_id": ring.current})
+    return rows
 
 
 def record(
@@ -150,34 +149,12 @@ def record(
     after: Any = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction (so the change and its record commit together)."""
-    lock_chain(session)
-    last, prev_hash = _chain_head(session)
-    seq = last + 1
-    ts = utcnow()
-    before_j, after_j = to_jsonable(before), to_jsonable(after)
-    # A new keyring is made only for an empty trail: a lost keyring must be restored (or the key set in
-    # AIREG_AUDIT_KEY), never silently replaced by a fresh key that would fork the chain's keys.
-    ring = get_keyring(create=last == 0)
-    digest = ring.sign(
-        _payload(seq, ts, actor, action, entity_type, entity_id, site, before_j, after_j, prev_hash)
-    )
-    event = AuditEvent(
-        seq=seq,
-        ts=ts,
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        site=site,
-        before=before_j,
-        after=after_j,
-        prev_hash=prev_hash,
-        hash=digest,
-        key_id=ring.current,
-    )
+    content = {"actor": actor, "action": action, "entity_type": entity_type, "entity_id": entity_id}
+    (row,) = _append(session, [{**content, "site": site, "before": before, "after": after}])
+    event = AuditEvent(**row)
     session.add(event)
     session.flush()
-    checkpoint.note_append(session, seq, digest)
+    checkpoint.note_append(session, event.seq, event.hash)
     return event
 
 
@@ -189,54 +166,27 @@ def record_many(session: Session, events: list[dict[str, Any]]) -> None:
     """
     if not events:
         return
-    lock_chain(session)
-    seq, prev = _chain_head(session)
-    ts = utcnow()
-    ring = get_keyring(create=seq == 0)
-    rows = []
-    for e in events:
-        seq += 1
-        before, after = to_jsonable(e.get("before")), to_jsonable(e.get("after"))
-        actor, action, etype, eid, site = e["actor"], e["action"], e["entity_type"], e["entity_id"], e["site"]
-        digest = ring.sign(_payload(seq, ts, actor, action, etype, eid, site, before, after, prev))
-        rows.append(
-            {
-                "seq": seq,
-                "ts": ts,
-                "actor": actor,
-                "action": action,
-                "entity_type": etype,
-                "entity_id": eid,
-                "site": site,
-                "before": before,
-                "after": after,
-                "prev_hash": prev,
-                "hash": digest,
-                "key_id": ring.current,
-            }
-        )
-        prev = digest
+    rows = _append(session, events)
     connection = session.connection()
     for i in range(0, len(rows), INSERT_BATCH):
-        connection.execute(AuditEvent.__table__.insert(), rows[i : i + INSERT_BATCH])
-    checkpoint.note_append(session, seq, prev)
+        connection.execute(_TABLE.insert(), rows[i : i + INSERT_BATCH])
+    checkpoint.note_append(session, rows[-1]["seq"], rows[-1]["hash"])
 
 
 def head_hash(session: Session) -> str:
     """The hash of the newest event (the genesis hash on an empty trail)."""
-    value = session.execute(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).scalar()
-    return value or GENESIS_HASH
+    return _chain_head(session)[1]
 
 
 def iter_events(session: Session, *, batch: int = 5000, **filters: Any) -> Iterator[AuditEvent]:
     """Every event in sequence order, read in keyset-paged batches (bounded memory)."""
     last = 0
     while True:
-        stmt = select(AuditEvent).where(AuditEvent.seq > last)
+        stmt = select(AuditEvent).where(col(AuditEvent.seq) > last)
         for name, value in filters.items():
             if value is not None:
-                stmt = stmt.where(getattr(AuditEvent, name) == value)
-        rows = session.exec(stmt.order_by(AuditEvent.seq).limit(batch)).all()
+                stmt = stmt.where(_TABLE.c[name] == value)
+        rows = session.exec(stmt.order_by(col(AuditEvent.seq)).limit(batch)).all()
         if not rows:
             return
         yield from rows
@@ -244,18 +194,12 @@ def iter_events(session: Session, *, batch: int = 5000, **filters: Any) -> Itera
         session.expunge_all()
 
 
-def _load_json(text: str | bytes | None) -> Any:
-    """Decode a stored JSON column: orjson for speed, the standard decoder for what orjson refuses.
+def _load_json(text: str | None) -> Any:
+    """Decode a stored JSON column with the standard decoder, the counterpart of the canonical encoder.
 
-    (orjson rejects integers beyond 64 bits, NaN and lone surrogates that ``json`` accepts; both give the same
-    Python values otherwise, and the hash is always recomputed with ``json``.)
+    (orjson, which the walk's fast path uses, turns integers beyond 64 bits into floats; ``json`` keeps them.)
     """
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    return None if text is None else json.loads(text)
 
 
 # --- verification --------------------------------------------------------------------------------------
@@ -269,34 +213,56 @@ class _Walk:
     first_bad_seq: int | None = None
     reason: str | None = None
 
+    def verification(self, **more: Any) -> ChainVerification:
+        """What the walk found, as the answer of a verification (``more``: its other fields)."""
+        return ChainVerification(
+            valid=self.first_bad_seq is None,
+            events=self.events,
+            head=self.head,
+            first_bad_seq=self.first_bad_seq,
+            reason=self.reason,
+            **more,
+        )
 
-_COLUMNS = (
-    AuditEvent.seq,
-    AuditEvent.ts,
-    AuditEvent.actor,
-    AuditEvent.action,
-    AuditEvent.entity_type,
-    AuditEvent.entity_id,
-    AuditEvent.site,
-    sa.cast(AuditEvent.before, sa.Text),
-    sa.cast(AuditEvent.after, sa.Text),
-    AuditEvent.prev_hash,
-    AuditEvent.hash,
-    AuditEvent.key_id,
-)
+
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+
+
+def _walk_columns(dialect: str) -> list[sa.ColumnElement[Any]]:
+    """The columns the walk reads, by position, with no result processing in Python.
+
+    ``ts`` comes as the text ``event_payload`` puts in the payload (ISO 8601, microseconds, ``+00:00``),
+    formatted by the database from how it stores the column (SQLite: naive UTC text as ``UTCDateTime``
+    writes it); the JSON columns come as their stored text (``null`` for SQL NULL).
+    """
+    c = _TABLE.c
+    ts: sa.ColumnElement[Any]
+    if dialect == "postgresql":
+        ts = sa.func.to_char(
+            sa.func.timezone("UTC", c.ts), 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"', type_=sa.Text
+        )
+    else:
+        ts = sa.func.replace(sa.cast(c.ts, sa.Text), " ", "T", type_=sa.Text).concat("+00:00")
+    before = sa.func.coalesce(sa.cast(c.before, sa.Text), "null")
+    after = sa.func.coalesce(sa.cast(c.after, sa.Text), "null")
+    return [c.seq, ts, c.actor, c.action, c.entity_type, c.entity_id, c.site, before, after]
 
 
 def _walk(
     conn: sa.Connection, ring: Keyring, *, after: int, prev: str, batch: int, upto: int | None
 ) -> _Walk:
-    """Check every event after ``after`` (whose hash is ``prev``), in keyset-paged batches of plain rows.
+    """Check every event after ``after`` (whose hash is ``prev``), in batches of plain rows (``_batches``).
 
-    The JSON columns are fetched as text and decoded here, which is most of the cost of a walk. An event
-    without ``key_id`` (a plain SHA-256 hash left from before the keyed chain) never verifies; the walk goes
-    on through such events only to name where that old chain breaks, if it does.
+    The fast path rebuilds each event's payload with orjson from the row as read (one decode of the JSON
+    columns, one encode of the whole payload, one keyed hash) and accepts the event when its keyed hash
+    matches the stored one: then these bytes are the signed ones. orjson reads or writes a few values
+    differently from the canonical encoder (floats below 1e-4, NaN, integers beyond 64 bits); such events,
+    and unusual rows (an unkeyed event, a broken link, an unknown key, a tampered one), take the slow path,
+    ``_check_event``, which decides with ``event_payload`` itself. An event without
+    ``key_id`` (a plain SHA-256 hash left from before the keyed chain) never verifies; the walk goes on
+    through such events only to name where that old chain breaks, if it does.
     """
     expected = after + 1
-    macs: dict[str, KeyedHash | None] = {}
     unkeyed: tuple[int, str] | None = None  # the first unkeyed event, and the hash before it
 
     def stop(reason: str | None) -> _Walk:
@@ -317,56 +283,151 @@ def _walk(
             ),
         )
 
-    last = after
-    while True:
-        stmt = sa.select(*_COLUMNS).where(AuditEvent.seq > last)
-        if upto is not None:
-            stmt = stmt.where(AuditEvent.seq <= upto)
-        rows = conn.execute(stmt.order_by(AuditEvent.seq).limit(batch)).all()
-        if not rows:
-            break
+    macs = _Macs(ring)
+    key_id_now, mac = ring.current, ring.mac(ring.current)
+    dumps, loads = orjson.dumps, orjson.loads
+    for rows in _batches(conn, after=after, upto=upto, batch=batch):
         for seq, ts, actor, action, etype, eid, site, before, after_text, prev_hash, digest, key_id in rows:
-            reason = None
-            if seq != expected:
-                reason = f"sequence gap: expected {expected}, found {seq}"
-            elif prev_hash != prev:
-                reason = "previous-hash link does not match the preceding event"
-            else:
+            if seq == expected and prev_hash == prev and key_id is not None:
+                if key_id != key_id_now:
+                    key_id_now, mac = key_id, macs.get(key_id)
                 try:
-                    before_j, after_j = _load_json(before), _load_json(after_text)
-                except ValueError:
-                    reason = "event content is not valid JSON"
-                else:
-                    payload = _payload(seq, ts, actor, action, etype, eid, site, before_j, after_j, prev_hash)
-                    if key_id is None:
-                        if unkeyed is None:
-                            unkeyed = (seq, prev)
-                        if hashlib.sha256(payload).hexdigest() != digest:
-                            reason = "event content does not match its hash"
-                    else:
-                        keyed = macs.get(key_id)
-                        if keyed is None:
-                            # a key unknown here may have been added by a rotation in another process
-                            keyed = macs[key_id] = ring.mac(key_id) or get_keyring().mac(key_id)
-                        if keyed is None:
-                            reason = f"event is keyed with audit key {key_id}, which is not in the keyring"
-                        elif keyed.hexdigest(payload) != digest:
-                            reason = "event content does not match its hash"
+                    payload = dumps(
+                        {
+                            "action": action,
+                            "actor": actor,
+                            "after": loads(after_text),
+                            "before": loads(before),
+                            "entity_id": eid,
+                            "entity_type": etype,
+                            "prev_hash": prev,
+                            "seq": seq,
+                            "site": site,
+                            "ts": ts,
+                        },
+                        option=_SORT_KEYS,
+                    )
+                except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+                    payload = b""
+                if mac is not None and mac.hexdigest(payload) == digest:
+                    prev = digest
+                    expected += 1
+                    continue
+            reason, is_unkeyed = _check_event(conn, macs, seq, expected, prev)
+            if is_unkeyed and unkeyed is None:
+                unkeyed = (seq, prev)
             if reason:
                 return stop(reason)
             prev = digest
             expected += 1
-        last = rows[-1][0]
-        del rows
     if unkeyed is not None:
         return stop(None)
     return _Walk(events=expected - 1, last_seq=expected - 1, head=prev)
 
 
+class _Macs:
+    """The keyed hashes of the keys the walk meets (a key unknown to ``ring`` may come from a rotation in
+    another process, so the current keyring is asked too)."""
+
+    def __init__(self, ring: Keyring) -> None:
+        self._ring = ring
+        self._found: dict[str, KeyedHash | None] = {}
+
+    def get(self, key_id: str) -> KeyedHash | None:
+        if key_id not in self._found:
+            self._found[key_id] = self._ring.mac(key_id) or get_keyring().mac(key_id)
+        return self._found[key_id]
+
+
+def _batches(conn: sa.Connection, *, after: int, upto: int | None, batch: int) -> Iterator[Sequence[Any]]:
+    """The rows of events after ``after`` (to ``upto``) as plain tuples, by windows of ``batch`` numbers.
+
+    Each read asks for a range of ``seq`` with both bounds, which the primary key answers in time proportional
+    to the window even before PostgreSQL has statistics of the table (``seq > n ORDER BY seq LIMIT k`` may
+    then be planned as a scan and sort of the whole table, every batch). An empty window ends the walk unless
+    events follow further on (a gap, which the walk reports). The Core statement is compiled once and run on
+    the DBAPI cursor of the caller's connection (in its transaction): a ``Row`` per event would cost about
+    as much as checking it.
+    """
+    c = _TABLE.c
+    window = (c.seq > sa.bindparam("first")) & (c.seq <= sa.bindparam("stop"))
+    stmt = sa.select(*_walk_columns(conn.dialect.name), c.prev_hash, c.hash, c.key_id).where(window)
+    compiled = stmt.order_by(c.seq).compile(dialect=conn.dialect)
+    cursor = conn.connection.cursor()
+    try:
+        last = after
+        while upto is None or last < upto:
+            stop = last + batch if upto is None else min(last + batch, upto)
+            params = compiled.construct_params({"first": last, "stop": stop})
+            if compiled.positiontup is not None:
+                cursor.execute(compiled.string, tuple(params[name] for name in compiled.positiontup))
+            else:
+                cursor.execute(compiled.string, params)
+            rows = cursor.fetchall()
+            if rows:
+                yield rows
+                del rows
+                last = stop
+                continue
+            after_gap = sa.select(sa.func.min(c.seq)).where(c.seq > last)
+            if upto is not None:
+                after_gap = after_gap.where(c.seq <= upto)
+            found = conn.execute(after_gap).scalar()
+            if found is None:
+                return
+            last = found - 1
+    finally:
+        cursor.close()
+
+
+def _check_event(
+    conn: sa.Connection, macs: _Macs, seq: int, expected: int, prev: str
+) -> tuple[str | None, bool]:
+    """Why event ``seq`` (expected: event ``expected``, after hash ``prev``) does not verify (None if it
+    does), and whether it is an unkeyed event.
+
+    The slow path of ``_walk``: the event read again with its typed columns and hashed over ``event_payload``.
+    """
+    if seq != expected:
+        return f"sequence gap: expected {expected}, found {seq}", False
+    c = _TABLE.c
+    row = conn.execute(
+        sa.select(c.ts, c.actor, c.action, c.entity_type, c.entity_id, c.site)
+        .add_columns(sa.cast(c.before, sa.Text), sa.cast(c.after, sa.Text), c.prev_hash, c.hash, c.key_id)
+        .where(c.seq == seq)
+    ).one()
+    ts, actor, action, entity_type, entity_id, site, before, after, prev_hash, digest, key_id = row
+    if prev_hash != prev:
+        return "previous-hash link does not match the preceding event", False
+    try:
+        before_j, after_j = _load_json(before), _load_json(after)
+    except ValueError:
+        return "event content is not valid JSON", False
+    payload = event_payload(
+        seq=seq,
+        ts=ts,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        site=site,
+        before=before_j,
+        after=after_j,
+        prev_hash=prev_hash,
+    )
+    mismatch = "event content does not match its hash"
+    if key_id is None:
+        return (None if hashlib.sha256(payload).hexdigest() == digest else mismatch), True
+    keyed = macs.get(key_id)
+    if keyed is None:
+        return f"event is keyed with audit key {key_id}, which is not in the keyring", False
+    return (None if keyed.hexdigest(payload) == digest else mismatch), False
+
+
 def _hash_at(conn: sa.Connection, seq: int) -> str | None:
     if seq == 0:
         return GENESIS_HASH
-    return conn.execute(sa.select(AuditEvent.hash).where(AuditEvent.seq == seq)).scalar()
+    return conn.execute(sa.select(col(AuditEvent.hash)).where(col(AuditEvent.seq) == seq)).scalar()
 
 
 def _committed_hash(session: Session, seq: int) -> str | None:
@@ -464,15 +525,7 @@ def verify_chain(
                 )
     walk = _walk(conn, ring, after=after, prev=prev, batch=batch, upto=upto)
     checkpoint_seq = max((c.seq for c in checkpoints), default=None)
-    result = ChainVerification(
-        valid=walk.first_bad_seq is None,
-        events=walk.events,
-        head=walk.head,
-        first_bad_seq=walk.first_bad_seq,
-        reason=walk.reason,
-        checkpoint_seq=checkpoint_seq,
-        from_seq=after + 1,
-    )
+    result = walk.verification(checkpoint_seq=checkpoint_seq, from_seq=after + 1)
     if not result.valid:
         return result
     if cp_error is not None:
@@ -510,13 +563,7 @@ def reset_checkpoints(session: Session) -> ChainVerification:
     checkpoints would otherwise report the events since the backup as removed.
     """
     walk = _walk(session.connection(), get_keyring(), after=0, prev=GENESIS_HASH, batch=5000, upto=None)
-    result = ChainVerification(
-        valid=walk.first_bad_seq is None,
-        events=walk.events,
-        head=walk.head,
-        first_bad_seq=walk.first_bad_seq,
-        reason=walk.reason,
-    )
+    result = walk.verification()
     if result.valid:
         checkpoint.remove_checkpoints()
         if walk.last_seq > 0:

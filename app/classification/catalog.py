@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
@@ -60,7 +60,10 @@ class _Entry(BaseModel):
     def _private(self, name: str) -> Any:
         """A private attribute read straight from its store: ``self._x`` goes through pydantic's
         ``__getattr__`` (~3 µs), which the engine would pay dozens of times per classification."""
-        return self.__pydantic_private__[name]
+        store = self.__pydantic_private__
+        if store is None:  # only entries without private attributes have no store
+            raise AttributeError(name)
+        return store[name]
 
 
 # ---------------------------------------------------------------------------------------------- AI Act
@@ -393,87 +396,87 @@ class AIActCatalog(_Entry):
     @property
     def route_by_id(self) -> dict[str, Route]:
         """Routes by id."""
-        return self._private("_route")
+        return cast("dict[str, Route]", self._private("_route"))
 
     @property
     def scope_rule_by_id(self) -> dict[str, ScopeRule]:
         """Scope rules (Art. 2(2) ...) by id."""
-        return self._private("_scope_rule")
+        return cast("dict[str, ScopeRule]", self._private("_scope_rule"))
 
     @property
     def exclusion_by_id(self) -> dict[str, ScopeExclusion]:
         """Art. 2 scope exclusions by id."""
-        return self._private("_exclusion")
+        return cast("dict[str, ScopeExclusion]", self._private("_exclusion"))
 
     @property
     def role_change_by_id(self) -> dict[str, RoleChange]:
         """Art. 25 role changes by id, automatic ones included."""
-        return self._private("_role_change")
+        return cast("dict[str, RoleChange]", self._private("_role_change"))
 
     @property
     def answerable_role_change_by_id(self) -> dict[str, RoleChange]:
         """The Art. 25 role changes an answer may name (not the automatic ones)."""
-        return self._private("_answerable_change")
+        return cast("dict[str, RoleChange]", self._private("_answerable_change"))
 
     @property
     def exception_by_id(self) -> dict[str, tuple[Practice, PracticeException]]:
         """Exceptions to Art. 5(1) prohibitions by id, with the practice each belongs to."""
-        return self._private("_exception")
+        return cast("dict[str, tuple[Practice, PracticeException]]", self._private("_exception"))
 
     @property
     def practice_by_id(self) -> dict[str, Practice]:
         """Art. 5(1) practices by id."""
-        return self._private("_practice")
+        return cast("dict[str, Practice]", self._private("_practice"))
 
     @property
     def legislation_by_id(self) -> dict[str, Legislation]:
         """Annex I legislation by id."""
-        return self._private("_legislation")
+        return cast("dict[str, Legislation]", self._private("_legislation"))
 
     @property
     def withdrawn_by_id(self) -> dict[str, WithdrawnId]:
         """Withdrawn identifiers by id."""
-        return self._private("_withdrawn")
+        return cast("dict[str, WithdrawnId]", self._private("_withdrawn"))
 
     @property
     def annex3_by_id(self) -> dict[str, AnnexIIIUse]:
         """Annex III uses by id."""
-        return self._private("_annex3")
+        return cast("dict[str, AnnexIIIUse]", self._private("_annex3"))
 
     @property
     def condition_by_id(self) -> dict[str, Derogation]:
         """Art. 6(3) conditions by id."""
-        return self._private("_condition")
+        return cast("dict[str, Derogation]", self._private("_condition"))
 
     @property
     def transparency_by_id(self) -> dict[str, TransparencyDuty]:
         """Art. 50 duties by id."""
-        return self._private("_transparency")
+        return cast("dict[str, TransparencyDuty]", self._private("_transparency"))
 
     @property
     def gpai_by_id(self) -> dict[str, GPAIDuty]:
         """General-purpose AI model duties by id."""
-        return self._private("_gpai")
+        return cast("dict[str, GPAIDuty]", self._private("_gpai"))
 
     @property
     def obligation_by_id(self) -> dict[str, ObligationDef]:
         """Obligation definitions by id."""
-        return self._private("_obligation")
+        return cast("dict[str, ObligationDef]", self._private("_obligation"))
 
     @property
     def obligation_order(self) -> dict[str, int]:
         """Position of each obligation or Art. 50 duty in results."""
-        return self._private("_order")
+        return cast("dict[str, int]", self._private("_order"))
 
     @property
     def title_by_id(self) -> dict[str, str]:
         """Title of every obligation and Art. 50 duty."""
-        return self._private("_title")
+        return cast("dict[str, str]", self._private("_title"))
 
     @property
     def position(self) -> dict[str, int]:
         """Position of every identifier in the catalogue, to list answers in a stable order."""
-        return self._private("_position")
+        return cast("dict[str, int]", self._private("_position"))
 
     def kind_of(self, identifier: str) -> str | None:
         """What kind of AI Act identifier this is (e.g. ``an Annex III use``), or None if unknown."""
@@ -488,7 +491,7 @@ class AIActCatalog(_Entry):
     @property
     def incident_kind_by_id(self) -> dict[str, IncidentKind]:
         """Incident kinds by id."""
-        return self._private("_incident_kind")
+        return cast("dict[str, IncidentKind]", self._private("_incident_kind"))
 
     def incident_deadline(self, kind: str) -> IncidentDeadline:
         """The Art. 73 deadline for a serious incident of ``kind``: its shorter one, else the general one."""
@@ -568,17 +571,17 @@ class NISTCatalog(_Entry):
     @property
     def function_by_id(self) -> dict[str, NISTFunction]:
         """Functions by id."""
-        return self._private("_function")
+        return cast("dict[str, NISTFunction]", self._private("_function"))
 
     @property
     def category_by_id(self) -> dict[str, NISTCategory]:
         """Categories by id."""
-        return self._private("_category")
+        return cast("dict[str, NISTCategory]", self._private("_category"))
 
     @property
     def subcategory_by_id(self) -> dict[str, NISTSubcategory]:
         """Subcategories by id (``MEASURE 2.11``)."""
-        return self._private("_subcategory")
+        return cast("dict[str, NISTSubcategory]", self._private("_subcategory"))
 
     def risk_tier(self, impact: int, likelihood: int) -> str:
         """The tier for an impact and likelihood rating (1-based); ValueError when out of range."""
@@ -648,7 +651,7 @@ class IECCatalog(_Entry):
     @property
     def fr_by_id(self) -> dict[str, FoundationalRequirement]:
         """Foundational requirements by id, in FR order."""
-        return self._private("_fr")
+        return cast("dict[str, FoundationalRequirement]", self._private("_fr"))
 
     @property
     def fr_ids(self) -> tuple[str, ...]:
@@ -658,17 +661,17 @@ class IECCatalog(_Entry):
     @property
     def zone_by_code(self) -> dict[str, ZoneTemplate]:
         """Default zones by code."""
-        return self._private("_zone")
+        return cast("dict[str, ZoneTemplate]", self._private("_zone"))
 
     @property
     def purdue_by_level(self) -> dict[float, PurdueLevel]:
         """Purdue levels by number."""
-        return self._private("_purdue")
+        return cast("dict[float, PurdueLevel]", self._private("_purdue"))
 
     @property
     def sl_by_level(self) -> dict[int, SecurityLevel]:
         """Security levels by number."""
-        return self._private("_sl")
+        return cast("dict[int, SecurityLevel]", self._private("_sl"))
 
 
 # ------------------------------------------------------------------------------------------ the catalogue
@@ -1065,6 +1068,22 @@ def _check_iec(c: IECCatalog, name: str) -> list[str]:
     return p
 
 
+def _load_part(
+    path: Path, model: type[_M], check: Callable[[_M, str], list[str]], problems: list[str]
+) -> _M | None:
+    """One part of the catalogue read, validated and checked, or None (with its problems appended)."""
+    name = _display(path)
+    try:
+        data = _read_yaml(path, name)
+    except CatalogError as exc:
+        problems.extend(exc.problems)
+        return None
+    part = _parse(model, data, name, problems)
+    if part is not None:
+        problems.extend(check(part, name))
+    return part
+
+
 def load_catalog(directory: Path) -> Catalog:
     """Read and validate the catalogue in ``directory``; raise CatalogError listing every problem found."""
     directory = Path(directory)
@@ -1076,23 +1095,12 @@ def load_catalog(directory: Path) -> Catalog:
     if manifest is None:
         raise CatalogError(problems)
 
-    parts: dict[str, Any] = {}
-    checks = (
-        ("ai_act", manifest.files.ai_act, AIActCatalog, _check_ai_act),
-        ("nist", manifest.files.nist_ai_rmf, NISTCatalog, _check_nist),
-        ("iec62443", manifest.files.iec62443, IECCatalog, _check_iec),
-    )
-    for attr, filename, model, check in checks:
-        name = _display(directory / filename)
-        try:
-            data = _read_yaml(directory / filename, name)
-        except CatalogError as exc:
-            problems.extend(exc.problems)
-            continue
-        part = _parse(model, data, name, problems)
-        if part is not None:
-            problems.extend(check(part, name))
-            parts[attr] = part
+    loaded = {
+        "ai_act": _load_part(directory / manifest.files.ai_act, AIActCatalog, _check_ai_act, problems),
+        "nist": _load_part(directory / manifest.files.nist_ai_rmf, NISTCatalog, _check_nist, problems),
+        "iec62443": _load_part(directory / manifest.files.iec62443, IECCatalog, _check_iec, problems),
+    }
+    parts = {attr: part for attr, part in loaded.items() if part is not None}
     if problems:
         raise CatalogError(problems)
     return Catalog(

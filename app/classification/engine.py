@@ -334,7 +334,7 @@ def _raise(errors: list[dict[str, Any]]) -> None:
 def _structural_errors(exc: ValidationError, data: Any, loc: Sequence[str]) -> list[dict[str, Any]]:
     """Pydantic's errors with their ``loc``; for a list-or-mapping field only the branch the input took."""
     out: list[dict[str, Any]] = []
-    shapes: set[str] = set()
+    shapes: set[str | int] = set()
     for e in exc.errors(include_url=False):
         where = list(e["loc"])
         if len(where) > 1 and isinstance(where[1], str) and "[" in where[1]:  # a union branch tag
@@ -986,10 +986,10 @@ def _in_scope_duties(
         ai.scope_rule_by_id[r.scope_rule] for r in map(ai.route_by_id.__getitem__, d.routes) if r.scope_rule
     ]
     if limited and len(limited) == len(d.routes):
-        for rule in limited:
-            routes = [r for r in routes if r not in rule.displaces_routes]
-            if rule.displaces_transparency and transparency:
-                rationale.append(f"{cite(rule.id)} leaves no room for {_cites(transparency)} either.")
+        for scope_rule in limited:
+            routes = [r for r in routes if r not in scope_rule.displaces_routes]
+            if scope_rule.displaces_transparency and transparency:
+                rationale.append(f"{cite(scope_rule.id)} leaves no room for {_cites(transparency)} either.")
                 transparency = []
     roles = [role] if effective == role else [role, effective]
     chosen = _select_obligations(ai, routes, roles, d.high_uses, transparency)

@@ -60,8 +60,10 @@ def record_classification(
     return service.classification_read(row)
 
 
-@router.get("/systems/{system_id}/classification", response_model=ClassificationRead)
-def current_classification(
+@router.get(
+    "/systems/{system_id}/classification", response_model=ClassificationRead, name="current_classification"
+)
+def read_current_classification(
     session: SessionDep,
     system: Annotated[AISystem, Depends(system_access("classification", "read"))],
 ) -> ClassificationRead:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.audit import service as audit
 from app.classification.catalog import Catalog, get_catalog
@@ -30,12 +31,14 @@ from app.classification.models import (
     RiskAssessmentCreate,
     RiskAssessmentRead,
 )
-from app.db import utcnow
+from app.db import paginate, utcnow
 from app.errors import NotFound, Unprocessable, field_error
 from app.http import PageParams, check_revision
 from app.systems.models import AISystem, RiskTier
 
 ANSWERS_LOC = ["body", "answers"]
+
+_Recorded = TypeVar("_Recorded", Classification, RiskAssessment)
 
 
 def preview(
@@ -108,13 +111,9 @@ def record_classification(
         assessor=actor,
         created_at=now,
     )
-    session.add(row)
     previous = system.ai_act_class
     system.ai_act_class = row.ai_act_class
-    system.revision += 1
-    system.updated_at = row.created_at
-    session.add(system)
-    session.flush()
+    _store_with_system(session, row, system)
     audit.record(
         session,
         actor=actor,
@@ -137,28 +136,40 @@ def record_classification(
     return row
 
 
+def _store_with_system(session: Session, row: _Recorded, system: AISystem) -> None:
+    """Store a new record together with the system field it changed: one more system revision, one flush."""
+    session.add(row)
+    system.revision += 1
+    system.updated_at = row.created_at
+    session.add(system)
+    session.flush()
+
+
+def _of_system(model: type[_Recorded], system_id: str) -> SelectOfScalar[_Recorded]:
+    """The records of one system (classifications or risk assessments), in no order."""
+    return select(model).where(col(model.system_id) == system_id)
+
+
+def _newest_first(model: type[_Recorded]) -> sa.UnaryExpression[int | None]:
+    """Newest first: ids grow with every record, so the highest id is the current one."""
+    return col(model.id).desc()
+
+
+def current_classification_statement(system_id: str) -> SelectOfScalar[Classification]:
+    """The query for a system's newest classification: one row, or none before the first one."""
+    return _of_system(Classification, system_id).order_by(_newest_first(Classification)).limit(1)
+
+
 def current_classification(session: Session, system_id: str) -> Classification | None:
     """The newest classification of a system (its current class), or None."""
-    return session.exec(
-        select(Classification).where(Classification.system_id == system_id).order_by(Classification.id.desc())
-    ).first()
+    return session.exec(current_classification_statement(system_id)).first()
 
 
 def classification_history(
     session: Session, system_id: str, page: PageParams
 ) -> tuple[list[Classification], int]:
     """A page of a system's classifications, newest first."""
-    total = session.exec(
-        select(sa.func.count()).select_from(Classification).where(Classification.system_id == system_id)
-    ).one()
-    rows = session.exec(
-        select(Classification)
-        .where(Classification.system_id == system_id)
-        .order_by(Classification.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
-    return list(rows), total
+    return paginate(session, _of_system(Classification, system_id), page, _newest_first(Classification))
 
 
 # --- NIST AI RMF risk assessment -----------------------------------------------------------------------
@@ -217,13 +228,9 @@ def record_risk_assessment(
         assessor=actor,
         created_at=utcnow(),
     )
-    session.add(row)
     previous = system.risk_tier
     system.risk_tier = tier
-    system.revision += 1
-    system.updated_at = row.created_at
-    session.add(system)
-    session.flush()
+    _store_with_system(session, row, system)
     audit.record(
         session,
         actor=actor,
@@ -251,7 +258,7 @@ def risk_assessment_read(row: RiskAssessment) -> RiskAssessmentRead:
 def current_risk_assessment(session: Session, system_id: str) -> RiskAssessment | None:
     """The newest risk assessment of a system, or None."""
     return session.exec(
-        select(RiskAssessment).where(RiskAssessment.system_id == system_id).order_by(RiskAssessment.id.desc())
+        _of_system(RiskAssessment, system_id).order_by(_newest_first(RiskAssessment)).limit(1)
     ).first()
 
 
@@ -259,17 +266,7 @@ def risk_assessment_history(
     session: Session, system_id: str, page: PageParams
 ) -> tuple[list[RiskAssessment], int]:
     """A page of a system's risk assessments, newest first."""
-    total = session.exec(
-        select(sa.func.count()).select_from(RiskAssessment).where(RiskAssessment.system_id == system_id)
-    ).one()
-    rows = session.exec(
-        select(RiskAssessment)
-        .where(RiskAssessment.system_id == system_id)
-        .order_by(RiskAssessment.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
-    return list(rows), total
+    return paginate(session, _of_system(RiskAssessment, system_id), page, _newest_first(RiskAssessment))
 
 
 # --- AI RMF checklist ----------------------------------------------------------------------------------

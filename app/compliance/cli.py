@@ -23,18 +23,9 @@ requirements_app = typer.Typer(help="Compliance requirements of a system.", no_a
 
 def _in_session(fn: Callable[[Any], Any], *, write: bool) -> Any:
     """Run ``fn(session)`` in one transaction: an unknown record is exit 2, any other refusal exit 1."""
-    from app import cli
-    from app.db import migrate, session_scope
-    from app.errors import AppError, NotFound
+    from app import cli_support as cli
 
-    migrate()
-    try:
-        with session_scope(write=write) as session:
-            return fn(session)
-    except NotFound as exc:
-        cli.fail(exc.detail, 2)
-    except AppError as exc:
-        cli.fail(exc.detail, 1)
+    return cli.run(fn, write=write, not_found=2)
 
 
 @requirements_app.command("list")
@@ -73,7 +64,7 @@ def set_cmd(
     ] = None,
 ) -> None:
     """Record the status of one requirement (audited as the console user); met needs current evidence."""
-    from app import cli
+    from app import cli_support as cli
     from app.compliance import service
     from app.compliance.models import RequirementUpdate
     from app.systems import service as systems
@@ -110,7 +101,7 @@ def evidence_cmd(
     media_type: Annotated[str | None, typer.Option(help="default: from the file name's ending")] = None,
 ) -> None:
     """Upload an evidence file of a system (checked and stored like an upload through the API)."""
-    from app import cli
+    from app import cli_support as cli
     from app.compliance import evidence as evidence_service
     from app.systems import service as systems
 
@@ -156,7 +147,7 @@ def training_add_cmd(
     """Record a completed training (audited as the console user); prints the new record's id."""
     from pydantic import ValidationError
 
-    from app import cli
+    from app import cli_support as cli
     from app.compliance import training
     from app.compliance.models import TrainingCreate
 
@@ -214,7 +205,7 @@ def training_remove_cmd(
     reason: Annotated[str, typer.Option(help="why the record is withdrawn (kept in the audit trail)")],
 ) -> None:
     """Withdraw a training record: it is kept and no longer counts (audited as the console user)."""
-    from app import cli
+    from app import cli_support as cli
     from app.compliance import training
 
     if not reason.strip():

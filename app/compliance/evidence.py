@@ -1,8 +1,9 @@
-"""Evidence files (no HTTP here): checked, stored content-addressed in the database in chunks, read back
-in chunks, so a file is never held whole in memory on the way in or out.
+"""Evidence files (no HTTP here): checked, stored content-addressed in chunks, read back in chunks, so a
+file is never held whole in memory on the way in or out.
 
 The bytes live where every worker and every backup sees them: ``evidence_blob`` (one row per SHA-256) and
-its ``evidence_chunk`` rows of at most ``CHUNK_BYTES``. The same bytes uploaded twice are stored once.
+the bytes in the database (``evidence_chunk`` rows of at most ``CHUNK_BYTES``) or in an S3-compatible store
+(app/compliance/blob_store.py). The same bytes uploaded twice are stored once.
 """
 
 from __future__ import annotations
@@ -19,23 +20,23 @@ from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
+from app.compliance import blob_store
 from app.compliance.models import (
     ORGANISATION_SCOPE,
     Evidence,
     EvidenceBlob,
-    EvidenceChunk,
     EvidenceRead,
     RequirementEvidence,
 )
-from app.db import session_scope, utcnow
+from app.db import PageWindow, paginate, utcnow
 from app.errors import AppError, NotFound, field_error
 from app.settings import get_settings
 from app.systems.service import next_id
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = blob_store.CHUNK_BYTES
 
 
 class UnsupportedMediaType(AppError):
@@ -212,42 +213,43 @@ def store_evidence(
 
 
 def _store_blob(session: Session, stream: BinaryIO, scanned: Scanned) -> None:
-    """Store the bytes under their SHA-256 unless they are stored already (a chunk at a time, Core inserts:
-    nothing stays in the session's identity map)."""
+    """Store the bytes under their SHA-256 unless they are stored already: their ``evidence_blob`` row, then
+    the bytes in the store new files go to (``AIREG_EVIDENCE_STORE``, app/compliance/blob_store.py), durable
+    before the request's transaction commits the row."""
     if session.get(EvidenceBlob, scanned.sha256) is not None:
         return
+    store = blob_store.for_new_files(session)
     stream.seek(0)
     try:
         with session.begin_nested():  # another upload of the same bytes may store them at the same moment
             session.execute(
                 sa.insert(EvidenceBlob).values(
-                    sha256=scanned.sha256, size=scanned.size, chunks=scanned.chunks, created_at=utcnow()
+                    sha256=scanned.sha256,
+                    size=scanned.size,
+                    chunks=store.chunk_rows(scanned.size),
+                    created_at=utcnow(),
                 )
             )
-            for seq in range(scanned.chunks):
-                session.execute(
-                    sa.insert(EvidenceChunk).values(
-                        sha256=scanned.sha256, seq=seq, data=stream.read(CHUNK_BYTES)
-                    )
-                )
+            store.put(scanned.sha256, stream, scanned.size)
     except IntegrityError:
         if session.get(EvidenceBlob, scanned.sha256) is None:
             raise
 
 
-def iter_content(sha256: str, chunks: int) -> Iterator[bytes]:
-    """The stored bytes, a chunk per short read transaction (for a streamed response)."""
-    for seq in range(chunks):
-        with session_scope(write=False) as session:
-            data = session.execute(
-                select(EvidenceChunk.data).where(EvidenceChunk.sha256 == sha256, EvidenceChunk.seq == seq)
-            ).scalar_one()
-        yield bytes(data)
+def open_content(session: Session, sha256: str, *, streamed: bool) -> Iterator[bytes]:
+    """The stored bytes of ``sha256``, a chunk (<= 1 MiB) at a time, from the store that holds them. Opened
+    now: missing bytes are a 500 (``StoredDataDamaged``) before any is sent, never a short answer.
 
-
-def chunk_count(session: Session, sha256: str) -> int:
+    ``streamed``: for a streamed response, read after ``session`` has ended (the database store reads each
+    chunk in a short read transaction of its own) and checked against the recorded size and SHA-256 as they
+    go; else read in ``session`` (an audit pack's snapshot, which checks the hash itself).
+    """
     blob = session.get(EvidenceBlob, sha256)
-    return blob.chunks if blob is not None else 0
+    if blob is None:
+        raise blob_store.damaged(sha256, "no stored bytes are recorded for it")
+    if not streamed:
+        return blob_store.holding(blob, session).open(sha256, blob.size)
+    return blob_store.checked(blob_store.holding(blob, None).open(sha256, blob.size), sha256, blob.size)
 
 
 def get_evidence(session: Session, evidence_id: str) -> Evidence:
@@ -286,10 +288,21 @@ def evidence_read(session: Session, evidence: Evidence, today: date | None = Non
     )
 
 
+def _owned_by(system_id: str | None) -> sa.ColumnElement[bool]:
+    return col(Evidence.system_id) == system_id if system_id else col(Evidence.system_id).is_(None)
+
+
+_NEWEST_FIRST = (col(Evidence.created_at).desc(), col(Evidence.id).desc())
+
+
 def list_evidence(session: Session, system_id: str | None) -> list[Evidence]:
     """The evidence of a system (or of the organisation, None), newest first."""
-    owner = Evidence.system_id == system_id if system_id else Evidence.system_id.is_(None)
-    return list(session.exec(select(Evidence).where(owner).order_by(Evidence.created_at.desc())).all())
+    return list(session.exec(select(Evidence).where(_owned_by(system_id)).order_by(*_NEWEST_FIRST)).all())
+
+
+def evidence_page(session: Session, system_id: str | None, page: PageWindow) -> tuple[list[Evidence], int]:
+    """One page of ``list_evidence``, and how many items it has in all."""
+    return paginate(session, select(Evidence).where(_owned_by(system_id)), page, *_NEWEST_FIRST)
 
 
 def _audit_view(evidence: Evidence) -> dict[str, Any]:

@@ -19,7 +19,7 @@ them); the same link declared twice, in one file or two, is an error, as is a ta
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -30,6 +30,10 @@ from pydantic import Field, PrivateAttr
 from app.classification.catalog import (
     Catalog,
     CatalogError,
+    GPAIDuty,
+    ObligationDef,
+    Practice,
+    TransparencyDuty,
     _display,
     _duplicates,
     _Entry,
@@ -230,7 +234,7 @@ def _ai_act_part(catalog: Catalog) -> _Part:
         return tuple(entry.binds) if entry.binds is not None else every_role
 
     facts: dict[str, _Fact] = {}
-    tables = (
+    tables: tuple[tuple[str, Sequence[Practice | ObligationDef | TransparencyDuty | GPAIDuty]], ...] = (
         ("prohibited_practices", ai.prohibited_practices),
         ("obligations", ai.obligations),
         ("transparency_duties", ai.transparency_duties),
@@ -316,9 +320,9 @@ def _resolve(fid: str, name: str, spec: FrameworkFile, catalog: Catalog) -> tupl
 
     written = {c.id: (i, c) for i, c in enumerate(spec.controls)}
     if part is not None:
-        for cid, (i, _) in written.items():
+        for cid, (n, _) in written.items():
             if cid not in part.facts:
-                p.append(f"{name}: controls[{i}].id: {cid!r} is not one of {part.label}")
+                p.append(f"{name}: controls[{n}].id: {cid!r} is not one of {part.label}")
         order = [*part.facts]
     else:
         order = [*written]
@@ -490,19 +494,22 @@ _loaded: tuple[Catalog, Path, str, Frameworks] | None = None
 
 
 def get_frameworks() -> Frameworks:
-    """The frameworks of the catalogue in force, with the adopted ones; reloaded when the catalogue is."""
+    """The frameworks of the catalogue in force, with the adopted ones; reloaded when the catalogue is.
+
+    Called for every requirement shown, so the check that the cached set is still in force compares the
+    settings' own values (no path is built on a hit)."""
     global _loaded
     catalog = get_catalog()
     settings = get_settings()
-    directory = Path(settings.risk_catalog_dir) / FRAMEWORKS_DIR
     cached = _loaded
     if (
         cached is not None
         and cached[0] is catalog
-        and cached[1] == directory
+        and cached[1] == settings.risk_catalog_dir
         and cached[2] == settings.adopted_frameworks
     ):
         return cached[3]
+    directory = Path(settings.risk_catalog_dir) / FRAMEWORKS_DIR
     frameworks = load_frameworks(directory, catalog, parse_adopted(settings.adopted_frameworks))
-    _loaded = (catalog, directory, settings.adopted_frameworks, frameworks)
+    _loaded = (catalog, settings.risk_catalog_dir, settings.adopted_frameworks, frameworks)
     return frameworks

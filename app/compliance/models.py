@@ -159,14 +159,15 @@ class RequirementUpdate(BaseModel):
 # --- evidence ------------------------------------------------------------------------------------------
 #
 # Evidence files are content-addressed: the bytes are stored once per SHA-256 (``evidence_blob`` and its
-# ``evidence_chunk`` rows, in the database every worker and every backup sees), and each upload is an
+# ``evidence_chunk`` rows in the database, or an object in the S3 store), and each upload is an
 # ``evidence`` row naming them, owned by a system or by the organisation (``system_id`` None).
 
 ORGANISATION_SCOPE = "organisation"  # ``requirement_evidence.scope`` of organisation-wide requirements
 
 
 class EvidenceBlob(SQLModel, table=True):
-    """The bytes of one file, identified by their SHA-256 and kept as ``chunks`` rows of at most 1 MiB."""
+    """The bytes of one file, identified by their SHA-256 and kept as ``chunks`` rows of at most 1 MiB, or
+    (``chunks`` 0) as one object in the S3 evidence store (app/compliance/blob_store.py)."""
 
     __tablename__ = "evidence_blob"
 

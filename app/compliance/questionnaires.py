@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.classification import service as classifications
@@ -171,11 +171,11 @@ def _check(name: str, fid: str, q: Questionnaire, frameworks: Frameworks) -> lis
         rule = q.outcome
         for key in ("required_when_any", "criteria"):
             for n, qid in enumerate(getattr(rule, key)):
-                question = q.question_by_id.get(qid)
-                if question is None:
+                asked = q.question_by_id.get(qid)
+                if asked is None:
                     p.append(f"{name}: outcome.{key}[{n}]: no question {qid!r} in the form")
-                elif question.kind != "yes_no":
-                    p.append(f"{name}: outcome.{key}[{n}]: {qid!r} is a {question.kind} question, not yes_no")
+                elif asked.kind != "yes_no":
+                    p.append(f"{name}: outcome.{key}[{n}]: {qid!r} is a {asked.kind} question, not yes_no")
         if not rule.required_when_any and not rule.criteria:
             p.append(f"{name}: outcome: name questions in required_when_any or criteria")
         if rule.criteria and rule.required_when_at_least > len(rule.criteria):
@@ -364,7 +364,7 @@ def list_responses(
     stmt = select(QuestionnaireResponse).where(QuestionnaireResponse.system_id == system.id)
     if questionnaire_id is not None:
         stmt = stmt.where(QuestionnaireResponse.questionnaire == questionnaire_id)
-    return list(session.exec(stmt.order_by(QuestionnaireResponse.id.desc())).all())
+    return list(session.exec(stmt.order_by(col(QuestionnaireResponse.id).desc())).all())
 
 
 def start_response(

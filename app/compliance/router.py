@@ -20,8 +20,9 @@ from app.compliance.models import (
     RequirementRead,
     RequirementUpdate,
 )
+from app.compliance.service import R
 from app.db import SessionDep, utcnow
-from app.http import IfMatchDep, Page, PageDep, PageParams, content_disposition
+from app.http import IfMatchDep, Page, PageDep, PageParams, content_disposition, page_from_list, page_of
 from app.identity.dependencies import CurrentPrincipal
 from app.systems.dependencies import system_access
 from app.systems.models import AISystem
@@ -50,32 +51,26 @@ def framework_detail(framework_id: FrameworkId, principal: CurrentPrincipal) -> 
 RequirementId = Annotated[
     str, Path(max_length=100, description="framework:control", examples=["ai_act:art9", "iso42001:A.6.2.4"])
 ]
+# the system of the path, for a caller who may do this with its requirements or evidence (404 otherwise)
+RequirementReader = Annotated[AISystem, Depends(system_access("requirement", "read"))]
+RequirementUpdater = Annotated[AISystem, Depends(system_access("requirement", "update"))]
+EvidenceCreator = Annotated[AISystem, Depends(system_access("evidence", "create"))]
+EvidenceReader = Annotated[AISystem, Depends(system_access("evidence", "read"))]
 _PATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "stale revision, or `met` without current evidence (`code: EVIDENCE_REQUIRED`)"},
     422: {"description": "`not_applicable` without a note, or no revision"},
 }
 
 
-def _page(rows: list[RequirementRead], page: PageParams) -> Page[RequirementRead]:
-    return Page(
-        items=rows[page.offset : page.offset + page.limit],
-        total=len(rows),
-        limit=page.limit,
-        offset=page.offset,
-    )
-
-
 @router.get("/systems/{system_id}/requirements", response_model=Page[RequirementRead])
 def system_requirements(
-    session: SessionDep,
-    page: PageDep,
-    system: Annotated[AISystem, Depends(system_access("requirement", "read"))],
+    session: SessionDep, page: PageDep, system: RequirementReader
 ) -> Page[RequirementRead]:
     """The system's requirements from its current classification and the adopted frameworks."""
     today = utcnow().date()
     rows = service.read_system_requirements(session, system)
     links = service.evidence_links(session, system.id, today)
-    return _page([service.requirement_read(r, links, today) for r in rows], page)
+    return page_from_list([service.requirement_read(r, links, today) for r in rows], page)
 
 
 @router.patch(
@@ -89,21 +84,12 @@ def update_system_requirement(
     session: SessionDep,
     principal: CurrentPrincipal,
     if_match: IfMatchDep,
-    system: Annotated[AISystem, Depends(system_access("requirement", "update"))],
+    system: RequirementUpdater,
 ) -> RequirementRead:
     """Record progress on one requirement of the system (status, note, owner role)."""
-    row = service.find_requirement(
-        service.system_requirements(session, system), requirement_id, f"system {system.id}"
-    )
-    row = service.update_requirement(
-        session,
-        row,
-        data,
-        if_match=if_match,
-        actor=principal.username,
-        entity=("system", system.id, system.site),
-    )
-    return service.requirement_read(row, service.evidence_links(session, system.id, utcnow().date()))
+    rows = service.system_requirements(session, system)
+    where = (f"system {system.id}", system.id, ("system", system.id, system.site))
+    return _record_progress(session, rows, requirement_id, where, data, if_match, principal.username)
 
 
 @router.get("/organisation/requirements", response_model=Page[RequirementRead])
@@ -115,7 +101,7 @@ def organisation_requirements(
     today = utcnow().date()
     rows = service.read_organisation_requirements(session)
     links = service.evidence_links(session, ORGANISATION_SCOPE, today)
-    return _page([service.requirement_read(r, links, today) for r in rows], page)
+    return page_from_list([service.requirement_read(r, links, today) for r in rows], page)
 
 
 @router.patch(
@@ -130,18 +116,26 @@ def update_organisation_requirement(
 ) -> RequirementRead:
     """Record progress on an organisation-wide requirement (a compliance officer of any site may)."""
     principal.require_anywhere("requirement", "update")
-    row = service.find_requirement(
-        service.organisation_requirements(session), requirement_id, "the organisation"
-    )
-    row = service.update_requirement(
-        session,
-        row,
-        data,
-        if_match=if_match,
-        actor=principal.username,
-        entity=(service.ORGANISATION, service.ORGANISATION, None),
-    )
-    return service.requirement_read(row, service.evidence_links(session, ORGANISATION_SCOPE, utcnow().date()))
+    rows = service.organisation_requirements(session)
+    where = ("the organisation", ORGANISATION_SCOPE, (service.ORGANISATION, service.ORGANISATION, None))
+    return _record_progress(session, rows, requirement_id, where, data, if_match, principal.username)
+
+
+def _record_progress(
+    session: SessionDep,
+    rows: list[R],
+    requirement_id: str,
+    where: tuple[str, str, tuple[str, str, str | None]],
+    data: RequirementUpdate,
+    if_match: int | None,
+    actor: str,
+) -> RequirementRead:
+    """Find ``requirement_id`` among ``rows`` and record the change. ``where``: how the scope is named in
+    a 404, the evidence scope, and the audit event's entity."""
+    named, scope, entity = where
+    row = service.find_requirement(rows, requirement_id, named)
+    row = service.update_requirement(session, row, data, if_match=if_match, actor=actor, entity=entity)
+    return service.requirement_read(row, service.evidence_links(session, scope, utcnow().date()))
 
 
 # --- evidence ------------------------------------------------------------------------------------------
@@ -171,22 +165,11 @@ def upload_system_evidence(
     title: Title,
     session: SessionDep,
     principal: CurrentPrincipal,
-    system: Annotated[AISystem, Depends(system_access("evidence", "create"))],
+    system: EvidenceCreator,
     valid_until: ValidUntil = None,
 ) -> EvidenceRead:
     """Upload an evidence file of the system (multipart: ``file``, ``title``, optional ``valid_until``)."""
-    evidence = evidence_service.store_evidence(
-        session,
-        system_id=system.id,
-        site=system.site,
-        title=title,
-        filename=file.filename,
-        declared_type=file.content_type,
-        stream=file.file,
-        valid_until=valid_until,
-        actor=principal.username,
-    )
-    return evidence_service.evidence_read(session, evidence)
+    return _store_upload(session, file, title, valid_until, principal.username, system)
 
 
 @router.post(
@@ -201,39 +184,43 @@ def upload_organisation_evidence(
 ) -> EvidenceRead:
     """Upload an evidence file of the organisation (for organisation-wide duties such as AI literacy)."""
     principal.require_anywhere("requirement", "update")
+    return _store_upload(session, file, title, valid_until, principal.username, None)
+
+
+def _store_upload(
+    session: SessionDep,
+    file: UploadFile,
+    title: str,
+    valid_until: date | None,
+    actor: str,
+    system: AISystem | None,
+) -> EvidenceRead:
+    """Store an uploaded evidence file of ``system`` (None: of the organisation); its API view."""
     evidence = evidence_service.store_evidence(
         session,
-        system_id=None,
-        site=None,
+        system_id=system.id if system is not None else None,
+        site=system.site if system is not None else None,
         title=title,
         filename=file.filename,
         declared_type=file.content_type,
         stream=file.file,
         valid_until=valid_until,
-        actor=principal.username,
+        actor=actor,
     )
     return evidence_service.evidence_read(session, evidence)
 
 
 @router.get("/systems/{system_id}/evidence", response_model=Page[EvidenceRead])
-def system_evidence(
-    session: SessionDep,
-    page: PageDep,
-    system: Annotated[AISystem, Depends(system_access("evidence", "read"))],
-) -> Page[EvidenceRead]:
+def system_evidence(session: SessionDep, page: PageDep, system: EvidenceReader) -> Page[EvidenceRead]:
     """The system's evidence, newest first."""
-    return _evidence_page(session, evidence_service.list_evidence(session, system.id), page)
+    return _evidence_page(session, system.id, page)
 
 
-def _evidence_page(session: SessionDep, items: list[Evidence], page: PageParams) -> Page[EvidenceRead]:
+def _evidence_page(session: SessionDep, system_id: str | None, page: PageParams) -> Page[EvidenceRead]:
+    """One page of the evidence of a system (None: of the organisation), newest first."""
     today = utcnow().date()
-    shown = items[page.offset : page.offset + page.limit]
-    return Page(
-        items=[evidence_service.evidence_read(session, e, today) for e in shown],
-        total=len(items),
-        limit=page.limit,
-        offset=page.offset,
-    )
+    rows, total = evidence_service.evidence_page(session, system_id, page)
+    return page_of([evidence_service.evidence_read(session, e, today) for e in rows], total, page)
 
 
 @router.get("/organisation/evidence", response_model=Page[EvidenceRead])
@@ -242,7 +229,7 @@ def organisation_evidence(
 ) -> Page[EvidenceRead]:
     """The organisation's evidence, newest first."""
     principal.require_anywhere("requirement", "read")
-    return _evidence_page(session, evidence_service.list_evidence(session, None), page)
+    return _evidence_page(session, None, page)
 
 
 EvidenceIdPath = Annotated[str, Path(max_length=40, examples=["EVD-000001"])]
@@ -279,9 +266,8 @@ def evidence_content(
     session: SessionDep, evidence: Annotated[Evidence, Depends(_readable_evidence)]
 ) -> StreamingResponse:
     """The file's bytes, streamed (their SHA-256 is the evidence's ``sha256``, also sent as the ETag)."""
-    chunks = evidence_service.chunk_count(session, evidence.sha256)
     return StreamingResponse(
-        evidence_service.iter_content(evidence.sha256, chunks),
+        evidence_service.open_content(session, evidence.sha256, streamed=True),
         media_type=evidence.media_type,
         headers={
             "Content-Length": str(evidence.size),

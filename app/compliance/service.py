@@ -7,13 +7,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from app.approvals import flows, release, webhooks
+from app.approvals import release, webhooks
 from app.approvals.models import Environment
 from app.audit import service as audit
 from app.classification import service as classifications
@@ -203,7 +204,7 @@ def _sync(session: Session, model: type[R], rows: list[R], derived: list[Derived
             setattr(row, k, v)
         session.add(row)
     now = utcnow()
-    new = [
+    new: list[R] = [
         model(
             framework=d.framework,
             control=d.control,
@@ -223,7 +224,7 @@ def _sync(session: Session, model: type[R], rows: list[R], derived: list[Derived
         except IntegrityError:
             return list(session.exec(_select_rows(model, key)).all())
     session.flush()
-    return [*rows, *new]
+    return rows + new
 
 
 def _read_in_step(session: Session, model: type[R], derived: list[Derived], **key: Any) -> list[R]:
@@ -354,10 +355,15 @@ def _maps_to(ref: str, frameworks: Frameworks) -> tuple[str, ...]:
 def evidence_links(session: Session, scope: str, today: date) -> EvidenceLinks:
     """The evidence links of a scope (a system id, or ``organisation``), with whether each is current."""
     rows = session.exec(
-        select(RequirementEvidence.framework, RequirementEvidence.control, Evidence.id, Evidence.valid_until)
-        .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
-        .where(RequirementEvidence.scope == scope)
-        .order_by(RequirementEvidence.linked_at, Evidence.id)
+        select(
+            col(RequirementEvidence.framework),
+            col(RequirementEvidence.control),
+            col(Evidence.id),
+            col(Evidence.valid_until),
+        )
+        .join(Evidence, col(Evidence.id) == col(RequirementEvidence.evidence_id))
+        .where(col(RequirementEvidence.scope) == scope)
+        .order_by(col(RequirementEvidence.linked_at), col(Evidence.id))
     ).all()
     return _links(rows, today)
 
@@ -419,9 +425,13 @@ def binds_on(
     return applies_from is None or applies_from <= today
 
 
-def binds(row: Requirement | OrganisationRequirement, today: date | None = None) -> bool:
+def binds(
+    row: Requirement | OrganisationRequirement,
+    today: date | None = None,
+    frameworks: Frameworks | None = None,
+) -> bool:
     """``binds_on`` for a stored requirement."""
-    return binds_on(row.framework, row.applies_from, row.derived, today or utcnow().date())
+    return binds_on(row.framework, row.applies_from, row.derived, today or utcnow().date(), frameworks)
 
 
 # --- the portfolio: the same rules over every system at once --------------------------------------------
@@ -469,30 +479,33 @@ def tally_systems(session: Session, system_ids: list[str], today: date) -> None:
         batch = system_ids[n : n + TALLY_BATCH]
         newest = (
             sa.select(sa.func.max(Classification.id))
-            .where(Classification.system_id.in_(batch))
-            .group_by(Classification.system_id)
+            .where(col(Classification.system_id).in_(batch))
+            .group_by(col(Classification.system_id))
         )
         current = {
-            c.system_id: c for c in session.exec(select(Classification).where(Classification.id.in_(newest)))
+            c.system_id: c
+            for c in session.exec(select(Classification).where(col(Classification.id).in_(newest)))
         }
         stored: dict[str, list[Any]] = {sid: [] for sid in batch}
         for row in session.execute(  # plain rows: counting needs no ORM objects
             sa.select(
-                Requirement.system_id,
-                Requirement.framework,
-                Requirement.control,
-                Requirement.title,
-                Requirement.status,
-                Requirement.derived,
-                Requirement.applies_from,
-            ).where(Requirement.system_id.in_(batch))
+                col(Requirement.system_id),
+                col(Requirement.framework),
+                col(Requirement.control),
+                col(Requirement.title),
+                col(Requirement.status),
+                col(Requirement.derived),
+                col(Requirement.applies_from),
+            ).where(col(Requirement.system_id).in_(batch))
         ):
             stored[row.system_id].append(row)
         linked: dict[str, list[Any]] = {}
         for scope, *link in session.execute(_links_query(batch)):
             linked.setdefault(scope, []).append(link)
-        session.execute(sa.delete(RequirementTally).where(RequirementTally.system_id.in_(batch)))
-        session.execute(sa.delete(RequirementTallyState).where(RequirementTallyState.system_id.in_(batch)))
+        session.execute(sa.delete(RequirementTally).where(col(RequirementTally.system_id).in_(batch)))
+        session.execute(
+            sa.delete(RequirementTallyState).where(col(RequirementTallyState.system_id).in_(batch))
+        )
         tallies: list[dict[str, Any]] = []
         states: list[dict[str, Any]] = []
         for sid in batch:
@@ -557,7 +570,7 @@ def _tally(
 
 def forget_tally(session: Session, system_id: str) -> None:
     """The system's requirements changed: its tally is counted again at the next portfolio view."""
-    session.execute(sa.delete(RequirementTallyState).where(RequirementTallyState.system_id == system_id))
+    session.execute(sa.delete(RequirementTallyState).where(col(RequirementTallyState.system_id) == system_id))
 
 
 def stale_tallies(session: Session, sites: set[str] | None, today: date) -> list[str]:
@@ -565,26 +578,29 @@ def stale_tallies(session: Session, sites: set[str] | None, today: date) -> list
     another classification or other frameworks, past its ``fresh_until``, or forgotten after a change."""
     latest = (
         sa.select(sa.func.max(Classification.id))
-        .where(Classification.system_id == AISystem.id)
+        .where(col(Classification.system_id) == col(AISystem.id))
         .correlate(AISystem)
         .scalar_subquery()
     )
     holds = (
-        sa.select(RequirementTallyState.system_id)
+        sa.select(col(RequirementTallyState.system_id))
         .where(
-            RequirementTallyState.system_id == AISystem.id,
-            RequirementTallyState.classification_id == latest,
-            RequirementTallyState.frameworks_key == frameworks_key(get_frameworks()),
-            sa.or_(RequirementTallyState.fresh_until.is_(None), RequirementTallyState.fresh_until >= today),
+            col(RequirementTallyState.system_id) == col(AISystem.id),
+            col(RequirementTallyState.classification_id) == latest,
+            col(RequirementTallyState.frameworks_key) == frameworks_key(get_frameworks()),
+            sa.or_(
+                col(RequirementTallyState.fresh_until).is_(None),
+                col(RequirementTallyState.fresh_until) >= today,
+            ),
         )
         .correlate(AISystem)
         .exists()
     )
     return list(
         session.exec(
-            select(AISystem.id).where(
-                AISystem.archived_at.is_(None),
-                sa.true() if sites is None else AISystem.site.in_(sorted(sites)),
+            select(col(AISystem.id)).where(
+                col(AISystem.archived_at).is_(None),
+                sa.true() if sites is None else col(AISystem.site).in_(sorted(sites)),
                 latest.is_not(None),
                 ~holds,
             )
@@ -612,20 +628,20 @@ def portfolio_counts(
     frameworks = get_frameworks()
     query = (
         sa.select(
-            AISystem.site,
-            RequirementTally.framework,
-            sa.func.sum(RequirementTally.met),
-            sa.func.sum(RequirementTally.open),
-            sa.func.sum(RequirementTally.overdue),
-            sa.func.sum(RequirementTally.not_applicable),
+            col(AISystem.site),
+            col(RequirementTally.framework),
+            sa.func.sum(col(RequirementTally.met)),
+            sa.func.sum(col(RequirementTally.open)),
+            sa.func.sum(col(RequirementTally.overdue)),
+            sa.func.sum(col(RequirementTally.not_applicable)),
         )
-        .join(AISystem, AISystem.id == RequirementTally.system_id)
+        .join(AISystem, col(AISystem.id) == col(RequirementTally.system_id))
         .where(
-            AISystem.archived_at.is_(None),
-            RequirementTally.framework.in_(frameworks.adopted),
-            sa.true() if sites is None else AISystem.site.in_(sorted(sites)),
+            col(AISystem.archived_at).is_(None),
+            col(RequirementTally.framework).in_(frameworks.adopted),
+            sa.true() if sites is None else col(AISystem.site).in_(sorted(sites)),
         )
-        .group_by(AISystem.site, RequirementTally.framework)
+        .group_by(col(AISystem.site), col(RequirementTally.framework))
     )
     out = [
         PortfolioCounts(site, framework, int(met), int(open_), int(overdue), int(na))
@@ -689,7 +705,7 @@ def requirement_read(
         title=row.title,
         status=effective_status(row.status, current),
         applies_from=row.applies_from,
-        binding=binds(row, today),
+        binding=binds(row, today, frameworks),
         derived=row.derived,
         owner_role=row.owner_role,
         note=row.note,
@@ -709,13 +725,13 @@ def scope_of(row: Requirement | OrganisationRequirement) -> str:
 
 def update_requirement(
     session: Session,
-    row: Requirement | OrganisationRequirement,
+    row: R,
     data: RequirementUpdate,
     *,
     if_match: int | None,
     actor: str,
     entity: tuple[str, str, str | None],
-) -> Requirement | OrganisationRequirement:
+) -> R:
     """Change a requirement's status, note, owner role or linked evidence; audited with before and after.
 
     The rules, in the order a person would ask: the change names the current revision (409 if stale); linked
@@ -785,7 +801,7 @@ def check_evidence(
     session: Session, scope: str, ids: list[str], loc: Sequence[str | int] = ("body", "evidence")
 ) -> None:
     """422 naming the first id (at ``loc``, index appended) that is no evidence of this scope."""
-    found = {e.id: e.system_id for e in session.exec(select(Evidence).where(Evidence.id.in_(ids))).all()}
+    found = {e.id: e.system_id for e in session.exec(select(Evidence).where(col(Evidence.id).in_(ids))).all()}
     owner = None if scope == ORGANISATION_SCOPE else scope
     for n, eid in enumerate(ids):
         if eid not in found:
@@ -810,10 +826,10 @@ def _relink(
     if gone:
         session.execute(
             sa.delete(RequirementEvidence).where(
-                RequirementEvidence.scope == scope,
-                RequirementEvidence.framework == row.framework,
-                RequirementEvidence.control == row.control,
-                RequirementEvidence.evidence_id.in_(gone),
+                col(RequirementEvidence.scope) == scope,
+                col(RequirementEvidence.framework) == row.framework,
+                col(RequirementEvidence.control) == row.control,
+                col(RequirementEvidence.evidence_id).in_(gone),
             )
         )
     now = utcnow()
@@ -845,30 +861,22 @@ def _audit_view(row: Requirement | OrganisationRequirement) -> dict[str, Any]:
 
 # --- the release gate and the sweep -------------------------------------------------------------------------
 
-_GATE_CLASSIFICATION_SQL = (
-    "SELECT ai_act_class, result FROM classification WHERE system_id = :sid ORDER BY id DESC LIMIT 1"
-)
-_GATE_RECORDED_SQL = "SELECT framework, control, status FROM requirement WHERE system_id = :sid"
-_GATE_LINKS_SQL = (
-    "SELECT l.framework, l.control, e.id, e.valid_until FROM requirement_evidence l"
-    " JOIN evidence e ON e.id = l.evidence_id WHERE l.scope = :sid ORDER BY l.linked_at, e.id"
-)
 _SHOWN = 5  # requirements named in a reason; the rest are counted
 
 
-def gate_check(db: release.RawReader, system_id: str, version: str, environment: str) -> list[release.Reason]:
-    """The release gate's hook (plain SQL on its connection, the rules above): a production release is denied
-    with ``REQUIREMENTS_OPEN`` while a requirement that binds today is not done; requirements not done that
-    do not bind yet are a ``REQUIREMENTS_OPEN`` warning. Other environments are not held by requirements."""
-    if environment != Environment.production:
-        return []
-    current = db.one(_GATE_CLASSIFICATION_SQL, {"sid": system_id})
-    if current is None or current[0] == "prohibited":
+def _gate_reasons(check: release.CheckInput) -> list[release.Reason]:
+    """The release gate's hook (the rules above, on the rows of ``gate_check``'s statements): a production
+    release is denied with ``REQUIREMENTS_OPEN`` while a requirement that binds today is not done;
+    requirements not done that do not bind yet are a ``REQUIREMENTS_OPEN`` warning."""
+    current = check.rows["classification"]
+    if not current or current[0]["ai_act_class"] == "prohibited":
         return []  # NOT_CLASSIFIED or PROHIBITED says it all
-    today = utcnow().date()
-    derived = derive_for_class(str(current[0]), db.js(current[1]) or {}, get_frameworks())
-    recorded = {f"{f}:{c}": s for f, c, s in db.all(_GATE_RECORDED_SQL, {"sid": system_id})}
-    links = _links(db.all(_GATE_LINKS_SQL, {"sid": system_id}), today)
+    system_id, today = check.system_id, check.now.date()
+    derived = _gate_derived(str(current[0]["ai_act_class"]), current[0]["result"] or {})
+    recorded = {f"{r['framework']}:{r['control']}": r["status"] for r in check.rows["recorded"]}
+    links = _links(
+        [(r["framework"], r["control"], r["id"], r["valid_until"]) for r in check.rows["links"]], today
+    )
     pending = outstanding(derived, recorded, links, today)
     binding = [o for o in pending if o.binding]
     later = [o for o in pending if not o.binding]
@@ -896,6 +904,46 @@ def gate_check(db: release.RawReader, system_id: str, version: str, environment:
     return reasons
 
 
+_gate_derived_cache: tuple[Frameworks, dict[tuple[str, bytes], list[Derived]]] | None = None
+
+
+def _gate_derived(ai_act_class: str, result: dict[str, Any]) -> list[Derived]:
+    """``derive_for_class``, remembered per loaded set of frameworks and classification content: the gate
+    asks it on every call, and most systems share a handful of classification results."""
+    global _gate_derived_cache
+    frameworks = get_frameworks()
+    cached = _gate_derived_cache
+    if cached is None or cached[0] is not frameworks or len(cached[1]) > 4096:
+        cached = _gate_derived_cache = (frameworks, {})
+    key = (ai_act_class, orjson.dumps(result, option=orjson.OPT_SORT_KEYS))
+    derived = cached[1].get(key)
+    if derived is None:
+        derived = cached[1][key] = derive_for_class(ai_act_class, result, frameworks)
+    return derived
+
+
+def _gate_statements() -> dict[str, Any]:
+    """The rows ``_gate_reasons`` judges: the current classification, the recorded requirements and the
+    evidence links of the system asked about."""
+    system_id = release.param("sid")
+    return {
+        "classification": release.newest_classification(
+            col(Classification.ai_act_class), col(Classification.result), system_id=system_id
+        ),
+        "recorded": sa.select(
+            col(Requirement.framework), col(Requirement.control), col(Requirement.status)
+        ).where(col(Requirement.system_id) == system_id),
+        # _links_query takes scope values; a bound parameter works the same in its IN
+        "links": _links_query(cast(list[str], [system_id])),
+    }
+
+
+# the production gate only: other environments are not held by requirements
+gate_check = release.ReleaseCheck(
+    _gate_statements, _gate_reasons, environments=frozenset({Environment.production.value})
+)
+
+
 def _count(items: list[Outstanding]) -> str:
     return f"{len(items)} requirement{'' if len(items) == 1 else 's'}"
 
@@ -905,8 +953,6 @@ def _named(items: list[Outstanding]) -> str:
     return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
 
 
-release.register_release_check(gate_check)
-
 SWEEP_ACTOR = "system:evidence"
 REOPENED_EVENT = "requirement.reopened"
 
@@ -915,26 +961,27 @@ def expired_scopes(session: Session, today: date) -> list[str]:
     """The scopes (system ids, ``organisation``) where evidence linked to a requirement has expired while a
     requirement of the scope is still recorded ``met``: the only places a requirement may need reopening."""
     met_system = (
-        sa.select(Requirement.id)
+        sa.select(col(Requirement.id))
         .where(
-            Requirement.system_id == RequirementEvidence.scope, Requirement.status == RequirementStatus.met
+            col(Requirement.system_id) == col(RequirementEvidence.scope),
+            col(Requirement.status) == RequirementStatus.met,
         )
         .exists()
     )
     met_organisation = sa.and_(
-        RequirementEvidence.scope == ORGANISATION_SCOPE,
-        sa.select(OrganisationRequirement.id)
-        .where(OrganisationRequirement.status == RequirementStatus.met)
+        col(RequirementEvidence.scope) == ORGANISATION_SCOPE,
+        sa.select(col(OrganisationRequirement.id))
+        .where(col(OrganisationRequirement.status) == RequirementStatus.met)
         .exists(),
     )
     return sorted(
         set(
             session.exec(
-                select(RequirementEvidence.scope)
-                .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
+                select(col(RequirementEvidence.scope))
+                .join(Evidence, col(Evidence.id) == col(RequirementEvidence.evidence_id))
                 .where(
-                    Evidence.valid_until.is_not(None),
-                    Evidence.valid_until < today,
+                    col(Evidence.valid_until).is_not(None),
+                    col(Evidence.valid_until) < today,
                     sa.or_(met_system, met_organisation),
                 )
             ).all()
@@ -953,8 +1000,8 @@ def scopes_to_reopen(session: Session, today: date) -> list[str]:
         batch = candidates[n : n + TALLY_BATCH]
         met: dict[str, list[str]] = {}
         for scope, framework, control in session.execute(
-            sa.select(Requirement.system_id, Requirement.framework, Requirement.control).where(
-                Requirement.system_id.in_(batch), Requirement.status == RequirementStatus.met
+            sa.select(col(Requirement.system_id), col(Requirement.framework), col(Requirement.control)).where(
+                col(Requirement.system_id).in_(batch), col(Requirement.status) == RequirementStatus.met
             )
         ):
             met.setdefault(scope, []).append(f"{framework}:{control}")
@@ -962,9 +1009,9 @@ def scopes_to_reopen(session: Session, today: date) -> list[str]:
             met[ORGANISATION_SCOPE] = [
                 f"{f}:{c}"
                 for f, c in session.execute(
-                    sa.select(OrganisationRequirement.framework, OrganisationRequirement.control).where(
-                        OrganisationRequirement.status == RequirementStatus.met
-                    )
+                    sa.select(
+                        col(OrganisationRequirement.framework), col(OrganisationRequirement.control)
+                    ).where(col(OrganisationRequirement.status) == RequirementStatus.met)
                 )
             ]
         linked: dict[str, list[Any]] = {}
@@ -981,15 +1028,15 @@ def _links_query(scopes: list[str]) -> Any:
     """``(scope, framework, control, evidence id, valid_until)`` of the evidence links of ``scopes``."""
     return (
         sa.select(
-            RequirementEvidence.scope,
-            RequirementEvidence.framework,
-            RequirementEvidence.control,
-            Evidence.id,
-            Evidence.valid_until,
+            col(RequirementEvidence.scope),
+            col(RequirementEvidence.framework),
+            col(RequirementEvidence.control),
+            col(Evidence.id),
+            col(Evidence.valid_until),
         )
-        .join(Evidence, Evidence.id == RequirementEvidence.evidence_id)
-        .where(RequirementEvidence.scope.in_(scopes))
-        .order_by(RequirementEvidence.linked_at, Evidence.id)
+        .join(Evidence, col(Evidence.id) == col(RequirementEvidence.evidence_id))
+        .where(col(RequirementEvidence.scope).in_(scopes))
+        .order_by(col(RequirementEvidence.linked_at), col(Evidence.id))
     )
 
 
@@ -997,15 +1044,22 @@ def reopen_scope(session: Session, scope: str, today: date) -> list[str]:
     """Record as ``open`` every ``met`` requirement of the scope that no current evidence supports any more;
     each is audited (``requirement.reopened``) and announced by webhook. Returns their ``scope/ref``."""
     frameworks = get_frameworks()
-    model: type[Requirement] | type[OrganisationRequirement] = (
-        OrganisationRequirement if scope == ORGANISATION_SCOPE else Requirement
-    )
-    query = select(model).where(model.status == RequirementStatus.met)
-    if model is Requirement:
-        query = query.where(Requirement.system_id == scope)
+    met: Sequence[Requirement | OrganisationRequirement]
+    if scope == ORGANISATION_SCOPE:
+        met = session.exec(
+            select(OrganisationRequirement).where(
+                col(OrganisationRequirement.status) == RequirementStatus.met
+            )
+        ).all()
+    else:
+        met = session.exec(
+            select(Requirement).where(
+                col(Requirement.status) == RequirementStatus.met, col(Requirement.system_id) == scope
+            )
+        ).all()
     links = evidence_links(session, scope, today)
     reopened = []
-    for row in session.exec(query).all():
+    for row in met:
         ref = f"{row.framework}:{row.control}"
         if not links.current(ref, frameworks):
             reopened.append(f"{scope}/{ref}")
@@ -1031,7 +1085,8 @@ def _reopen(
     row.updated_by = SWEEP_ACTOR
     session.add(row)
     session.flush()
-    site = session.get(AISystem, scope).site if isinstance(row, Requirement) else None  # type: ignore[union-attr]
+    system = session.get(AISystem, scope) if isinstance(row, Requirement) else None
+    site = system.site if system is not None else None
     expired = links.direct(ref) + links.crosswalk(ref, get_frameworks())
     audit.record(
         session,
@@ -1073,6 +1128,3 @@ def sweep_requirements() -> int:
         with session_scope() as session:
             reopened += len(reopen_scope(session, scope, today))
     return reopened
-
-
-flows.register_sweep(sweep_requirements)

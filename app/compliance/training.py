@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.compliance.models import (
@@ -22,7 +22,7 @@ from app.compliance.models import (
     TrainingSiteFigures,
     TrainingSummary,
 )
-from app.db import utcnow
+from app.db import paginate, utcnow
 from app.errors import Conflict, NotFound, field_error
 from app.http import PageParams
 from app.identity.models import User
@@ -132,8 +132,8 @@ def withdraw_training(session: Session, record: TrainingRecord, reason: str, *, 
 
 def _current_condition(today: date) -> Any:
     return sa.and_(
-        TrainingRecord.removed_at.is_(None),
-        sa.or_(TrainingRecord.valid_until.is_(None), TrainingRecord.valid_until >= today),
+        col(TrainingRecord.removed_at).is_(None),
+        sa.or_(col(TrainingRecord.valid_until).is_(None), col(TrainingRecord.valid_until) >= today),
     )
 
 
@@ -147,7 +147,7 @@ def list_training(
     today = today or utcnow().date()
     conditions: list[Any] = []
     if not filters.include_withdrawn:
-        conditions.append(TrainingRecord.removed_at.is_(None))
+        conditions.append(col(TrainingRecord.removed_at).is_(None))
     if filters.current is not None:
         current = _current_condition(today)
         conditions.append(current if filters.current else sa.not_(current))
@@ -163,14 +163,13 @@ def list_training(
                 )
             )
         )
-    total = session.exec(select(sa.func.count()).select_from(TrainingRecord).where(*conditions)).one()
-    rows = session.exec(
-        select(TrainingRecord)
-        .where(*conditions)
-        .order_by(TrainingRecord.completed_on.desc(), TrainingRecord.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
+    rows, total = paginate(
+        session,
+        select(TrainingRecord).where(*conditions),
+        page,
+        col(TrainingRecord.completed_on).desc(),
+        col(TrainingRecord.id).desc(),
+    )
     return [training_read(r, today) for r in rows], total
 
 
@@ -194,7 +193,7 @@ def training_summary(session: Session, today: date | None = None) -> TrainingSum
     A person is counted once: by username when the record names one, else by name (any case and spacing).
     """
     today = today or utcnow().date()
-    records = list(session.exec(select(TrainingRecord).where(TrainingRecord.removed_at.is_(None))).all())
+    records = list(session.exec(select(TrainingRecord).where(col(TrainingRecord.removed_at).is_(None))).all())
     by_site: dict[str, list[TrainingRecord]] = {}
     for r in records:
         by_site.setdefault(r.site or NO_SITE, []).append(r)

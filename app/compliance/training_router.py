@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from app.compliance import training
 from app.compliance.models import TrainingCreate, TrainingRead, TrainingSummary, TrainingWithdraw
 from app.db import SessionDep
-from app.http import Page, PageDep
+from app.http import Page, PageDep, page_of
 from app.identity.dependencies import CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1/organisation/training", tags=["compliance"])
@@ -38,7 +38,7 @@ def training_index(
     principal.require_anywhere("training", "read")
     filters = training.TrainingFilters(current=current, site=site, q=q, include_withdrawn=include_withdrawn)
     items, total = training.list_training(session, filters, page=page)
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(items, total, page)
 
 
 @router.get("/summary", response_model=TrainingSummary)

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.classification.catalog import get_catalog
 from app.compliance.models import Requirement
 from app.documents import render
-from app.operations.models import Incident, MonitoringReport
+from app.incidents.models import Incident
+from app.monitoring.models import MonitoringReport
 from app.technical_file import service as technical_file
 from app.technical_file.annex4 import Annex4, Section, get_annex4
 
@@ -677,14 +678,14 @@ def technical_context(session: Session, ctx: dict[str, Any], annex4: Annex4 | No
             session.exec(
                 select(Incident)
                 .where(Incident.system_id == system_id)
-                .order_by(Incident.occurred_at, Incident.id)
+                .order_by(col(Incident.occurred_at), col(Incident.id))
             ).all()
         ),
         "monitoring": list(
             session.exec(
                 select(MonitoringReport)
                 .where(MonitoringReport.system_id == system_id)
-                .order_by(MonitoringReport.observed_at.desc(), MonitoringReport.id.desc())
+                .order_by(col(MonitoringReport.observed_at).desc(), col(MonitoringReport.id).desc())
             ).all()
         ),
     }

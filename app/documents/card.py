@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.classification.catalog import cite, get_catalog
 from app.documents import render
@@ -34,7 +34,8 @@ from app.documents.annex4 import (
     provider_name,
     table,
 )
-from app.operations.models import Deployment, Incident, IncidentStatus
+from app.incidents.models import Incident, IncidentStatus
+from app.monitoring.models import Deployment
 
 GROUP_SEPARATOR = "__"
 NOT_IN_REGISTRY = "Not recorded in the registry."
@@ -93,7 +94,7 @@ def _rows_of(session: Session, system_id: str) -> tuple[list[Deployment], list[I
     deployments = session.exec(
         select(Deployment)
         .where(Deployment.system_id == system_id)
-        .order_by(Deployment.deployed_at.desc(), Deployment.id.desc())
+        .order_by(col(Deployment.deployed_at).desc(), col(Deployment.id).desc())
     ).all()
     latest: dict[tuple[str, str, str | None], Deployment] = {}
     for d in deployments:
@@ -101,7 +102,7 @@ def _rows_of(session: Session, system_id: str) -> tuple[list[Deployment], list[I
     incidents = session.exec(
         select(Incident)
         .where(Incident.system_id == system_id, Incident.status == IncidentStatus.open)
-        .order_by(Incident.aware_at, Incident.id)
+        .order_by(col(Incident.aware_at), col(Incident.id))
     ).all()
     return list(latest.values()), list(incidents)
 

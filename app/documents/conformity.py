@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.classification import service as classification
 from app.classification.catalog import cite, get_catalog
@@ -170,7 +170,7 @@ def fria_summary(session: Session, system: AISystem) -> dict[str, Any] | None:
             QuestionnaireResponse.questionnaire == FRIA_QUESTIONNAIRE,
             QuestionnaireResponse.status == QuestionnaireStatus.completed,
         )
-        .order_by(QuestionnaireResponse.completed_at.desc(), QuestionnaireResponse.id.desc())
+        .order_by(col(QuestionnaireResponse.completed_at).desc(), col(QuestionnaireResponse.id).desc())
     ).first()
     if row is None:
         return None

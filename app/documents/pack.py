@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
@@ -36,7 +36,7 @@ from app.classification.catalog import get_catalog
 from app.classification.models import Classification, RiskAssessment
 from app.compliance import evidence as evidence_files
 from app.compliance import service as compliance
-from app.compliance.models import Evidence, EvidenceChunk, RequirementEvidence
+from app.compliance.models import Evidence, RequirementEvidence
 from app.db import session_scope
 from app.documents import render, service
 from app.documents.models import (
@@ -47,9 +47,10 @@ from app.documents.models import (
     PackManifest,
 )
 from app.errors import Conflict, StoredDataDamaged
-from app.operations import incidents
-from app.operations import service as operations
-from app.operations.models import Deployment, Incident, MonitoringReport
+from app.incidents import service as incidents
+from app.incidents.models import Incident
+from app.monitoring import service as monitoring
+from app.monitoring.models import Deployment, MonitoringReport
 from app.security import signing
 from app.settings import get_settings
 from app.systems import service as systems
@@ -116,8 +117,8 @@ def system_events(
     while True:
         rows = session.execute(
             sa.select(*columns)
-            .where(condition, AuditEvent.seq > last, AuditEvent.seq <= until_seq)
-            .order_by(AuditEvent.seq)
+            .where(condition, col(AuditEvent.seq) > last, col(AuditEvent.seq) <= until_seq)
+            .order_by(col(AuditEvent.seq))
             .limit(EVENT_BATCH)
         ).all()
         if not rows:
@@ -179,23 +180,22 @@ def evidence_member(item: Evidence) -> str:
 
 def pack_evidence(session: Session, system: AISystem) -> list[Evidence]:
     """The evidence the pack covers: owned by the system or linked to one of its requirements, by id."""
-    linked = sa.select(RequirementEvidence.evidence_id).where(RequirementEvidence.scope == system.id)
+    linked = sa.select(col(RequirementEvidence.evidence_id)).where(
+        col(RequirementEvidence.scope) == system.id
+    )
     return list(
         session.exec(
             select(Evidence)
-            .where(sa.or_(Evidence.system_id == system.id, Evidence.id.in_(linked)))
-            .order_by(Evidence.id)
+            .where(sa.or_(col(Evidence.system_id) == system.id, col(Evidence.id).in_(linked)))
+            .order_by(col(Evidence.id))
         ).all()
     )
 
 
 def evidence_chunks(session: Session, sha256: str) -> Iterator[bytes]:
-    """The stored bytes of an evidence file, one chunk (<= 1 MiB) per query, in the pack's snapshot."""
-    for seq in range(evidence_files.chunk_count(session, sha256)):
-        data = session.execute(
-            sa.select(EvidenceChunk.data).where(EvidenceChunk.sha256 == sha256, EvidenceChunk.seq == seq)
-        ).scalar_one()
-        yield bytes(data)
+    """The stored bytes of an evidence file, a chunk (<= 1 MiB) at a time, from the store that holds them (the
+    database ones in the pack's snapshot)."""
+    return evidence_files.open_content(session, sha256, streamed=False)
 
 
 def check_segment(session: Session, cover: Coverage) -> tuple[ChainCheck, CheckpointCheck]:
@@ -344,13 +344,13 @@ def _add_operations(session: Session, writer: _PackWriter, system: AISystem, cov
         (
             "deployments.json",
             Deployment,
-            operations.deployment_read,
+            monitoring.deployment_read,
             "Deployments of model versions to environments, with line and zone at the time, by id",
         ),
         (
             "monitoring.json",
             MonitoringReport,
-            operations.monitoring_read,
+            monitoring.monitoring_read,
             "Post-market monitoring reports (AI Act Art. 72), by id",
         ),
     ):
@@ -474,7 +474,9 @@ def build_audit_pack(session: Session, system: AISystem) -> AuditPack:
             "Every AI Act classification with answers, basis, obligations and rationale, oldest first",
         )
         assessments = session.exec(
-            select(RiskAssessment).where(RiskAssessment.system_id == system.id).order_by(RiskAssessment.id)
+            select(RiskAssessment)
+            .where(RiskAssessment.system_id == system.id)
+            .order_by(col(RiskAssessment.id))
         ).all()
         writer.add(
             "risk-assessment.json",

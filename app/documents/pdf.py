@@ -17,7 +17,7 @@ from weasyprint.urls import URLFetcher
 EPOCH = datetime(1980, 1, 1, tzinfo=UTC)
 
 
-class _NoFetch(URLFetcher):
+class _NoFetch(URLFetcher):  # type: ignore[misc]  # weasyprint ships no type hints: its base is Any
     """Refuses every URL: a document is rendered from its own HTML only, never from the network or disk."""
 
     def fetch(self, url: str, headers: dict[str, str] | None = None) -> None:
@@ -36,4 +36,5 @@ def html_to_pdf(html: str, *, when: datetime | None = None) -> bytes:
     document.metadata.created = stamp
     document.metadata.modified = stamp
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii")
-    return document.write_pdf(pdf_identifier=identifier)
+    pdf: bytes = document.write_pdf(pdf_identifier=identifier)
+    return pdf

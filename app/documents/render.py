@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
@@ -41,6 +41,7 @@ from app.settings import get_settings
 
 EPOCH = datetime(1980, 1, 1, tzinfo=UTC)  # the earliest time a ZIP entry can carry
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_Out = TypeVar("_Out", bound=IO[bytes])
 
 
 class TemplateProblem(AppError):
@@ -50,7 +51,8 @@ class TemplateProblem(AppError):
 
 
 def _problem(template: str, exc: Exception) -> TemplateProblem:
-    where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+    lineno = getattr(exc, "lineno", None)
+    where = f" line {lineno}" if lineno else ""
     return TemplateProblem(f"document template {template}{where} cannot be rendered: {exc}")
 
 
@@ -114,8 +116,8 @@ def fmt_date(value: date | datetime | None, placeholder: str | None = None) -> s
 def yes_no(value: bool | None) -> str:
     """The yes/no wording of ``labels.yaml``."""
     if value is None:
-        return labels()["not_recorded"]
-    return labels()["answer_yes"] if value else labels()["answer_no"]
+        return str(labels()["not_recorded"])
+    return str(labels()["answer_yes"] if value else labels()["answer_no"])
 
 
 # --- Markdown escaping ---------------------------------------------------------------------------------
@@ -342,10 +344,9 @@ def zip_time(when: datetime | None) -> tuple[int, int, int, int, int, int]:
 
 
 def deterministic_zip(
-    entries: Iterable[tuple[str, bytes]], *, when: datetime | None, compress: bool, out: Any = None
-) -> Any:
-    """Write ``entries`` in the given order with fixed timestamps and attributes; returns ``out``."""
-    out = out if out is not None else io.BytesIO()
+    entries: Iterable[tuple[str, bytes]], *, when: datetime | None, compress: bool, out: _Out
+) -> _Out:
+    """Write ``entries`` to ``out`` in order with fixed timestamps and attributes; returns ``out``."""
     stamp = zip_time(when)
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with zipfile.ZipFile(out, "w") as zf:
@@ -364,7 +365,7 @@ def normalize_docx(data: bytes, when: datetime | None) -> bytes:
         names = src.namelist()
         ordered = sorted(names, key=lambda n: (n != "[Content_Types].xml", names.index(n)))
         entries = [(name, src.read(name)) for name in ordered]
-    return deterministic_zip(entries, when=when, compress=True).getvalue()
+    return deterministic_zip(entries, when=when, compress=True, out=io.BytesIO()).getvalue()
 
 
 def render_docx(template: str, context: dict[str, Any], *, timestamp: datetime | None) -> bytes:

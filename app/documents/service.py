@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.approvals.models import ApprovalRequest, SignOff
 from app.audit import service as audit
@@ -33,7 +33,7 @@ from app.documents.models import (
 )
 from app.errors import Conflict, NotFound
 from app.identity.models import User
-from app.operations.models import Incident
+from app.incidents.models import Incident
 from app.systems import service as systems
 from app.systems.models import AISystem, Line, ModelVersion, Site, sl_gap, sl_unassessed
 from app.zones.models import Zone
@@ -53,6 +53,8 @@ TEMPLATES = {
     (DocumentKind.technical_documentation, "md"): "technical_documentation.md.j2",
     (DocumentKind.technical_documentation, "pdf"): "technical_documentation.html.j2",
     (DocumentKind.art6_4_assessment, "docx"): "art6_4_assessment.docx",
+    (DocumentKind.art6_4_assessment, "md"): "art6_4_assessment.md.j2",
+    (DocumentKind.art6_4_assessment, "pdf"): "art6_4_assessment.html.j2",
 }
 
 
@@ -63,9 +65,9 @@ def approval_ids(session: Session, system_id: str) -> list[str]:
     """Ids of every approval request of a system, oldest first."""
     return list(
         session.exec(
-            select(ApprovalRequest.id)
-            .where(ApprovalRequest.system_id == system_id)
-            .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
+            select(col(ApprovalRequest.id))
+            .where(col(ApprovalRequest.system_id) == system_id)
+            .order_by(col(ApprovalRequest.created_at), col(ApprovalRequest.id))
         ).all()
     )
 
@@ -73,20 +75,26 @@ def approval_ids(session: Session, system_id: str) -> list[str]:
 def trail_filter(system: AISystem, approvals: Iterable[str]) -> sa.ColumnElement[bool]:
     """Events that change what a system's documents show: the system itself (with its monitoring reports
     and deployments, recorded on the system), its approvals, its incidents, zone and site."""
-    conditions: list[sa.ColumnElement[bool]] = [AuditEvent.entity_id == system.id]
+    conditions: list[sa.ColumnElement[bool]] = [col(AuditEvent.entity_id) == system.id]
     ids = sorted(set(approvals))
     if ids:
-        conditions.append(AuditEvent.entity_id.in_(ids))
+        conditions.append(col(AuditEvent.entity_id).in_(ids))
     # AI Act Art. 72/73: post-market monitoring and serious incidents belong to the system's record.
     conditions.append(
         sa.and_(
-            AuditEvent.entity_type == "incident",
-            AuditEvent.entity_id.in_(sa.select(Incident.id).where(Incident.system_id == system.id)),
+            col(AuditEvent.entity_type) == "incident",
+            col(AuditEvent.entity_id).in_(
+                sa.select(col(Incident.id)).where(col(Incident.system_id) == system.id)
+            ),
         )
     )
     if system.zone:
-        conditions.append(sa.and_(AuditEvent.entity_type == "zone", AuditEvent.entity_id == system.zone))
-    conditions.append(sa.and_(AuditEvent.entity_type == "site", AuditEvent.entity_id == system.site))
+        conditions.append(
+            sa.and_(col(AuditEvent.entity_type) == "zone", col(AuditEvent.entity_id) == system.zone)
+        )
+    conditions.append(
+        sa.and_(col(AuditEvent.entity_type) == "site", col(AuditEvent.entity_id) == system.site)
+    )
     return sa.or_(*conditions)
 
 
@@ -98,9 +106,9 @@ def coverage(session: Session, system: AISystem, approvals: Iterable[str] | None
     """
     ids = approval_ids(session, system.id) if approvals is None else list(approvals)
     row = session.execute(
-        sa.select(AuditEvent.seq, AuditEvent.ts, AuditEvent.hash)
-        .where(trail_filter(system, ids), AuditEvent.action != DOWNLOAD_ACTION)
-        .order_by(AuditEvent.seq.desc())
+        sa.select(col(AuditEvent.seq), col(AuditEvent.ts), col(AuditEvent.hash))
+        .where(trail_filter(system, ids), col(AuditEvent.action) != DOWNLOAD_ACTION)
+        .order_by(col(AuditEvent.seq).desc())
         .limit(1)
     ).first()
     if row is None:
@@ -345,7 +353,7 @@ def security_context(session: Session, system: AISystem, catalog: Catalog) -> di
             "name": fr.name,
             "target": target.get(fr.id) if target else None,
             "achieved": achieved.get(fr.id) if achieved else None,
-            "assessed": bool(achieved) and achieved.get(fr.id) is not None,
+            "assessed": achieved is not None and achieved.get(fr.id) is not None,
             "gap": fr.id in gap,
         }
         for fr in iec.foundational_requirements
@@ -389,7 +397,7 @@ def versions(session: Session, system_id: str) -> list[ModelVersion]:
         session.exec(
             select(ModelVersion)
             .where(ModelVersion.system_id == system_id)
-            .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
+            .order_by(col(ModelVersion.created_at).desc(), col(ModelVersion.id).desc())
         ).all()
     )
 
@@ -410,13 +418,13 @@ def approvals_context(session: Session, system_id: str) -> list[dict[str, Any]]:
         session.exec(
             select(ApprovalRequest)
             .where(ApprovalRequest.system_id == system_id)
-            .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
+            .order_by(col(ApprovalRequest.created_at), col(ApprovalRequest.id))
         ).all()
     )
     signoffs: dict[str, list[SignOff]] = {r.id: [] for r in requests}
     if requests:
         for s in session.exec(
-            select(SignOff).where(SignOff.approval_id.in_(list(signoffs))).order_by(SignOff.id)
+            select(SignOff).where(col(SignOff.approval_id).in_(list(signoffs))).order_by(col(SignOff.id))
         ).all():
             signoffs[s.approval_id].append(s)
     out = []
@@ -535,7 +543,7 @@ def document_context(
             for r in session.exec(
                 select(Classification)
                 .where(Classification.system_id == system.id)
-                .order_by(Classification.id.desc())
+                .order_by(col(Classification.id).desc())
             ).all()
         ],
         "risk": risk_context(risk_row, catalog),
@@ -619,8 +627,8 @@ def model_card(
 def technical_documentation(
     session: Session, system: AISystem, *, version: str | None = None, fmt: str = "docx"
 ) -> RenderedDocument:
-    """Annex IV technical documentation (high-risk; DOCX or Markdown, the same content) or the Art. 6(4)
-    assessment record (derogated; DOCX)."""
+    """Annex IV technical documentation (high-risk) or the Art. 6(4) assessment record (derogated), each
+    as DOCX, Markdown or PDF with the same content."""
     ctx = document_context(session, system, version=version)
     kind = technical_documentation_kind(ctx)
     if (kind, fmt) not in TEMPLATES:

@@ -26,6 +26,7 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 class PackFormat(StrEnum):
     md = "md"
     docx = "docx"
+    pdf = "pdf"
 
 
 # --- policies/ai_policy.yaml ---------------------------------------------------------------------------

@@ -35,7 +35,7 @@ _HEADERS = {
 )
 def governance_pack(
     principal: CurrentPrincipal,
-    fmt: Annotated[PackFormat, Query(alias="format", description="md or docx")] = PackFormat.md,
+    fmt: Annotated[PackFormat, Query(alias="format", description="md, docx or pdf")] = PackFormat.md,
 ) -> Response:
     """The organisation's AI policy, roles, decision rights and a RACI matrix (every role of policy.csv
     against every decision of the sign-off rules and raci.yaml), generated from ``policies/``.

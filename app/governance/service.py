@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from app.approvals.rules import When, add_months, get_rules
 from app.audit import service as audit
@@ -24,7 +26,7 @@ from app.classification.catalog import CatalogError, _display, _duplicates, _par
 from app.compliance.frameworks import get_frameworks
 from app.compliance.service import ORGANISATION
 from app.db import session_scope
-from app.documents import render
+from app.documents import pdf, render
 from app.documents.models import DOWNLOAD_ACTION
 from app.errors import AppError
 from app.governance.models import (
@@ -50,6 +52,7 @@ POLICY_FILE = "ai_policy.yaml"
 RACI_FILE = "raci.yaml"
 PERMISSIONS_FILE = "policy.csv"
 TEMPLATE = "governance_pack.md.j2"
+HTML_TEMPLATE = "governance_pack.html.j2"  # printed to PDF
 LEGEND = [
     ("R", "responsible: policy.csv grants the role the permission to take the decision (or to sign it)"),
     ("A", "accountable: the role raci.yaml names as owner of the decision"),
@@ -70,8 +73,10 @@ class GovernanceError(AppError):
 
 # --- loading -------------------------------------------------------------------------------------------
 
+_Spec = TypeVar("_Spec", bound=BaseModel)
 
-def _load(model: type[Any], path: Path, list_key: str) -> Any:
+
+def _load(model: type[_Spec], path: Path, list_key: str) -> _Spec:
     """Read and validate one YAML file of ``policies/``; ids in ``list_key`` must be unique."""
     name = _display(path)
     try:
@@ -82,19 +87,19 @@ def _load(model: type[Any], path: Path, list_key: str) -> Any:
     spec = _parse(model, data, name, problems)
     if spec is not None:
         problems.extend(_duplicates(name, list_key, (item.id for item in getattr(spec, list_key)), {}))
-    if problems:
+    if problems or spec is None:  # no spec without a problem that says why
         raise GovernanceError(problems)
     return spec
 
 
 def load_ai_policy(path: Path) -> AIPolicy:
     """The AI policy (``ai_policy.yaml``), validated; problems raise ``GovernanceError``."""
-    return _load(AIPolicy, path, "sections")  # type: ignore[no-any-return]
+    return _load(AIPolicy, path, "sections")
 
 
 def load_raci(path: Path) -> RaciSpec:
     """The RACI mapping (``raci.yaml``), validated; problems raise ``GovernanceError``."""
-    return _load(RaciSpec, path, "decisions")  # type: ignore[no-any-return]
+    return _load(RaciSpec, path, "decisions")
 
 
 # --- permissions ---------------------------------------------------------------------------------------
@@ -418,9 +423,23 @@ def _validity(pack: GovernancePack) -> str:
     return f"An approval holds for (months, by AI Act class) {months}. A rejection {reject} say why."
 
 
+def render_pdf(pack: GovernancePack) -> bytes:
+    """The pack as PDF: ``governance_pack.html.j2`` printed, dated by the policy's effective date (the same
+    sources give the same bytes)."""
+    moment = datetime.combine(pack.policy.effective_date, time(), tzinfo=UTC)
+    return pdf.html_to_pdf(render.render_text(HTML_TEMPLATE, _context(pack)), when=moment)
+
+
+_RENDERERS: dict[PackFormat, Callable[[GovernancePack], bytes]] = {
+    PackFormat.md: render_markdown,
+    PackFormat.docx: render_docx,
+    PackFormat.pdf: render_pdf,
+}
+
+
 def render_pack(pack: GovernancePack, fmt: PackFormat) -> PackDocument:
     """The pack in the given format."""
-    content = render_docx(pack) if fmt is PackFormat.docx else render_markdown(pack)
+    content = _RENDERERS[fmt](pack)
     return PackDocument(
         extension=fmt.value,
         content=content,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import casbin
 from casbin import persist
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.identity.models import AuthzRevision, Role, RoleGrant, User
 from app.settings import get_settings
@@ -37,7 +37,7 @@ class PolicyError(RuntimeError):
     """``policies/`` holds a line Casbin or aireg cannot use."""
 
 
-class GrantAdapter(persist.Adapter):
+class GrantAdapter(persist.Adapter):  # type: ignore[misc]  # casbin ships no type information
     """Loads ``p`` lines from the policy file and ``g`` lines from the given grants; never writes."""
 
     def __init__(self, policy_file: Path, grants: list[tuple[str, str, str]]) -> None:
@@ -107,7 +107,9 @@ def build_authorizer(session: Session, revision: int) -> Authorizer:
     """Read every grant and build a fresh enforcer for ``revision``."""
     settings = get_settings()
     rows = session.exec(
-        select(User.username, RoleGrant.role, RoleGrant.site).join(User, User.id == RoleGrant.user_id)
+        select(User.username, RoleGrant.role, RoleGrant.site).join(
+            User, col(User.id) == col(RoleGrant.user_id)
+        )
     ).all()
     grants = [(u, r.value if hasattr(r, "value") else str(r), s) for u, r, s in rows]
     enforcer = casbin.Enforcer(

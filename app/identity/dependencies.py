@@ -91,7 +91,9 @@ class Principal:
         return Forbidden(detail, denial=self.denial(obj, act, site, entity_id))
 
 
-def _bearer(request: Request) -> str | None:
+def bearer(request: Request) -> str | None:
+    """The bearer token of the request (None without an ``Authorization`` header), or 401 for another
+    scheme; the one reading of the header (API dependencies and the release gate)."""
     header = request.headers.get("authorization")
     if not header:
         return None
@@ -122,10 +124,10 @@ def authenticate(token: str, client_ip: str | None = None) -> Principal:
 
 def get_principal(request: Request) -> Principal:
     """The authenticated caller, from a bearer token (or the web session, when pages set one)."""
-    token = _bearer(request)
+    token = bearer(request)
     if token is None:
         web_user = getattr(request.state, "web_principal", None)
-        if web_user is not None:
+        if isinstance(web_user, Principal):
             return web_user
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
     principal = authenticate(token, request.client.host if request.client else None)

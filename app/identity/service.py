@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from pwdlib import PasswordHash
-from sqlmodel import Session, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
-from app.db import utcnow
+from app.db import paginate, utcnow
 from app.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from app.http import PageParams
 from app.identity.authz import ANY_SITE, bump_revision
 from app.identity.models import (
     ApiToken,
@@ -60,6 +65,13 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
+def stored_id(user: User) -> int:
+    """The id of a user that has been stored (a user is only given one when it is flushed)."""
+    if user.id is None:
+        raise ValueError(f"user {user.username!r} has not been stored yet")
+    return user.id
+
+
 def user_grants(session: Session, user_id: int) -> list[RoleGrant]:
     return list(
         session.exec(
@@ -69,7 +81,7 @@ def user_grants(session: Session, user_id: int) -> list[RoleGrant]:
 
 
 def to_read(session: Session, user: User) -> UserRead:
-    grants = [GrantRead(role=g.role, site=g.site) for g in user_grants(session, user.id)]
+    grants = [GrantRead(role=g.role, site=g.site) for g in user_grants(session, stored_id(user))]
     return UserRead(
         username=user.username,
         display_name=user.display_name,
@@ -107,9 +119,8 @@ def create_user(session: Session, data: UserCreate, *, actor: str) -> User:
 
 
 def list_users(session: Session, *, limit: int, offset: int) -> tuple[list[User], int]:
-    total = session.exec(select(sa.func.count()).select_from(User)).one()
-    users = session.exec(select(User).order_by(User.username).limit(limit).offset(offset)).all()
-    return list(users), total
+    """A page of the users, by username."""
+    return paginate(session, select(User), PageParams(limit=limit, offset=offset), col(User.username))
 
 
 def grant_role(session: Session, username: str, role: Role, site: str, *, actor: str) -> RoleGrant:
@@ -125,7 +136,7 @@ def grant_role(session: Session, username: str, role: Role, site: str, *, actor:
     ).first()
     if existing is not None:
         raise Conflict(f"{username} already holds {role.value} in {site}")
-    grant = RoleGrant(user_id=user.id, role=role, site=site, granted_by=actor, granted_at=utcnow())
+    grant = RoleGrant(user_id=stored_id(user), role=role, site=site, granted_by=actor, granted_at=utcnow())
     session.add(grant)
     bump_revision(session)
     audit.record(
@@ -172,7 +183,7 @@ def issue_token(session: Session, username: str, *, name: str, expires_days: int
     now = utcnow()
     row = ApiToken(
         id=secrets.token_hex(8),
-        user_id=user.id,
+        user_id=stored_id(user),
         name=name,
         token_hash=hash_token(token),
         created_at=now,
@@ -193,7 +204,9 @@ def issue_token(session: Session, username: str, *, name: str, expires_days: int
 
 def get_token(session: Session, token_id: str) -> tuple[ApiToken, User]:
     row = session.exec(
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.id == token_id)
+        select(ApiToken, User)
+        .join(User, col(User.id) == col(ApiToken.user_id))
+        .where(ApiToken.id == token_id)
     ).first()
     if row is None:
         raise NotFound(f"token {token_id!r} does not exist")
@@ -221,7 +234,7 @@ def revoke_token(session: Session, token_id: str, *, actor: str) -> ApiToken:
 
 
 def list_tokens(session: Session, username: str | None = None) -> list[TokenRead]:
-    stmt = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
+    stmt = select(ApiToken, col(User.username)).join(User, col(User.id) == col(ApiToken.user_id))
     if username:
         stmt = stmt.where(User.username == username)
     return [
@@ -234,7 +247,7 @@ def list_tokens(session: Session, username: str | None = None) -> list[TokenRead
             revoked_at=t.revoked_at,
             last_used_at=t.last_used_at,
         )
-        for t, u in session.exec(stmt.order_by(ApiToken.created_at)).all()
+        for t, u in session.exec(stmt.order_by(col(ApiToken.created_at))).all()
     ]
 
 
@@ -249,40 +262,66 @@ class TokenOwner:
     authz_revision: int
 
 
+# The owner of a token, by column name: also the first columns of the release gate's one statement.
+TOKEN_OWNER_COLUMNS: tuple[sa.ColumnElement[Any] | Mapped[Any], ...] = (
+    col(ApiToken.id).label("token_id"),
+    col(ApiToken.expires_at),
+    col(ApiToken.revoked_at),
+    col(ApiToken.last_used_at),
+    col(User.id).label("user_id"),
+    col(User.username),
+    col(User.is_active),
+    sa.select(col(AuthzRevision.revision))
+    .where(col(AuthzRevision.id) == 1)
+    .scalar_subquery()
+    .label("authz_revision"),
+)
 _TOKEN_LOOKUP = (
-    sa.select(
-        ApiToken.id,
-        ApiToken.expires_at,
-        ApiToken.revoked_at,
-        ApiToken.last_used_at,
-        User.id,
-        User.username,
-        User.is_active,
-        sa.select(AuthzRevision.revision).where(AuthzRevision.id == 1).scalar_subquery(),
-    )
-    .join(User, User.id == ApiToken.user_id)
-    .where(ApiToken.token_hash == sa.bindparam("digest"))
+    sa.select(*TOKEN_OWNER_COLUMNS)
+    .join(User, col(User.id) == col(ApiToken.user_id))
+    .where(col(ApiToken.token_hash) == sa.bindparam("digest"))
 )
 
 
+def check_token_format(token: str) -> None:
+    """401 for a bearer value that cannot be one of our tokens (nothing is looked up for it)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise Unauthorized("malformed token")
+
+
+def token_refusal(
+    revoked_at: datetime | None, expires_at: datetime | None, is_active: bool | None, now: datetime
+) -> str | None:
+    """Why a known token does not authenticate (revoked, expired, its user deactivated), or None."""
+    if revoked_at is not None:
+        return "token revoked"
+    if expires_at is None or expires_at <= now:
+        return "token expired"
+    if not is_active:
+        return "user deactivated"
+    return None
+
+
+def token_owner(row: RowMapping | Mapping[str, Any] | None, now: datetime) -> TokenOwner:
+    """The owner from a row of ``TOKEN_OWNER_COLUMNS`` (None: no such token), or 401."""
+    if row is None:
+        raise Unauthorized("unknown token")
+    refusal = token_refusal(row["revoked_at"], row["expires_at"], row["is_active"], now)
+    if refusal is not None:
+        raise Unauthorized(refusal)
+    return TokenOwner(
+        row["token_id"], row["user_id"], row["username"], row["last_used_at"], row["authz_revision"] or 0
+    )
+
+
 def resolve_token(conn: sa.Connection | Session, token: str) -> TokenOwner:
-    """The owner of a bearer token, or 401 (unknown, revoked, expired, or its user deactivated).
+    """The owner of a bearer token, or 401 (malformed, unknown, revoked, expired, or its user deactivated).
 
     One indexed lookup by the token's SHA-256 (Core, no ORM objects): this runs on every request.
     """
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-        raise Unauthorized("malformed token")
-    row = conn.execute(_TOKEN_LOOKUP, {"digest": hash_token(token)}).first()
-    if row is None:
-        raise Unauthorized("unknown token")
-    token_id, expires_at, revoked_at, last_used_at, user_id, username, is_active, revision = row
-    if revoked_at is not None:
-        raise Unauthorized("token revoked")
-    if expires_at <= utcnow():
-        raise Unauthorized("token expired")
-    if not is_active:
-        raise Unauthorized("user deactivated")
-    return TokenOwner(token_id, user_id, username, last_used_at, revision or 0)
+    check_token_format(token)
+    row = conn.execute(_TOKEN_LOOKUP, {"digest": hash_token(token)}).mappings().first()
+    return token_owner(row, utcnow())
 
 
 def lookup_token(token: str) -> TokenOwner:
@@ -304,7 +343,7 @@ def touch_token(token_id: str) -> None:
     from app.db import session_scope
 
     with session_scope() as session:
-        session.execute(sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+        session.execute(sa.update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=utcnow()))
 
 
 def needs_touch(last_used_at: datetime | None) -> bool:
@@ -377,7 +416,7 @@ def start_web_session(session: Session, user: User, *, method: str = "password")
     row = WebSession(
         id=secrets.token_hex(8),
         token_hash=hash_token(token),
-        user_id=user.id,
+        user_id=stored_id(user),
         created_at=now,
         expires_at=now + WEB_SESSION_LIFETIME,
     )
@@ -397,7 +436,7 @@ def _web_session(session: Session, token: str) -> tuple[WebSession, User] | None
     """The session row a cookie's token names, with its user (by the token's SHA-256)."""
     row = session.exec(
         select(WebSession, User)
-        .join(User, User.id == WebSession.user_id)
+        .join(User, col(User.id) == col(WebSession.user_id))
         .where(WebSession.token_hash == hash_token(token))
     ).first()
     return (row[0], row[1]) if row is not None else None
@@ -441,14 +480,14 @@ def end_web_sessions(session: Session, user: User, *, reason: str, actor: str) -
     ids = list(
         session.exec(
             select(WebSession.id).where(
-                WebSession.user_id == user.id, WebSession.ended_at.is_(None), WebSession.expires_at > now
+                WebSession.user_id == user.id, col(WebSession.ended_at).is_(None), WebSession.expires_at > now
             )
         ).all()
     )
     if not ids:
         return 0
     session.execute(
-        sa.update(WebSession).where(WebSession.id.in_(ids)).values(ended_at=now, end_reason=reason[:40])
+        sa.update(WebSession).where(col(WebSession.id).in_(ids)).values(ended_at=now, end_reason=reason[:40])
     )
     audit.record(
         session,

@@ -12,6 +12,7 @@ import threading
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from app.db import session_scope, utcnow
 from app.security.models import InstanceSecret
@@ -45,7 +46,9 @@ def instance_secret(name: str) -> str:
 
 def _read(name: str) -> str | None:
     with session_scope(write=False) as session:
-        return session.execute(sa.select(InstanceSecret.value).where(InstanceSecret.name == name)).scalar()
+        return session.execute(
+            sa.select(col(InstanceSecret.value)).where(col(InstanceSecret.name) == name)
+        ).scalar()
 
 
 def session_signing_key() -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.audit import service as audit
 from app.db import session_scope, utcnow
@@ -46,13 +46,15 @@ def retry_after(session: Session, keys: Sequence[str]) -> int | None:
     cutoff = now - window
     wait = 0.0
     for key in keys:
-        recent = sa.select(AuthFailure.at).where(AuthFailure.key == key, AuthFailure.at > cutoff)
+        recent = sa.select(col(AuthFailure.at)).where(
+            col(AuthFailure.key) == key, col(AuthFailure.at) > cutoff
+        )
         count = session.execute(sa.select(sa.func.count()).select_from(recent.subquery())).scalar_one()
         if count < limit:
             continue
         # the attempt that must leave the window before one more is allowed
         expiring = session.execute(
-            recent.order_by(AuthFailure.at).limit(1).offset(count - limit)
+            recent.order_by(col(AuthFailure.at)).limit(1).offset(count - limit)
         ).scalar_one()
         wait = max(wait, (expiring + window - now).total_seconds())
     return max(1, math.ceil(wait)) if wait > 0 else None
@@ -66,7 +68,7 @@ def record_failures(session: Session, keys: Sequence[str]) -> None:
     """Count one failure against each key and forget attempts older than the window."""
     now = utcnow()
     cutoff = now - timedelta(seconds=get_settings().auth_failure_window_seconds)
-    session.execute(sa.delete(AuthFailure).where(AuthFailure.at <= cutoff))
+    session.execute(sa.delete(AuthFailure).where(col(AuthFailure.at) <= cutoff))
     for key in keys:
         session.add(AuthFailure(key=key, at=now))
     session.flush()
@@ -117,4 +119,4 @@ def login_failed(ip: str | None, username: str) -> None:
 def login_succeeded(username: str) -> None:
     """A successful login clears the username's failures (the IP's stay counted)."""
     with session_scope() as session:
-        session.execute(sa.delete(AuthFailure).where(AuthFailure.key == user_key(username)))
+        session.execute(sa.delete(AuthFailure).where(col(AuthFailure.key) == user_key(username)))

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import AllowInfNan, Strict, StringConstraints, field_validator
+from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from app.classification.engine import AIActClass
 from app.db import UTCDateTime
+from app.http import Page
 from app.identity.models import SITE_PATTERN, USERNAME_PATTERN
 
 LINE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,23}$"
@@ -253,56 +255,47 @@ class SiteRead(SQLModel):
     revision: int
 
 
-class _SystemFields(SQLModel):
+class _OptionalSystemFields(SQLModel):
+    """The fields a create and an update both take, each optional (``null`` = not set)."""
+
     model_config = {"extra": "forbid"}
 
     line: LineCode | None = None
     technical_owner: UsernameRef | None = None
     vendor: ShortText | None = None
+    zone: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_.-]{0,23}$")] | None = None
+    sl_achieved: SLAchieved | None = None
+    intended_use: LongText | None = None
+    out_of_scope_uses: LongText | None = None
+    human_oversight: LongText | None = None
+    limitations: LongText | None = None
+    training_data: LongText | None = None
+    license: Annotated[str, StringConstraints(max_length=64)] | None = None
+    monitoring_interval_hours: int | None = Field(default=None, ge=1, le=24 * 366)
+
+
+Purpose = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+
+
+class SystemCreate(_OptionalSystemFields):
+    name: Name
+    purpose: Purpose
+    site: SiteCode
+    business_owner: UsernameRef
     ai_act_role: AIActRole = AIActRole.deployer
     lifecycle_stage: LifecycleStage = LifecycleStage.idea
     personal_data: bool = False
-    zone: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_.-]{0,23}$")] | None = None
-    sl_achieved: SLAchieved | None = None
-    intended_use: LongText | None = None
-    out_of_scope_uses: LongText | None = None
-    human_oversight: LongText | None = None
-    limitations: LongText | None = None
-    training_data: LongText | None = None
-    license: Annotated[str, StringConstraints(max_length=64)] | None = None
-    monitoring_interval_hours: int | None = Field(default=None, ge=1, le=24 * 366)
 
 
-class SystemCreate(_SystemFields):
-    name: Name
-    purpose: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
-    site: SiteCode
-    business_owner: UsernameRef
-
-
-class SystemUpdate(SQLModel):
+class SystemUpdate(_OptionalSystemFields):
     """A partial update; ``revision`` (or ``If-Match``) must name the revision the change was based on."""
 
-    model_config = {"extra": "forbid"}
-
     name: Name | None = None
-    purpose: Annotated[str, StringConstraints(min_length=1, max_length=5000)] | None = None
-    line: LineCode | None = None
+    purpose: Purpose | None = None
     business_owner: UsernameRef | None = None
-    technical_owner: UsernameRef | None = None
-    vendor: ShortText | None = None
     ai_act_role: AIActRole | None = None
     lifecycle_stage: LifecycleStage | None = None
     personal_data: bool | None = None
-    zone: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_.-]{0,23}$")] | None = None
-    sl_achieved: SLAchieved | None = None
-    intended_use: LongText | None = None
-    out_of_scope_uses: LongText | None = None
-    human_oversight: LongText | None = None
-    limitations: LongText | None = None
-    training_data: LongText | None = None
-    license: Annotated[str, StringConstraints(max_length=64)] | None = None
-    monitoring_interval_hours: int | None = Field(default=None, ge=1, le=24 * 366)
     revision: int | None = None
 
     @field_validator("name", "purpose", "business_owner", "ai_act_role", "lifecycle_stage", "personal_data")
@@ -346,12 +339,21 @@ class SystemRead(SQLModel):
     monitoring_interval_hours: int | None
     monitoring: str | None = Field(
         default=None,
-        description="monitoring state: active | lapsed | missing | not_required (see app.operations.service)",
+        description="monitoring state: active | lapsed | missing | not_required (see app.monitoring.service)",
     )
     replicated_from: str | None
     created_at: datetime
     updated_at: datetime
     revision: int
+
+
+class SystemPage(Page[SystemRead]):
+    """A page of systems. ``total`` counts matching systems up to ``offset`` + 1000; past that it is that
+    number, and ``total_exact`` is false (there are more)."""
+
+    total_exact: bool = PydanticField(
+        default=True, description="false when more systems match than total says (counting stopped there)"
+    )
 
 
 class VersionCreate(SQLModel):

@@ -6,29 +6,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
+from app.classification.engine import AIActClass
 from app.db import SessionDep
 from app.errors import NotFound
 from app.http import IfMatchDep, Page, PageDep
 from app.identity.dependencies import CurrentPrincipal
 from app.identity.models import SITE_PATTERN
-from app.systems import service
+from app.systems import models, service
 from app.systems.dependencies import SystemRead_, require_may_register, require_may_update, system_access
 from app.systems.models import (
     LINE_PATTERN,
     SIGNOFF_FACTS,
-    AIActClass,
     AISystem,
     LifecycleStage,
     RiskTier,
-    SiteCreate,
-    SiteRead,
-    SiteUpdate,
     SystemCreate,
     SystemOrder,
+    SystemPage,
     SystemRead,
     SystemUpdate,
-    VersionCreate,
-    VersionRead,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
@@ -39,34 +35,34 @@ SiteCodePath = Annotated[str, Path(pattern=SITE_PATTERN)]
 # --- sites ---------------------------------------------------------------------------------------------
 
 
-@router.post("/sites", status_code=status.HTTP_201_CREATED, response_model=SiteRead)
-def create_site(data: SiteCreate, session: SessionDep, principal: CurrentPrincipal) -> SiteRead:
+@router.post("/sites", status_code=status.HTTP_201_CREATED, response_model=models.SiteRead)
+def create_site(data: models.SiteCreate, session: SessionDep, principal: CurrentPrincipal) -> models.SiteRead:
     principal.require("site", "create")
     site = service.create_site(session, data, actor=principal.username)
     return service.site_read(session, site)
 
 
-@router.get("/sites", response_model=list[SiteRead])
-def list_sites(session: SessionDep, principal: CurrentPrincipal) -> list[SiteRead]:
+@router.get("/sites", response_model=list[models.SiteRead])
+def list_sites(session: SessionDep, principal: CurrentPrincipal) -> list[models.SiteRead]:
     sites = principal.sites_for("site", "read")
     return [service.site_read(session, s) for s in service.list_sites(session, sites)]
 
 
-@router.get("/sites/{code}", response_model=SiteRead)
-def get_site(code: SiteCodePath, session: SessionDep, principal: CurrentPrincipal) -> SiteRead:
+@router.get("/sites/{code}", response_model=models.SiteRead)
+def get_site(code: SiteCodePath, session: SessionDep, principal: CurrentPrincipal) -> models.SiteRead:
     site = service.ensure_site_exists(session, code)
     principal.require("site", "read", site.code, entity_id=site.code)
     return service.site_read(session, site)
 
 
-@router.patch("/sites/{code}", response_model=SiteRead)
+@router.patch("/sites/{code}", response_model=models.SiteRead)
 def update_site(
     code: SiteCodePath,
-    data: SiteUpdate,
+    data: models.SiteUpdate,
     if_match: IfMatchDep,
     session: SessionDep,
     principal: CurrentPrincipal,
-) -> SiteRead:
+) -> models.SiteRead:
     site = service.ensure_site_exists(session, code)
     principal.require("site", "update", site.code, entity_id=site.code)
     service.update_site(session, site, data, if_match=if_match, actor=principal.username)
@@ -85,7 +81,7 @@ def create_system(data: SystemCreate, session: SessionDep, principal: CurrentPri
     return service.read_one(session, system)
 
 
-@router.get("/systems", response_model=Page[SystemRead])
+@router.get("/systems", response_model=SystemPage)
 def list_systems(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -102,7 +98,7 @@ def list_systems(
     ] = None,
     order_by: Annotated[SystemOrder, Query(description="sort key")] = SystemOrder.id,
     desc: bool = False,
-) -> Page[SystemRead]:
+) -> SystemPage:
     sites = principal.sites_for("system", "read")
     filters = service.SystemFilters(
         site=site,
@@ -114,10 +110,8 @@ def list_systems(
         business_owner=business_owner,
         q=q,
     )
-    items, total = service.list_systems(
-        session, filters, sites=sites, page=page, order=order_by, descending=desc
-    )
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    query = service.systems_query(session, filters, sites=sites, order=order_by, descending=desc)
+    return service.page_systems(session, query, page)
 
 
 @router.get("/systems/{system_id}", response_model=SystemRead)
@@ -158,34 +152,36 @@ def delete_system(
 # --- model versions ------------------------------------------------------------------------------------
 
 
-@router.post("/systems/{system_id}/versions", status_code=status.HTTP_201_CREATED, response_model=VersionRead)
+@router.post(
+    "/systems/{system_id}/versions", status_code=status.HTTP_201_CREATED, response_model=models.VersionRead
+)
 def create_version(
-    data: VersionCreate,
+    data: models.VersionCreate,
     session: SessionDep,
     principal: CurrentPrincipal,
     system: Annotated[AISystem, Depends(system_access("version", "create"))],
-) -> VersionRead:
+) -> models.VersionRead:
     return service.version_read(service.create_version(session, system, data, actor=principal.username))
 
 
-@router.get("/systems/{system_id}/versions", response_model=Page[VersionRead])
+@router.get("/systems/{system_id}/versions", response_model=Page[models.VersionRead])
 def list_versions(
     session: SessionDep,
     page: PageDep,
     system: Annotated[AISystem, Depends(system_access("version", "read"))],
-) -> Page[VersionRead]:
+) -> Page[models.VersionRead]:
     rows, total = service.list_versions(session, system.id, page)
     return Page(
         items=[service.version_read(v) for v in rows], total=total, limit=page.limit, offset=page.offset
     )
 
 
-@router.get("/systems/{system_id}/versions/{version}", response_model=VersionRead)
+@router.get("/systems/{system_id}/versions/{version}", response_model=models.VersionRead)
 def get_version(
     version: str,
     session: SessionDep,
     system: Annotated[AISystem, Depends(system_access("version", "read"))],
-) -> VersionRead:
+) -> models.VersionRead:
     row = service.get_version(session, system.id, version)
     if row is None:
         raise NotFound(f"system {system.id} has no version {version!r}")

@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
-from app.db import utcnow
+from app.classification.engine import AIActClass
+from app.db import paginate, utcnow
 from app.errors import Conflict, NotFound, Unprocessable, field_error
 from app.http import PageParams, check_revision
 from app.identity.models import User
 from app.systems.models import (
     SIGNOFF_FACTS,
-    AIActClass,
     AISystem,
     IdCounter,
     LifecycleStage,
@@ -31,6 +34,7 @@ from app.systems.models import (
     SiteUpdate,
     SystemCreate,
     SystemOrder,
+    SystemPage,
     SystemRead,
     SystemUpdate,
     VersionCreate,
@@ -114,9 +118,9 @@ def update_site(session: Session, site: Site, data: SiteUpdate, *, if_match: int
             elif line.name != wanted[code].name:
                 line.name = wanted[code].name
                 session.add(line)
-        for code, line in wanted.items():
+        for code, line_in in wanted.items():
             if code not in existing:
-                session.add(Line(site=site.code, code=code, name=line.name))
+                session.add(Line(site=site.code, code=code, name=line_in.name))
     site.revision += 1
     session.add(site)
     session.flush()
@@ -136,7 +140,7 @@ def update_site(session: Session, site: Site, data: SiteUpdate, *, if_match: int
 def list_sites(session: Session, sites: set[str] | None) -> list[Site]:
     stmt = select(Site).order_by(Site.code)
     if sites is not None:
-        stmt = stmt.where(Site.code.in_(sites))
+        stmt = stmt.where(col(Site.code).in_(sites))
     return list(session.exec(stmt).all())
 
 
@@ -146,20 +150,20 @@ def list_sites(session: Session, sites: set[str] | None) -> list[Site]:
 def next_id(session: Session, kind: str, prefix: str) -> str:
     """The next server-made identifier of ``kind`` (``AIS-000123``), taken inside the transaction."""
     result = session.execute(
-        sa.update(IdCounter).where(IdCounter.kind == kind).values(value=IdCounter.value + 1)
+        sa.update(IdCounter).where(col(IdCounter.kind) == kind).values(value=col(IdCounter.value) + 1)
     )
-    if result.rowcount == 0:
+    if cast("sa.CursorResult[Any]", result).rowcount == 0:
         session.add(IdCounter(kind=kind, value=1))
         session.flush()
         value = 1
     else:
-        value = session.execute(select(IdCounter.value).where(IdCounter.kind == kind)).scalar_one()
+        value = session.execute(select(IdCounter.value).where(col(IdCounter.kind) == kind)).scalar_one()
     return f"{prefix}-{value:06d}"
 
 
 def get_system(session: Session, system_id: str, *, for_update: bool = False) -> AISystem:
     """A live (not archived) system, or 404."""
-    stmt = select(AISystem).where(AISystem.id == system_id, AISystem.archived_at.is_(None))
+    stmt = select(AISystem).where(AISystem.id == system_id, col(AISystem.archived_at).is_(None))
     if for_update:
         stmt = stmt.with_for_update()
     system = session.exec(stmt).first()
@@ -173,7 +177,7 @@ def zone_targets(session: Session, codes: set[str]) -> dict[str, ZoneFacts]:
     if not codes:
         return {}
     rows = session.execute(
-        select(Zone.code, Zone.sl_target, Zone.purdue_level).where(Zone.code.in_(sorted(codes)))
+        select(Zone.code, Zone.sl_target, Zone.purdue_level).where(col(Zone.code).in_(sorted(codes)))
     ).all()
     return {code: ZoneFacts(sl_target=target, purdue_level=level) for code, target, level in rows}
 
@@ -243,7 +247,7 @@ def create_system(session: Session, data: SystemCreate, *, actor: str) -> AISyst
     ensure_site_exists(session, data.site, ["body", "site"])
     values = data.model_dump()
     _validate_refs(session, data.site, values)
-    if values.get("sl_achieved") is not None:
+    if data.sl_achieved is not None:
         values["sl_achieved"] = data.sl_achieved.model_dump()
     now = utcnow()
     system = AISystem(id=next_id(session, "system", "AIS"), created_at=now, updated_at=now, **values)
@@ -273,6 +277,110 @@ class SystemFilters:
     q: str | None = None
 
 
+# A list counts its rows up to this many past its offset; beyond, ``total_exact`` is false (issue 17: an exact
+# count of a million rows costs more than the whole page).
+COUNT_LIMIT = 1000
+# The trigram search index finds substrings of at least 3 characters; shorter ones are matched row by row.
+SEARCH_MIN_CHARS = 3
+# SQLite: a search with at most this many index matches is read from the index outward (each match looked
+# up by rowid); one with more is checked row by row in list order, where matches come soon.
+SEARCH_DRIVE_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class SystemQuery:
+    """The statement of a systems list and its order, as ``paginate`` and ``page_systems`` take them."""
+
+    statement: Select[AISystem]
+    ordering: list[Any]
+
+
+def systems_query(
+    session: Session,
+    filters: SystemFilters,
+    *,
+    sites: set[str] | None,
+    order: SystemOrder = SystemOrder.id,
+    descending: bool = False,
+) -> SystemQuery | None:
+    """Live systems in ``sites`` (``None`` = every site) that match ``filters``; ``None`` when no site is
+    readable."""
+    if sites is not None and not sites:
+        return None
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    q = filters.q
+    searched = bool(sqlite and q and len(q) >= SEARCH_MIN_CHARS)
+    drive = searched and q is not None and _index_matches(session, q) <= SEARCH_DRIVE_LIMIT
+
+    def column(name: str) -> Any:
+        # SQLite's "+column" is the same value, but no index may serve it: the plan starts from the index
+        return _unindexed(_TABLE.c[name]) if drive else _TABLE.c[name]
+
+    conditions: list[Any] = [column("archived_at").is_(None)]
+    if sites is not None:
+        conditions.append(column("site").in_(sorted(sites)))
+    for name in ("site", "line", "ai_act_class", "risk_tier", "lifecycle_stage", "zone", "business_owner"):
+        value = getattr(filters, name)
+        if value is not None:
+            conditions.append(column(name) == value)
+    if q:
+        use_index = drive or (searched and not q.isascii())
+        conditions.append(_search_index_match(q) if use_index else _text_match(q, sqlite=sqlite))
+    ordered = column(order.value)
+    ordering = [ordered.desc() if descending else ordered.asc()]
+    if order is not SystemOrder.id:
+        ordering.append(column("id").asc())
+    return SystemQuery(sa.select(AISystem).where(*conditions), ordering)
+
+
+_TABLE = AISystem.metadata.tables["ai_system"]
+
+
+def _unindexed(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+
+
+def _text_match(q: str, *, sqlite: bool) -> sa.ColumnElement[bool]:
+    """``q`` anywhere in name or purpose, ignoring case, compared row by row (PostgreSQL's trigram indexes
+    serve it)."""
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    # SQLite's LIKE already ignores (ASCII) case, as its lower() does: skipping lower() halves a scan.
+    return sa.or_(
+        *(
+            column.like(pattern, escape="\\") if sqlite else column.ilike(pattern, escape="\\")
+            for column in (_TABLE.c.name, _TABLE.c.purpose)
+        )
+    )
+
+
+_SEARCH = sa.table("ai_system_search", sa.column("rowid"))
+
+
+def _search_phrase(q: str) -> str:
+    """``q`` as one FTS5 phrase: with the trigram tokenizer it matches ``q`` as a substring, ignoring case."""
+    return '"' + q.replace('"', '""') + '"'
+
+
+def _search_rowids(q: str) -> Select[tuple[Any]]:
+    """SQLite: the rowids of the systems whose name or purpose holds ``q`` (3 characters or more)."""
+    return select(_SEARCH.c.rowid).where(sa.literal_column("ai_system_search").op("MATCH")(_search_phrase(q)))
+
+
+def _search_index_match(q: str) -> sa.ColumnElement[bool]:
+    return sa.literal_column("ai_system.rowid").in_(_search_rowids(q))
+
+
+def _index_matches(session: Session, q: str) -> int:
+    """How many systems the search index finds for ``q``, counted up to ``SEARCH_DRIVE_LIMIT + 1``."""
+    found = _search_rowids(q).limit(SEARCH_DRIVE_LIMIT + 1).subquery()
+    return int(session.execute(select(sa.func.count()).select_from(found)).scalar_one())
+
+
+def _reads(session: Session, rows: list[AISystem]) -> list[SystemRead]:
+    targets = zone_targets(session, {s.zone for s in rows if s.zone})
+    return with_read_extras(session, rows, [system_read(s, targets) for s in rows])
+
+
 def list_systems(
     session: Session,
     filters: SystemFilters,
@@ -282,38 +390,33 @@ def list_systems(
     order: SystemOrder = SystemOrder.id,
     descending: bool = False,
 ) -> tuple[list[SystemRead], int]:
-    """Filtered, ordered page of live systems in ``sites`` (``None`` = every site)."""
-    conditions: list[Any] = [AISystem.archived_at.is_(None)]
-    if sites is not None:
-        if not sites:
-            return [], 0
-        conditions.append(AISystem.site.in_(sorted(sites)))
-    for name in ("site", "line", "ai_act_class", "risk_tier", "lifecycle_stage", "zone", "business_owner"):
-        value = getattr(filters, name)
-        if value is not None:
-            conditions.append(getattr(AISystem, name) == value)
-    if filters.q:
-        pattern = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        # SQLite's LIKE already ignores (ASCII) case, as its lower() does: skipping lower() halves a scan.
-        sqlite = session.get_bind().dialect.name == "sqlite"
-        conditions.append(
-            sa.or_(
-                *(
-                    column.like(pattern, escape="\\") if sqlite else column.ilike(pattern, escape="\\")
-                    for column in (AISystem.name, AISystem.purpose)
-                )
-            )
-        )
-    total = session.exec(select(sa.func.count()).select_from(AISystem).where(*conditions)).one()
-    column = getattr(AISystem, order.value)
-    ordering = [column.desc() if descending else column.asc()]
-    if order is not SystemOrder.id:
-        ordering.append(AISystem.id.asc())
-    rows = session.exec(
-        select(AISystem).where(*conditions).order_by(*ordering).limit(page.limit).offset(page.offset)
-    ).all()
-    targets = zone_targets(session, {s.zone for s in rows if s.zone})
-    return with_read_extras(session, list(rows), [system_read(s, targets) for s in rows]), total
+    """Filtered, ordered page of live systems in ``sites`` (``None`` = every site), with the exact total."""
+    query = systems_query(session, filters, sites=sites, order=order, descending=descending)
+    if query is None:
+        return [], 0
+    rows, total = paginate(session, query.statement, page, *query.ordering)
+    return _reads(session, rows), total
+
+
+def page_systems(session: Session, query: SystemQuery | None, page: PageParams) -> SystemPage:
+    """A page of ``systems_query``'s systems for the API; the total is counted up to ``COUNT_LIMIT`` rows
+    past the offset (an exact count of a large portfolio costs more than the page)."""
+    if query is None:
+        return SystemPage(items=[], total=0, limit=page.limit, offset=page.offset)
+    rows = session.execute(
+        query.statement.order_by(*query.ordering).limit(page.limit).offset(page.offset)
+    ).scalars()
+    items = _reads(session, list(rows))
+    limit = page.offset + COUNT_LIMIT
+    some = query.statement.with_only_columns(sa.literal(1), maintain_column_froms=True).limit(limit + 1)
+    counted = session.execute(select(sa.func.count()).select_from(some.subquery())).scalar_one()
+    return SystemPage(
+        items=items,
+        total=min(counted, limit),
+        limit=page.limit,
+        offset=page.offset,
+        total_exact=counted <= limit,
+    )
 
 
 def update_system(
@@ -394,10 +497,11 @@ def register_dependent(name: str, table: sa.Table) -> None:
 def _history_columns() -> dict[str, sa.Column[Any]]:
     from app import models  # every table, so that each domain's references are known
 
-    columns: dict[str, sa.Column[Any]] = {"versions": ModelVersion.__table__.c.system_id}
+    versions = models.metadata.tables["model_version"]
+    columns: dict[str, sa.Column[Any]] = {"versions": versions.c.system_id}
     for table in models.metadata.sorted_tables:
         for fk in table.foreign_keys:
-            if fk.column is AISystem.__table__.c.id and table is not ModelVersion.__table__:
+            if fk.column is _TABLE.c.id and table is not versions:
                 columns[table.name] = fk.parent
     for name, table in _dependents.items():
         columns.setdefault(name, table.c.system_id)
@@ -482,17 +586,9 @@ def create_version(session: Session, system: AISystem, data: VersionCreate, *, a
 
 
 def list_versions(session: Session, system_id: str, page: PageParams) -> tuple[list[ModelVersion], int]:
-    total = session.exec(
-        select(sa.func.count()).select_from(ModelVersion).where(ModelVersion.system_id == system_id)
-    ).one()
-    rows = session.exec(
-        select(ModelVersion)
-        .where(ModelVersion.system_id == system_id)
-        .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
-    return list(rows), total
+    statement = sa.select(ModelVersion).where(col(ModelVersion.system_id) == system_id)
+    newest_first = col(ModelVersion.created_at).desc(), col(ModelVersion.id).desc()
+    return paginate(session, statement, page, *newest_first)
 
 
 def get_version(session: Session, system_id: str, version: str) -> ModelVersion | None:

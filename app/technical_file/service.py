@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
@@ -184,7 +183,7 @@ def history(session: Session, system: AISystem) -> list[TechnicalFileChange]:
             AuditEvent.entity_id == system.id,
             AuditEvent.action == UPDATE_ACTION,
         )
-        .order_by(sa.desc(AuditEvent.seq))
+        .order_by(col(AuditEvent.seq).desc())
     ).all()
     out = []
     for event in events:
@@ -211,7 +210,7 @@ def evidence_of(session: Session, ids: list[str]) -> dict[str, Evidence]:
     """Evidence rows by id (those that exist)."""
     if not ids:
         return {}
-    return {e.id: e for e in session.exec(select(Evidence).where(Evidence.id.in_(ids))).all()}
+    return {e.id: e for e in session.exec(select(Evidence).where(col(Evidence.id).in_(ids))).all()}
 
 
 def system_evidence(session: Session, system_id: str) -> list[Evidence]:
@@ -220,6 +219,6 @@ def system_evidence(session: Session, system_id: str) -> list[Evidence]:
         session.exec(
             select(Evidence)
             .where(Evidence.system_id == system_id)
-            .order_by(Evidence.created_at.desc(), Evidence.id.desc())
+            .order_by(col(Evidence.created_at).desc(), col(Evidence.id).desc())
         ).all()
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -248,7 +249,7 @@ def field_errors(exc: ValidationError | AppError) -> dict[str, str]:
     if isinstance(exc, AppError) and exc.status not in (409, 422):
         raise exc
     if isinstance(exc, ValidationError):
-        items: list[dict[str, Any]] = list(exc.errors(include_url=False))
+        items: list[Mapping[str, Any]] = list(exc.errors(include_url=False))
     else:
         items = list(exc.errors or [])
         if not items:

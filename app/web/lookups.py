@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.approvals import service as approvals
 from app.approvals.models import ApprovalRead, ApprovalRequest, ApprovalState, Decision, SignOffRead
@@ -34,16 +34,16 @@ def latest_approvals(session: Session, system_ids: list[str]) -> dict[str, Appro
         return {}
     newest = (
         select(ApprovalRequest.system_id, sa.func.max(ApprovalRequest.created_at).label("created_at"))
-        .where(ApprovalRequest.system_id.in_(system_ids))
-        .group_by(ApprovalRequest.system_id)
+        .where(col(ApprovalRequest.system_id).in_(system_ids))
+        .group_by(col(ApprovalRequest.system_id))
         .subquery()
     )
     rows = session.exec(
         select(ApprovalRequest).join(
             newest,
             sa.and_(
-                ApprovalRequest.system_id == newest.c.system_id,
-                ApprovalRequest.created_at == newest.c.created_at,
+                col(ApprovalRequest.system_id) == newest.c.system_id,
+                col(ApprovalRequest.created_at) == newest.c.created_at,
             ),
         )
     ).all()
@@ -136,13 +136,15 @@ def system_names(session: Session, ids: list[str]) -> dict[str, str]:
     """System id -> name, in one query."""
     if not ids:
         return {}
-    rows = session.exec(select(AISystem.id, AISystem.name).where(AISystem.id.in_(sorted(set(ids))))).all()
+    rows = session.exec(
+        select(AISystem.id, AISystem.name).where(col(AISystem.id).in_(sorted(set(ids))))
+    ).all()
     return dict(rows)
 
 
 def owners(session: Session, sites: set[str] | None) -> list[str]:
     """Business owners of live systems in ``sites`` (for the filter's suggestions)."""
-    stmt = select(AISystem.business_owner).where(AISystem.archived_at.is_(None)).distinct()
+    stmt = select(AISystem.business_owner).where(col(AISystem.archived_at).is_(None)).distinct()
     if sites is not None:
-        stmt = stmt.where(AISystem.site.in_(sorted(sites)))
+        stmt = stmt.where(col(AISystem.site).in_(sorted(sites)))
     return sorted(session.exec(stmt).all())

@@ -26,7 +26,7 @@ def register(routes: Iterable[Any]) -> None:
 
 def path_for(request: Request, name: str, /, **params: Any) -> str:
     """The path of a named route under the app's root path; other apps' routes fall back to Starlette."""
-    root = request.scope.get("root_path", "")
+    root: str = request.scope.get("root_path", "")
     if name == "static":
         return f"{root}{STATIC_PREFIX}/{params['path']}"
     route = _routes.get(name)

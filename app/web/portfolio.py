@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col, select
 
 from app.approvals import service as approvals
 from app.approvals.models import ApprovalRead, ApprovalRequest, ApprovalState
@@ -29,22 +30,22 @@ class Breakdown:
     by_site: dict[str, Counter[str]] = field(default_factory=dict)
 
 
-def _in_sites(column: sa.ColumnElement[str], sites: set[str] | None) -> sa.ColumnElement[bool]:
+def _in_sites(column: Mapped[str], sites: set[str] | None) -> sa.ColumnElement[bool]:
     return sa.true() if sites is None else column.in_(sorted(sites))
 
 
 def breakdown(session: Session, sites: set[str] | None) -> Breakdown:
     """One grouped scan of the live systems in ``sites`` (``None`` = every site)."""
+    keys = (
+        col(AISystem.site),
+        col(AISystem.ai_act_class),
+        col(AISystem.risk_tier),
+        col(AISystem.lifecycle_stage),
+    )
     rows = session.execute(
-        sa.select(
-            AISystem.site,
-            AISystem.ai_act_class,
-            AISystem.risk_tier,
-            AISystem.lifecycle_stage,
-            sa.func.count(),
-        )
-        .where(AISystem.archived_at.is_(None), _in_sites(AISystem.site, sites))
-        .group_by(AISystem.site, AISystem.ai_act_class, AISystem.risk_tier, AISystem.lifecycle_stage)
+        sa.select(*keys, sa.func.count())
+        .where(col(AISystem.archived_at).is_(None), _in_sites(col(AISystem.site), sites))
+        .group_by(*keys)
     ).all()
     out = Breakdown()
     for site, cls, tier, stage, n in rows:
@@ -61,8 +62,8 @@ def oldest_pending(session: Session, sites: set[str] | None, limit: int = 8) -> 
     """The requests that have waited longest for their sign-offs."""
     rows = session.exec(
         select(ApprovalRequest)
-        .where(ApprovalRequest.state == ApprovalState.submitted, _in_sites(ApprovalRequest.site, sites))
-        .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
+        .where(ApprovalRequest.state == ApprovalState.submitted, _in_sites(col(ApprovalRequest.site), sites))
+        .order_by(col(ApprovalRequest.created_at), col(ApprovalRequest.id))
         .limit(limit)
     ).all()
     return approvals.approval_reads(session, list(rows))
@@ -75,11 +76,11 @@ def reviews_due(session: Session, sites: set[str] | None, days: int = 30) -> lis
         select(ApprovalRequest)
         .where(
             ApprovalRequest.state == ApprovalState.approved,
-            ApprovalRequest.valid_until > now,
-            ApprovalRequest.valid_until <= now + timedelta(days=days),
-            _in_sites(ApprovalRequest.site, sites),
+            col(ApprovalRequest.valid_until) > now,
+            col(ApprovalRequest.valid_until) <= now + timedelta(days=days),
+            _in_sites(col(ApprovalRequest.site), sites),
         )
-        .order_by(ApprovalRequest.valid_until, ApprovalRequest.id)
+        .order_by(col(ApprovalRequest.valid_until), col(ApprovalRequest.id))
         .limit(200)
     ).all()
     return approvals.approval_reads(session, list(rows))

@@ -89,7 +89,7 @@ def load_web_principal(token: str) -> tuple[Principal, WebUser] | None:
         if user is None:
             return None
         authorizer = get_authorizer(session)
-    principal = Principal(user_id=user.id, username=user.username, authorizer=authorizer)
+    principal = Principal(user_id=identity.stored_id(user), username=user.username, authorizer=authorizer)
     return principal, WebUser(username=user.username, display_name=user.display_name or user.username)
 
 

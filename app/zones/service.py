@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.classification.catalog import get_catalog
-from app.db import utcnow
+from app.db import paginate, utcnow
 from app.errors import Conflict, NotFound, field_error
 from app.http import PageParams, check_revision
 from app.systems.service import ensure_site_exists
@@ -67,6 +67,15 @@ def zone_ref(session: Session, code: str, loc: list[str | int]) -> Zone:
     return zone
 
 
+def _insert(session: Session, row: Zone | Conduit, conflict: str) -> None:
+    """Add and flush a new row; a unique key a concurrent create took first is a 409 ``conflict``."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(conflict) from exc
+
+
 def create_zone(session: Session, data: ZoneCreate, *, actor: str) -> Zone:
     """Create a zone in an existing site; the code is unique across sites."""
     ensure_site_exists(session, data.site, ["body", "site"])
@@ -81,11 +90,7 @@ def create_zone(session: Session, data: ZoneCreate, *, actor: str) -> Zone:
         sl_target=data.sl_target.model_dump(),
         created_at=utcnow(),
     )
-    session.add(zone)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent create of the same code
-        raise Conflict(f"zone {data.code!r} already exists") from exc
+    _insert(session, zone, f"zone {data.code!r} already exists")  # a concurrent create of the same code
     audit.record(
         session,
         actor=actor,
@@ -125,26 +130,34 @@ def update_zone(session: Session, zone: Zone, data: ZoneUpdate, *, if_match: int
     return zone
 
 
+def _zone_site_conditions(sites: set[str] | None, site: str | None) -> list[sa.ColumnElement[bool]] | None:
+    """Conditions on ``Zone.site`` keeping ``sites`` (``None`` = every site) and ``site`` if given;
+    ``None`` when no site is readable, so the list is empty."""
+    if sites is not None and not sites:
+        return None
+    conditions: list[sa.ColumnElement[bool]] = []
+    if sites is not None:
+        conditions.append(col(Zone.site).in_(sorted(sites)))
+    if site is not None:
+        conditions.append(col(Zone.site) == site)
+    return conditions
+
+
 def list_zones(
     session: Session, sites: set[str] | None, page: PageParams, site: str | None = None
 ) -> tuple[list[Zone], int]:
     """A page of the zones in ``sites`` (``None`` = every site), by site, then Purdue level top down."""
-    conditions = []
-    if sites is not None:
-        if not sites:
-            return [], 0
-        conditions.append(Zone.site.in_(sorted(sites)))
-    if site is not None:
-        conditions.append(Zone.site == site)
-    total = session.exec(select(sa.func.count()).select_from(Zone).where(*conditions)).one()
-    rows = session.exec(
-        select(Zone)
-        .where(*conditions)
-        .order_by(Zone.site, Zone.purdue_level.desc(), Zone.code)
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
-    return list(rows), total
+    conditions = _zone_site_conditions(sites, site)
+    if conditions is None:
+        return [], 0
+    return paginate(
+        session,
+        select(Zone).where(*conditions),
+        page,
+        col(Zone.site),
+        col(Zone.purdue_level).desc(),
+        col(Zone.code),
+    )
 
 
 # --- conduits ------------------------------------------------------------------------------------------
@@ -173,11 +186,7 @@ def create_conduit(session: Session, data: ConduitCreate, *, actor: str) -> Cond
         sl_target=data.sl_target.model_dump(),
         created_at=utcnow(),
     )
-    session.add(conduit)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent create of the same pair
-        raise Conflict(duplicate) from exc
+    _insert(session, conduit, duplicate)  # a concurrent create of the same pair
     site = zones["from_zone"].site
     audit.record(
         session,
@@ -199,7 +208,9 @@ def conduit_read(conduit: Conduit, site: str) -> ConduitRead:
 def get_conduit(session: Session, conduit_id: int) -> tuple[Conduit, str]:
     """A conduit and its site, or 404."""
     row = session.execute(
-        select(Conduit, Zone.site).join(Zone, Zone.code == Conduit.from_zone).where(Conduit.id == conduit_id)
+        select(Conduit, Zone.site)
+        .join(Zone, col(Zone.code) == col(Conduit.from_zone))
+        .where(col(Conduit.id) == conduit_id)
     ).first()
     if row is None:
         raise NotFound(f"conduit {conduit_id} does not exist")
@@ -215,16 +226,17 @@ def list_conduits(
     zone: str | None = None,
 ) -> tuple[list[tuple[Conduit, str]], int]:
     """A page of conduits (with their site) in ``sites``; ``zone`` keeps those touching that zone."""
-    conditions = []
-    if sites is not None:
-        if not sites:
-            return [], 0
-        conditions.append(Zone.site.in_(sorted(sites)))
-    if site is not None:
-        conditions.append(Zone.site == site)
+    conditions = _zone_site_conditions(sites, site)
+    if conditions is None:
+        return [], 0
     if zone is not None:
-        conditions.append(sa.or_(Conduit.from_zone == zone, Conduit.to_zone == zone))
-    base = select(Conduit, Zone.site).join(Zone, Zone.code == Conduit.from_zone).where(*conditions)
-    total = session.execute(select(sa.func.count()).select_from(base.subquery())).scalar_one()
-    rows = session.execute(base.order_by(Conduit.id).limit(page.limit).offset(page.offset)).all()
-    return [(c, s) for c, s in rows], total
+        conditions.append(sa.or_(col(Conduit.from_zone) == zone, col(Conduit.to_zone) == zone))
+    conduits, total = paginate(
+        session,
+        select(Conduit).join(Zone, col(Zone.code) == col(Conduit.from_zone)).where(*conditions),
+        page,
+        col(Conduit.id),
+    )
+    from_zones = sorted({c.from_zone for c in conduits})
+    site_of = dict(session.exec(select(Zone.code, Zone.site).where(col(Zone.code).in_(from_zones))).all())
+    return [(c, site_of[c.from_zone]) for c in conduits], total

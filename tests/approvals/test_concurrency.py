@@ -98,7 +98,7 @@ def test_last_two_signoffs_at_once(
 def test_one_role_signed_twice_at_once(
     client: Any, team: dict, make_system: Any, make_user: Any, slow_signoff_read: None
 ) -> None:
-    from tests.approvals.conftest import long_lived_user
+    from tests.factories import long_lived_user
 
     system = make_system(ANNEX3_EMPLOYMENT)
     a = submit(client, team["bob"], system, "v1", "pilot")["id"]

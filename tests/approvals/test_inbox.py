@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.approvals.conftest import long_lived_user
 from tests.approvals.helpers import ANNEX3_EMPLOYMENT, MINIMAL, sign, submit
+from tests.factories import long_lived_user
 
 
 def _ids(client: Any, headers: dict[str, str], **params: Any) -> list[str]:

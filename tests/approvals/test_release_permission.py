@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from app.approvals import release as gate
-from tests.approvals.conftest import long_lived_user
 from tests.approvals.helpers import (
     ANNEX3_EMPLOYMENT,
     COUNTERMEASURES,
@@ -18,6 +17,7 @@ from tests.approvals.helpers import (
     sign,
     submit,
 )
+from tests.factories import long_lived_user
 
 URL = "/api/v1/release-permission"
 
@@ -170,10 +170,11 @@ def test_suspension_hook(client: Any, team: dict, make_system: Any, monkeypatch:
     assert gate.other_domains_reasons.__doc__ and release(client, team["ci"], system, "v1")["allowed"] is True
     calls: list[tuple[str, str, str]] = []
 
-    def check(db: gate.RawReader, system_id: str, version: str, environment: str) -> list[dict[str, str]]:
-        calls.append((system_id, version, environment))
+    def reasons(check: gate.CheckInput) -> list[dict[str, str]]:
+        calls.append((check.system_id, check.version, check.environment))
         return [gate.error(gate.SUSPENDED_BY_INCIDENT, "incident INC-1 is open")]
 
+    check = gate.ReleaseCheck(dict, reasons)  # no statements of its own
     monkeypatch.setattr(gate, "_release_checks", [check])
     answer = release(client, team["ci"], system, "v1")
     assert codes(answer) == ["SUSPENDED_BY_INCIDENT"] and calls == [(system, "v1", "production")]

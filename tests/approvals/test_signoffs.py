@@ -8,7 +8,6 @@ import sqlalchemy as sa
 
 from app.approvals.models import ApprovalRequest
 from app.db import session_scope
-from tests.approvals.conftest import long_lived_user
 from tests.approvals.helpers import (
     ANNEX3_EMPLOYMENT,
     COUNTERMEASURES,
@@ -20,6 +19,7 @@ from tests.approvals.helpers import (
     sign,
     submit,
 )
+from tests.factories import long_lived_user
 
 GAP_FIELDS = {"zone": "STR-CTL", "sl_achieved": {f"FR{i}": 3 for i in range(1, 7)} | {"FR7": 1}}
 

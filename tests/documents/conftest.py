@@ -7,49 +7,7 @@ from typing import Any
 
 import pytest
 
-DIGEST_OLD = "sha256:" + "1" * 64
-DIGEST_NEW = "sha256:" + "2" * 64
-NAME = 'Weld seam <inspector> & "co"'
-RISKS = [
-    {
-        "title": f"Risk {i}: missed porosity class {i}",
-        "nist_refs": ["MEASURE 2.11"],
-        "mitigation": f"review {i}",
-    }
-    for i in range(1, 7)
-]
-
-
-def past_deployment(system_id: str, version: str, digest: str) -> None:
-    """A pilot rollout of ``version`` on STR/BODY1 a day ago, written as the service stores it (the release
-    gate refuses a new one while the documented system's approval awaits sign-offs)."""
-    from datetime import timedelta
-
-    from app.approvals.models import Environment
-    from app.db import session_scope, utcnow
-    from app.operations.models import Deployment
-
-    with session_scope() as session:
-        session.add(
-            Deployment(
-                system_id=system_id,
-                site="STR",
-                line="BODY1",
-                zone="STR-CTL",
-                version=version,
-                artifact_digest=digest,
-                environment=Environment.pilot,
-                deployed_at=utcnow() - timedelta(days=1),
-                reported_by="ops",
-                created_at=utcnow(),
-            )
-        )
-
-
-def api(client: Any, method: str, url: str, headers: dict[str, str], expect: int = 200, **kw: Any) -> Any:
-    r = client.request(method, url, headers=headers, **kw)
-    assert r.status_code == expect, r.text
-    return r
+from tests.factories import DIGEST_NEW, DIGEST_OLD, NAME, RISKS, api
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from docx import Document
 from pypdf import PdfReader
 
-from tests.documents.conftest import NAME, api
+from tests.factories import NAME, api
 
 ORG = "Acme Body Works SE"
 ADDRESS = "1 Rue de l'Industrie, 67000 Strasbourg, France"

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from app.audit.service import event_hash
 from app.db import set_clock_offset
-from tests.documents.conftest import DIGEST_NEW, api
 from tests.documents.test_model_card import docx_text
+from tests.factories import DIGEST_NEW, api
 
 URL = "/api/v1/systems/{}/documents/audit-pack"
 

@@ -26,10 +26,10 @@ from typer.testing import CliRunner
 
 from app.approvals.models import Environment
 from app.db import session_scope, utcnow
-from app.operations.models import Deployment
+from app.monitoring.models import Deployment
 from app.settings import PROJECT_ROOT, get_settings
-from tests.documents.conftest import DIGEST_OLD, api
 from tests.documents.test_audit_pack import download
+from tests.factories import DIGEST_OLD, api
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 8 + b"\n%%EOF\n"
 TEXT = "Test log: recall 0.97 on 2,000 seams, 0 misses ≥ class 3\n".encode()

@@ -11,7 +11,7 @@ import docx
 import pytest
 from markdown_it import MarkdownIt
 
-from tests.documents.conftest import DIGEST_NEW, DIGEST_OLD, NAME
+from tests.factories import DIGEST_NEW, DIGEST_OLD, NAME
 
 URL = "/api/v1/systems/{}/documents/model-card"
 

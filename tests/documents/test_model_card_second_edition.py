@@ -11,8 +11,8 @@ import pypdf
 import pytest
 
 from app.documents import card, pdf
-from tests.documents.conftest import DIGEST_OLD, NAME, api, past_deployment
 from tests.documents.test_model_card import _Html, docx_text, markdown_sections, markdown_text
+from tests.factories import DIGEST_OLD, NAME, api, past_deployment
 
 URL = "/api/v1/systems/{}/documents/model-card"
 DIGEST = "sha256:" + "3" * 64

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.documents.conftest import DIGEST_NEW, api
 from tests.documents.test_model_card import docx_text
+from tests.factories import DIGEST_NEW, api
 
 URL = "/api/v1/systems/{}/documents/technical-documentation"
 TBC = "To be completed by the provider."
@@ -128,3 +128,57 @@ def test_derogated_annex_iii_system_gets_its_art_6_4_record(client: Any, bare: d
     assert "Profiling of natural persons: no" in text
     assert "Registration number and date: To be completed by the provider." in text
     assert "Class: Minimal risk (Art. 6(3), Art. 6(3)(d))" in text
+
+
+def test_art_6_4_record_in_markdown_and_pdf_says_what_the_docx_says(
+    client: Any, bare: dict[str, Any]
+) -> None:
+    import io
+
+    import pypdf
+
+    sid = bare["id"]
+    api(
+        client,
+        "PATCH",
+        f"/api/v1/systems/{sid}",
+        bare["admin"],
+        json={"ai_act_role": "provider", "revision": 1},
+    )
+    api(
+        client,
+        "POST",
+        f"/api/v1/systems/{sid}/classification",
+        bare["admin"],
+        201,
+        json={"answers": {"annex3_uses": ["annex3.4.a"], "art6_3_conditions": ["art6.3.d"]}},
+    )
+    md = client.get(URL.format(sid), params={"format": "md"}, headers=bare["audrey"])
+    pdf = client.get(URL.format(sid), params={"format": "pdf"}, headers=bare["audrey"])
+    docx = client.get(URL.format(sid), headers=bare["audrey"])
+    for r in (md, pdf, docx):
+        assert r.status_code == 200, r.text
+        assert r.headers["x-aireg-document"] == "art6-4-assessment"
+    assert md.headers["content-type"].startswith("text/markdown")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"].endswith('.pdf"')
+    markdown = md.text
+    pdf_text = " ".join(
+        " ".join((page.extract_text() or "").split())
+        for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages
+    )
+    _, paragraphs, _, _ = docx_text(docx.content)
+    headings = [t for s, t in paragraphs if s == "Heading 1"]
+    assert len(headings) == 8
+    for heading in headings:  # every section of the Word record, in both other formats
+        assert f"## {heading}" in markdown
+        assert heading in pdf_text
+    for needle in ("Annex III point 4(a)", "Art. 6(3)(d)", "Art. 49(2)", "Minimal risk"):
+        assert needle in markdown and needle in pdf_text
+    assert "**Profiling of natural persons:** no" in markdown
+    assert "\n\n**Rationale:** " in markdown  # a paragraph of its own, not glued to the class
+    assert "Registration number and date: To be completed by the provider." in pdf_text
+    assert pdf_text.count("To be completed by the provider.") == 2  # registration and signature only
+    # the PDF is deterministic: the same record prints the same bytes
+    again = client.get(URL.format(sid), params={"format": "pdf"}, headers=bare["audrey"])
+    assert again.content == pdf.content

@@ -13,8 +13,8 @@ import pytest
 
 from app.classification.catalog import CatalogError
 from app.technical_file.annex4 import get_annex4, load_annex4
-from tests.documents.conftest import DIGEST_NEW, DIGEST_OLD, api
 from tests.documents.test_model_card import docx_text
+from tests.factories import DIGEST_NEW, DIGEST_OLD, api
 from tests.systems.helpers import assert_problem, audit_events
 
 FILE = "/api/v1/systems/{}/technical-file"

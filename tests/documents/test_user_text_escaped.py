@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.documents.conftest import api
 from tests.documents.test_audit_pack import download
 from tests.documents.test_model_card import (
     BREAKS,
@@ -21,6 +20,7 @@ from tests.documents.test_model_card import (
     markdown_tokens,
 )
 from tests.documents.test_model_card_second_edition import HF_SECTIONS
+from tests.factories import api
 
 FORGED = "# Approved by the EU"
 SCRIPT = "<script>alert(1)</script>"

@@ -144,6 +144,30 @@ def test_docx_pack_has_a_row_per_decision_and_a_column_per_role(
     assert client.get(URL, params={"format": "docx"}, headers=people["auditor"]).content == r.content
 
 
+def test_pdf_pack_says_what_the_markdown_says(client: Any, people: dict[str, Headers]) -> None:
+    import pypdf
+
+    r = client.get(URL, params={"format": "pdf"}, headers=people["risk_officer"])
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.headers["content-disposition"] == 'attachment; filename="governance-pack.pdf"'
+    reader = pypdf.PdfReader(io.BytesIO(r.content))
+    text = " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
+    markdown = client.get(URL, headers=people["risk_officer"]).text
+    headings = [line.lstrip("#").strip() for line in markdown.splitlines() if line.startswith("#")]
+    assert len(headings) > 10
+    for heading in headings:  # every section of the Markdown pack, in the PDF too
+        assert heading in text, heading
+    for role in roles_of_policy():  # a RACI column per role
+        assert role in text
+    _, rows = md_matrix(markdown)
+    assert len(rows) == len(decisions())
+    for title in rows:  # every row of the RACI matrix (a long title may wrap: its first words)
+        assert " ".join(title.split()[:3]) in text, title
+    # the same policies print the same bytes
+    assert client.get(URL, params={"format": "pdf"}, headers=people["auditor"]).content == r.content
+
+
 def test_the_pack_changes_when_the_policies_change(
     client: Any, people: dict[str, Headers], policies_copy: Path
 ) -> None:
@@ -220,7 +244,7 @@ def test_every_reader_role_may_read_it(client: Any, people: dict[str, Headers]) 
 
 
 def test_unknown_format_is_422(client: Any, people: dict[str, Headers]) -> None:
-    assert_problem(client.get(URL, params={"format": "pdf"}, headers=people["auditor"]), 422, field="format")
+    assert_problem(client.get(URL, params={"format": "xlsx"}, headers=people["auditor"]), 422, field="format")
 
 
 def test_a_download_is_audited(client: Any, people: dict[str, Headers], admin: Headers) -> None:
@@ -256,5 +280,11 @@ def test_cli_writes_the_pack(db: None, tmp_path: Path) -> None:
     assert md.read_text().startswith("# Policy for the development and use of AI systems")
     result = runner.invoke(cli_app, ["governance", "pack", "--format", "docx"])
     assert result.exit_code == 2
-    result = runner.invoke(cli_app, ["governance", "pack", "--format", "pdf", "-o", str(md)])
+    result = runner.invoke(cli_app, ["governance", "pack", "--format", "xlsx", "-o", str(md)])
     assert result.exit_code == 2
+    result = runner.invoke(cli_app, ["governance", "pack", "--format", "pdf"])
+    assert result.exit_code == 2 and "pdf is binary" in result.output
+    pdf_file = tmp_path / "pack.pdf"
+    result = runner.invoke(cli_app, ["governance", "pack", "--format", "pdf", "-o", str(pdf_file)])
+    assert result.exit_code == 0, result.output
+    assert pdf_file.read_bytes().startswith(b"%PDF-")

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import _empty_tables
+from tests.factories import empty_tables
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def world(database: tuple[str, str | None]) -> Iterator[dict[str, Any]]:
     from app.identity import service
     from app.identity.models import Role, UserCreate
 
-    _empty_tables()
+    empty_tables()
     app = APP
     headers: dict[str, dict[str, str]] = {}
     grants = {
@@ -186,7 +186,7 @@ def world(database: tuple[str, str | None]) -> Iterator[dict[str, Any]]:
     }
     yield {"app": app, "headers": headers, "real": real}
     settings.auth_failure_limit = saved_limit
-    _empty_tables()
+    empty_tables()
 
 
 def _make_app() -> Any:

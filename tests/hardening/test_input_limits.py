@@ -277,11 +277,14 @@ def test_metrics_must_be_finite_json_numbers(client: Any, admin: dict[str, str],
     assert r.status_code == 201 and r.json()["metrics"] == {"recall": 1.0, "f1": 0.5}
 
 
-def test_times_are_iso_8601_never_bare_numbers(client: Any, admin: dict[str, str]) -> None:
-    for value in ("0", "1700000000", "0.5", "-1e3"):
-        assert_problem(
-            client.get("/api/v1/audit-events", params={"since": value}, headers=admin), 422, field="since"
-        )
+@pytest.mark.parametrize("value", ["0", "1700000000", "0.5", "-1e3"])
+def test_times_are_iso_8601_never_bare_numbers(client: Any, admin: dict[str, str], value: str) -> None:
+    assert_problem(
+        client.get("/api/v1/audit-events", params={"since": value}, headers=admin), 422, field="since"
+    )
+
+
+def test_an_iso_8601_time_is_accepted(client: Any, admin: dict[str, str]) -> None:
     r = client.get("/api/v1/audit-events", params={"since": "2026-01-01T00:00:00Z"}, headers=admin)
     assert r.status_code == 200, r.text
 

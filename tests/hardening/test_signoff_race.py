@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from tests.approvals.conftest import TEAM
 from tests.approvals.helpers import ANNEX3_EMPLOYMENT, audit_actions, submit
+from tests.factories import TEAM
 from tests.hardening.test_concurrency import _race, _verify_chain
 
 SIGNER = {role: user for user, (role, site) in TEAM.items() if site == "STR" and user != "bob"}

@@ -84,16 +84,27 @@ def test_an_unsigned_or_symmetric_token_is_refused() -> None:
     assert refused.value.reason == "bad_id_token"
 
 
-def test_state_is_checked_before_anything_else() -> None:
-    attempt = {"state": "s" * 43, "nonce": NONCE, "verifier": "v" * 64, "next": "", "at": int(time.time())}
-    for params, reason in (
+def _attempt() -> dict[str, Any]:
+    return {"state": "s" * 43, "nonce": NONCE, "verifier": "v" * 64, "next": "", "at": int(time.time())}
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
         ({"state": "wrong", "code": "c"}, "state_mismatch"),
         ({"code": "c"}, "state_mismatch"),
         ({"state": "s" * 43, "error": "access_denied"}, "provider_error:access_denied"),
-    ):
-        with pytest.raises(oidc.OidcError) as refused:
-            oidc.finish(dict(attempt), params, "https://aireg.example.com/login/oidc/callback")
-        assert refused.value.reason == reason
+    ],
+    ids=["wrong-state", "no-state", "provider-error"],
+)
+def test_state_is_checked_before_anything_else(params: dict[str, str], reason: str) -> None:
+    with pytest.raises(oidc.OidcError) as refused:
+        oidc.finish(_attempt(), params, "https://aireg.example.com/login/oidc/callback")
+    assert refused.value.reason == reason
+
+
+def test_an_expired_or_missing_attempt_is_refused() -> None:
+    attempt = _attempt()
     with pytest.raises(oidc.OidcError) as refused:
         oidc.finish(attempt | {"at": int(time.time()) - 3600}, {"state": "s" * 43}, "https://x/cb")
     assert refused.value.reason == "expired"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from app.db import get_engine, set_clock_offset
@@ -124,12 +125,20 @@ def test_last_used_at_is_recorded(client, make_user) -> None:  # type: ignore[no
     assert used() > first
 
 
-def test_token_bad_input_is_422(client, make_user) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "body",
+    [{"expires_days": 0}, {"expires_days": 4000}, {"name": ""}, {"name": "x" * 81}],
+    ids=["expires-0-days", "expires-4000-days", "empty-name", "name-81-chars"],
+)
+def test_token_bad_input_is_422(client, make_user, body) -> None:  # type: ignore[no-untyped-def]
     admin = make_user("root", ("admin", "*"))
-    for body in ({"expires_days": 0}, {"expires_days": 4000}, {"name": ""}, {"name": "x" * 81}):
-        r = client.post("/api/v1/users/root/tokens", json=body, headers=admin)
-        assert r.status_code == 422, (body, r.text)
-        assert r.json()["errors"]
+    r = client.post("/api/v1/users/root/tokens", json=body, headers=admin)
+    assert r.status_code == 422, (body, r.text)
+    assert r.json()["errors"]
+
+
+def test_token_for_an_unknown_user_is_404(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    admin = make_user("root", ("admin", "*"))
     assert client.post("/api/v1/users/nobody/tokens", json={}, headers=admin).status_code == 404
 
 

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app as cli_app
+from tests.factories import MINIMAL, Ops
 from tests.integrations.mlflow_server import MLFLOW, Mlflow, mlflow_server
-from tests.operations.conftest import MINIMAL, Ops
 
 pytestmark = pytest.mark.skipif(
     not MLFLOW.exists(),

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.operations.conftest import Ops
+from tests.factories import Ops
 from tests.server import serve
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.operations.conftest import HIGH_RISK, Ops
+from tests.factories import HIGH_RISK, Ops
 
 GPAI_SYSTEMIC = {"gpai_model": True, "gpai_systemic_risk": True}
 

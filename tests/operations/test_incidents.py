@@ -11,9 +11,9 @@ import yaml
 
 from app.classification.catalog import CatalogError, get_catalog, load_catalog
 from app.db import utcnow
-from app.operations.incidents import report_deadline
-from app.operations.models import IncidentKind
-from tests.operations.conftest import HIGH_RISK
+from app.incidents.models import IncidentKind
+from app.incidents.service import report_deadline
+from tests.factories import HIGH_RISK
 from tests.systems.helpers import assert_problem, audit_events
 
 # regulatory.md A.8: 73(2) general 15 days, 73(3) widespread infringement or 3(49)(b) 2 days, 73(4) death 10.

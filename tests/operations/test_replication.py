@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.operations.replication import PolicyError, load_policy
-from tests.operations.conftest import HIGH_RISK, digest
+from app.replication.service import PolicyError, load_policy
+from tests.factories import HIGH_RISK, digest
 from tests.systems.helpers import assert_problem, audit_events
 
 FULL_SL = {f"FR{i}": 3 for i in range(1, 8)}

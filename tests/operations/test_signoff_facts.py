@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.operations.conftest import Ops
+from tests.factories import Ops
 
 SL = {f"FR{i}": 3 for i in range(1, 8)}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.operations.conftest import HIGH_RISK
+from tests.factories import HIGH_RISK
 from tests.systems.helpers import assert_problem, audit_events
 
 CLOSE = {

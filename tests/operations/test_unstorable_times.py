@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.db import utcnow
-from tests.operations.conftest import Ops
+from tests.factories import Ops
 from tests.systems.helpers import assert_problem
 
 # Years 1 and 9999 with an offset overflow when converted to UTC; 1899 is before the registry's range.

@@ -221,6 +221,7 @@ def test_list_is_scoped_to_the_callers_sites(client, admin, portfolio, make_user
         "total": 0,
         "limit": 50,
         "offset": 0,
+        "total_exact": True,
     }
     assert_problem(client.get("/api/v1/systems"), 401)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.web.helpers import PASSWORD, WebClient
@@ -47,16 +48,20 @@ def test_cookie_is_secure_when_served_over_https(client: TestClient, people: dic
     assert "; secure" in page.response.headers["set-cookie"].lower()
 
 
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("clara", "not-the-password"), ("nobody", PASSWORD), ("", "")],
+    ids=["wrong-password", "unknown-user", "empty"],
+)
 def test_wrong_password_shows_the_form_again_with_an_error_and_no_session(
-    web: Callable[..., WebClient],
+    web: Callable[..., WebClient], username: str, password: str
 ) -> None:
     browser = web()
     browser.get("/login")
-    for username, password in (("clara", "not-the-password"), ("nobody", PASSWORD), ("", "")):
-        page = browser.post("/login", {"username": username, "password": password})
-        assert page.status == 400
-        assert page.texts("//*[@role='alert']") == ["Wrong username or password."]
-        assert page.xpath("//input[@id='username']/@value") == [username]
+    page = browser.post("/login", {"username": username, "password": password})
+    assert page.status == 400
+    assert page.texts("//*[@role='alert']") == ["Wrong username or password."]
+    assert page.xpath("//input[@id='username']/@value") == [username]
     assert browser.get("/systems", follow=False).status == 303  # still anonymous: sent to the login page
 
 
@@ -89,19 +94,22 @@ def test_anonymous_page_request_goes_to_login_and_comes_back(web: Callable[..., 
     assert after.response.headers["location"] == "/systems?site=STR"
 
 
-def test_login_never_redirects_off_site(web: Callable[..., WebClient]) -> None:
-    for target in (
+@pytest.mark.parametrize(
+    "target",
+    [
         "https://evil.example/",
         "//evil.example/x",
         "/\\evil.example",
         "javascript:alert(1)",
         "/\t/evil.example",
-    ):
-        browser = web()
-        browser.get("/login")
-        page = browser.post("/login", {"username": "bob", "password": PASSWORD, "next": target}, follow=False)
-        assert page.status == 303
-        assert page.response.headers["location"] == "/", target
+    ],
+)
+def test_login_never_redirects_off_site(web: Callable[..., WebClient], target: str) -> None:
+    browser = web()
+    browser.get("/login")
+    page = browser.post("/login", {"username": "bob", "password": PASSWORD, "next": target}, follow=False)
+    assert page.status == 303
+    assert page.response.headers["location"] == "/", target
 
 
 def test_logout_ends_the_session(web: Callable[..., WebClient]) -> None:

@@ -30,22 +30,13 @@ Workers = Annotated[int, typer.Option("--workers", min=1, max=64, help="parallel
 
 def _in_session(fn: Callable[[Any], Any], *, write: bool) -> Any:
     """Run ``fn(session)`` in one transaction: an unknown record is exit 2, any other refusal exit 1."""
-    from app import cli
-    from app.db import migrate, session_scope
-    from app.errors import AppError, NotFound
+    from app import cli_support as cli
 
-    migrate()
-    try:
-        with session_scope(write=write) as session:
-            return fn(session)
-    except NotFound as exc:
-        cli.fail(exc.detail, 2)
-    except AppError as exc:
-        cli.fail(exc.detail, 1)
+    return cli.run(fn, write=write, not_found=2)
 
 
 def _client(tracking_uri: str, workers: int) -> Any:
-    from app import cli
+    from app import cli_support as cli
     from app.integrations.mlflow.client import MlflowClient, MlflowError
 
     try:
@@ -60,7 +51,7 @@ def sync_cmd(tracking_uri: TrackingUri, model: Model, system: System, workers: W
 
     Idempotent: a version already registered with the same digest is left alone; one registered with another
     digest is a conflict (exit 1), never overwritten. A version whose artifacts cannot be read is skipped."""
-    from app import cli
+    from app import cli_support as cli
     from app.integrations.mlflow import service
     from app.integrations.mlflow.client import MlflowError
 
@@ -115,7 +106,7 @@ def gate_cmd(
 
     The decision is the release gate's (``GET /release-permission``), for the artifact MLflow holds now:
     ``allowed`` or ``denied: CODE,...``. Versions not registered in aireg are left untagged (run sync)."""
-    from app import cli
+    from app import cli_support as cli
     from app.integrations.mlflow import service
     from app.integrations.mlflow.client import MlflowError
 

@@ -133,7 +133,10 @@ class MlflowClient:
 
     def get_registered_model(self, name: str) -> dict[str, Any]:
         """The registered model, or ``MlflowError`` (``RESOURCE_DOES_NOT_EXIST`` when there is none)."""
-        return self._json("GET", f"{API}/registered-models/get", params={"name": name})["registered_model"]
+        model: dict[str, Any] = self._json("GET", f"{API}/registered-models/get", params={"name": name})[
+            "registered_model"
+        ]
+        return model
 
     def search_versions(self, name: str) -> list[dict[str, Any]]:
         """Every version of the registered model (all pages), in MLflow's order."""
@@ -149,16 +152,18 @@ class MlflowClient:
             params["page_token"] = token
 
     def get_version(self, name: str, version: str) -> dict[str, Any]:
-        return self._json("GET", f"{API}/model-versions/get", params={"name": name, "version": version})[
-            "model_version"
-        ]
+        mv: dict[str, Any] = self._json(
+            "GET", f"{API}/model-versions/get", params={"name": name, "version": version}
+        )["model_version"]
+        return mv
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
         body = {"name": name, "version": version, "key": key, "value": value}
         self._json("POST", f"{API}/model-versions/set-tag", json=body)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        return self._json("GET", f"{API}/runs/get", params={"run_id": run_id})["run"]
+        run: dict[str, Any] = self._json("GET", f"{API}/runs/get", params={"run_id": run_id})["run"]
+        return run
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
         """The run's latest value of each metric (MLflow's ``run.data.metrics``)."""
@@ -169,7 +174,7 @@ class MlflowClient:
 
     def artifact_path(self, name: str, version: str) -> str:
         """The version's artifact directory, relative to the proxied artifact root."""
-        uri = self._json(
+        uri: str = self._json(
             "GET", f"{API}/model-versions/get-download-uri", params={"name": name, "version": version}
         ).get("artifact_uri", "")
         parts = urlsplit(uri)
@@ -184,7 +189,8 @@ class MlflowClient:
         return path
 
     def _list(self, path: str) -> list[dict[str, Any]]:
-        return self._json("GET", ARTIFACTS, params={"path": path}).get("files", [])
+        files: list[dict[str, Any]] = self._json("GET", ARTIFACTS, params={"path": path}).get("files", [])
+        return files
 
     def _hash_file(self, path: str) -> tuple[int, str]:
         digest, size = hashlib.sha256(), 0

@@ -143,8 +143,8 @@ def apply_sync(
     system = systems.get_system(session, system_id)
     known = registered_digests(session, system.id)  # again, inside the transaction that writes
     for snap in fresh + seen:
-        if snap.problem is not None:
-            report.skipped.append(f"version {snap.version}: skipped: {snap.problem}")
+        if snap.problem is not None or snap.digest is None:
+            report.skipped.append(f"version {snap.version}: skipped: {snap.problem or 'no artifact digest'}")
             continue
         registered = known.get(snap.version)
         if registered is not None:
@@ -207,14 +207,7 @@ def decisions(
     rules, now = get_rules(), utcnow()
     return {
         version: release.decide(
-            db,
-            principal,
-            system_id=system_id,
-            version=version,
-            environment=environment,
-            artifact_digest=digest,
-            rules=rules,
-            now=now,
+            db, principal, release.Release(system_id, version, environment, digest), rules=rules, now=now
         )
         for version, digest in versions
     }

@@ -139,7 +139,7 @@ def signable(principal: Principal, a: ApprovalRead) -> list[str]:
 def comment_rules(a: ApprovalRead) -> dict[str, str]:
     """Role -> why the rule table wants a comment with that role's approval (the flow enforces it)."""
     rules = get_rules()
-    hints = {role: flows.comment_hint(rules, a, role) for role in a.required_signoffs}
+    hints = {role: flows.comment_hint(rules, a.required_because, role) for role in a.required_signoffs}
     return {role: hint for role, hint in hints.items() if hint}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -173,15 +173,18 @@ def _update(form: FormData) -> tuple[str, dict[str, Any]]:
     return text(form, "requirement", 200), body
 
 
+_Requirement = TypeVar("_Requirement", Requirement, OrganisationRequirement)
+
+
 def _record(
     session: Session,
     principal: Principal,
-    rows: list[Requirement] | list[OrganisationRequirement],
+    rows: list[_Requirement],
     ref: str,
     body: dict[str, Any],
     where: str,
     entity: tuple[str, str, str | None],
-) -> Requirement | OrganisationRequirement:
+) -> _Requirement:
     """Find the posted requirement and record the change through the service (its rules, its audit)."""
     row = service.find_requirement(rows, ref, where)
     return service.update_requirement(

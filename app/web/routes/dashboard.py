@@ -9,10 +9,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from app.classification.engine import AIActClass
 from app.db import SessionDep, utcnow
 from app.identity.dependencies import CurrentPrincipal
-from app.operations import incidents, kpis
-from app.systems.models import AIActClass, LifecycleStage, RiskTier
+from app.incidents import service as incidents
+from app.kpis import service as kpis
+from app.systems.models import LifecycleStage, RiskTier
 from app.web import charts, lookups, portfolio
 from app.web.paths import path_for
 from app.web.session import require_csrf

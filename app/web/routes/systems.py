@@ -15,8 +15,10 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.approvals import service as approvals
+from app.approvals.models import ApprovalRead
 from app.classification import service as classification
 from app.classification.catalog import get_catalog
+from app.classification.engine import AIActClass
 from app.classification.models import Classification
 from app.db import SessionDep, utcnow
 from app.documents import service as documents
@@ -24,13 +26,12 @@ from app.errors import AppError, field_error
 from app.http import PageParams
 from app.identity.dependencies import CurrentPrincipal, Principal
 from app.identity.models import SITE_PATTERN
-from app.operations.inventory import spreadsheet_safe
+from app.inventory.service import spreadsheet_safe
 from app.systems import service as systems
 from app.systems.dependencies import require_may_register, system_access
 from app.systems.models import (
     FR_CODES,
     LINE_PATTERN,
-    AIActClass,
     AIActRole,
     AISystem,
     LifecycleStage,
@@ -401,7 +402,7 @@ def system_context(session: Session, principal: Principal, system: AISystem, **e
     )
     risk = classification.current_risk_assessment(session, system.id) if actions.read_risk else None
     current = classification.current_classification(session, system.id) if actions.read_documents else None
-    approval_list = []
+    approval_list: list[ApprovalRead] = []
     if actions.read_approvals:
         approval_list, _ = approvals.list_approvals(
             session,

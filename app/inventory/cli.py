@@ -1,11 +1,10 @@
-"""CLI commands of the operations domain: ``aireg import``, ``aireg export`` and ``aireg reviews``.
+"""CLI commands of the inventory: ``aireg import`` and ``aireg export``.
 
 Registered on the main Typer app by ``app/cli.py`` (``register(app)``).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,10 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlmodel import Session
 
-from app.operations.inventory import Format
+from app import cli_support as cli
+from app.inventory.models import Format
 
-reviews_app = typer.Typer(help="Periodic review of approvals.", no_args_is_help=True)
 # Imports or exports of at least this many rows show a progress bar (on a terminal).
 PROGRESS_FROM_ROWS = 1000
 
@@ -52,10 +52,9 @@ def import_cmd(
     (exit status 1). A file that cannot be read at all (not UTF-8, unknown format, JSON nested deeper than
     AIREG_MAX_JSON_DEPTH) is exit status 2.
     """
-    from app import cli
     from app.db import migrate, session_scope
     from app.errors import AppError
-    from app.operations.inventory import ImportFailed, ImportUnreadable, detect_format, import_inventory
+    from app.inventory.service import ImportFailed, ImportUnreadable, detect_format, import_inventory
 
     try:
         # line endings as written: a CR or LF inside a quoted CSV cell is part of its text
@@ -101,10 +100,9 @@ def export_cmd(
     site: Annotated[str | None, typer.Option("--site", help="only this site")] = None,
 ) -> None:
     """Export the inventory of live AI systems as CSV or JSON (importable again)."""
-    from app import cli
-    from app.operations.inventory import count_systems, export_inventory
+    from app.inventory.service import count_systems, export_inventory
 
-    def run(session):  # type: ignore[no-untyped-def]
+    def run(session: Session) -> int:
         total = count_systems(session, site=site)
         out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
         try:
@@ -114,53 +112,12 @@ def export_cmd(
             if output:
                 out.close()
 
-    count = cli._run(run, write=False)
+    count = cli.run(run, write=False)
     if output:
         typer.echo(f"exported {count} system(s) to {output}", err=True)
 
 
-@reviews_app.command("due")
-def reviews_due_cmd(
-    days: Annotated[
-        int, typer.Option("--days", min=0, max=3650, help="validity ending within this many days")
-    ] = 30,
-    site: Annotated[str | None, typer.Option("--site")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """List approvals due for periodic review (expiring within --days, or expired and not renewed)."""
-    from app import cli
-    from app.operations.reviews import reviews_due
-
-    rows = cli._run(lambda s: reviews_due(s, days=days, sites=None, site=site), write=False)
-    if as_json:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
-        return
-    if not rows:
-        typer.echo(f"no review due within {days} days")
-        return
-    for r in rows:
-        when = f"in {r.days_left} d" if r.days_left >= 0 else f"{-r.days_left} d ago"
-        renewal = f"  renewal {r.renewal_id} pending" if r.renewal_id else ""
-        typer.echo(
-            f"{r.approval_id}  {r.system_id}  {r.site}/{r.line or '-'}  {r.version:<12} {r.environment:<10} "
-            f"valid until {r.valid_until:%Y-%m-%d} ({when}){renewal}  {r.system_name}"
-        )
-
-
-@reviews_app.command("remind")
-def reviews_remind_cmd(
-    days: Annotated[int, typer.Option("--days", min=0, max=3650)] = 30,
-) -> None:
-    """Queue an approval.review_due webhook for each due review (at most one a week per approval)."""
-    from app import cli
-    from app.operations.reviews import send_reminders
-
-    rows = cli._run(lambda s: send_reminders(s, days=days))
-    typer.echo(f"queued {len(rows)} reminder(s)")
-
-
 def register(app: typer.Typer) -> None:
-    """Add the operations commands to the main CLI."""
+    """Add the inventory commands to the main CLI."""
     app.command("import")(import_cmd)
     app.command("export")(export_cmd)
-    app.add_typer(reviews_app, name="reviews")

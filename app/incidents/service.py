@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.approvals import release
 from app.approvals.release import SUSPENDED_BY_INCIDENT
@@ -15,10 +15,10 @@ from app.audit import service as audit
 from app.classification import engine
 from app.classification import service as classification_service
 from app.classification.catalog import AIActCatalog, get_catalog
-from app.db import utcnow
+from app.db import paginate, utcnow
 from app.errors import Conflict, NotFound, field_error
 from app.http import PageParams, check_revision
-from app.operations.models import (
+from app.incidents.models import (
     DeadlineState,
     Incident,
     IncidentClose,
@@ -173,7 +173,7 @@ def create_incident(session: Session, system: AISystem, data: IncidentCreate, *,
 
 def get_incident(session: Session, incident_id: str, *, for_update: bool = False) -> Incident:
     """An incident by id, or 404."""
-    stmt = select(Incident).where(Incident.id == incident_id)
+    stmt = select(Incident).where(col(Incident.id) == incident_id)
     if for_update:
         stmt = stmt.with_for_update()
     incident = session.exec(stmt).first()
@@ -199,30 +199,21 @@ def list_incidents(
     if sites is not None:
         if not sites:
             return [], 0
-        conditions.append(Incident.site.in_(sorted(sites)))
+        conditions.append(col(Incident.site).in_(sorted(sites)))
     for column, value in (
-        (Incident.system_id, system_id),
-        (Incident.site, site),
-        (Incident.status, status),
-        (Incident.serious, serious),
-        (Incident.kind, kind),
+        (col(Incident.system_id), system_id),
+        (col(Incident.site), site),
+        (col(Incident.status), status),
+        (col(Incident.serious), serious),
+        (col(Incident.kind), kind),
     ):
         if value is not None:
             conditions.append(column == value)
     if suspending is not None:
-        suspended = sa.and_(
-            Incident.serious.is_(True), Incident.status == IncidentStatus.open, Incident.lifted_at.is_(None)
-        )
+        suspended = sa.and_(*_suspends())
         conditions.append(suspended if suspending else sa.not_(suspended))
-    total = session.exec(select(sa.func.count()).select_from(Incident).where(*conditions)).one()
-    rows = session.exec(
-        select(Incident)
-        .where(*conditions)
-        .order_by(Incident.aware_at.desc(), Incident.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
-    return list(rows), total
+    order = (col(Incident.aware_at).desc(), col(Incident.id).desc())
+    return paginate(session, select(Incident).where(*conditions), page, *order)
 
 
 def _change(
@@ -306,18 +297,22 @@ def record_report(
     )
 
 
+def _suspends() -> list[Any]:
+    """The rule in SQL (``suspends_release`` in Python): open, serious, and its suspension not lifted."""
+    return [
+        col(Incident.status) == IncidentStatus.open,
+        col(Incident.serious).is_(True),
+        col(Incident.lifted_at).is_(None),
+    ]
+
+
 def suspending_incidents(session: Session, system_id: str) -> list[Incident]:
     """The open serious incidents of a system whose suspension nobody lifted (they block every release)."""
     return list(
         session.exec(
             select(Incident)
-            .where(
-                Incident.system_id == system_id,
-                Incident.status == IncidentStatus.open,
-                Incident.serious.is_(True),
-                Incident.lifted_at.is_(None),
-            )
-            .order_by(Incident.id)
+            .where(col(Incident.system_id) == system_id, *_suspends())
+            .order_by(col(Incident.id))
         ).all()
     )
 
@@ -337,32 +332,39 @@ def release_reasons(session: Session, system_id: str) -> list[dict[str, str]]:
     ]
 
 
-_GATE_SQL = (
-    "SELECT id, kind, title FROM incident"
-    " WHERE system_id = :sid AND status = 'open' AND serious = :serious AND lifted_at IS NULL ORDER BY id"
-)
-
-
-def gate_check(db: release.RawReader, system_id: str, version: str, environment: str) -> list[dict[str, str]]:
-    """The release gate's hook (plain SQL on its connection): every version and environment of a system is
-    suspended while an open serious incident of it stands unlifted."""
+def _gate_reasons(check: release.CheckInput) -> list[release.Reason]:
     return [
-        release.error(SUSPENDED_BY_INCIDENT, _suspension_message(iid, kind, title))
-        for iid, kind, title in db.all(_GATE_SQL, {"sid": system_id, "serious": True})
+        release.error(SUSPENDED_BY_INCIDENT, _suspension_message(r["id"], str(r["kind"]), r["title"]))
+        for r in check.rows["suspending"]
     ]
+
+
+def _gate_statements() -> dict[str, Any]:
+    """The rows ``_gate_reasons`` judges: the suspending incidents of the system asked about."""
+    suspending = sa.select(col(Incident.id), col(Incident.kind), col(Incident.title))
+    return {
+        "suspending": suspending.where(
+            col(Incident.system_id) == release.param("sid"), *_suspends()
+        ).order_by(col(Incident.id))
+    }
+
+
+# The release gate's hook: every version and environment of a system is suspended while an open serious
+# incident of it stands unlifted (the rule of ``suspending_incidents``, run on the gate's connection).
+gate_check = release.ReleaseCheck(_gate_statements, _gate_reasons)
 
 
 def open_counts(session: Session, *, sites: set[str] | None, site: str | None = None) -> dict[str, Any]:
     """Open incidents by severity (serious / not serious) and by kind, for the portfolio figures."""
-    conditions: list[Any] = [Incident.status == IncidentStatus.open]
+    conditions: list[Any] = [col(Incident.status) == IncidentStatus.open]
     if sites is not None:
-        conditions.append(Incident.site.in_(sorted(sites)))
+        conditions.append(col(Incident.site).in_(sorted(sites)))
     if site is not None:
-        conditions.append(Incident.site == site)
+        conditions.append(col(Incident.site) == site)
     rows = session.execute(
-        sa.select(Incident.serious, Incident.kind, sa.func.count())
+        sa.select(col(Incident.serious), col(Incident.kind), sa.func.count())
         .where(*conditions)
-        .group_by(Incident.serious, Incident.kind)
+        .group_by(col(Incident.serious), col(Incident.kind))
     ).all()
     by_severity = {"serious": 0, "not_serious": 0}
     by_kind: dict[str, int] = {}
@@ -372,12 +374,6 @@ def open_counts(session: Session, *, sites: set[str] | None, site: str | None = 
     overdue = session.exec(
         select(sa.func.count())
         .select_from(Incident)
-        .where(*conditions, Incident.reported_at.is_(None), Incident.report_deadline < utcnow())
+        .where(*conditions, col(Incident.reported_at).is_(None), col(Incident.report_deadline) < utcnow())
     ).one()
     return {"by_severity": by_severity, "by_kind": by_kind, "reports_overdue": overdue}
-
-
-# An open serious incident suspends release permission (the approvals gate asks this hook), and incidents are
-# history that keeps a system from deletion.
-release.register_release_check(gate_check)
-systems.register_dependent("incident", Incident.__table__)

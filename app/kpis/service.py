@@ -13,14 +13,23 @@ from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, col, select
 
 from app.approvals.models import ApprovalRequest, ApprovalState, Environment
 from app.audit.models import AuditEvent
 from app.db import utcnow
-from app.operations import incidents
-from app.operations.models import MonitoringState
-from app.operations.service import epoch_seconds, latest_times, state_conditions
+from app.incidents import service as incidents
+from app.kpis.models import (
+    KpiRead,
+    LeadTime,
+    MonitoringCoverage,
+    OpenIncidents,
+    PendingApprovals,
+    QuarterStages,
+    ReplicationShare,
+)
+from app.monitoring.models import MonitoringState
+from app.monitoring.service import epoch_seconds, latest_times, state_conditions
 from app.systems.models import AISystem, LifecycleStage
 
 SECONDS_PER_DAY = 86_400
@@ -32,56 +41,6 @@ AGE_BUCKETS: tuple[tuple[str, float | None], ...] = (
     ("90d+", None),
 )
 _STAGE_ACTIONS = ("system.create", "system.update", "system.archive", "system.delete")
-
-
-class QuarterStages(SQLModel):
-    quarter: str = Field(description="e.g. 2026-Q3")
-    start: datetime
-    end: datetime = Field(description="end of the quarter, or now for the current one")
-    production: int
-    pilot: int
-
-
-class MonitoringCoverage(SQLModel):
-    production_systems: int
-    monitoring_active: int
-    share_active: float | None = Field(description="monitoring_active / production_systems; null when none")
-
-
-class LeadTime(SQLModel):
-    systems: int = Field(description="systems with a first production approval")
-    median_days: float | None
-
-
-class PendingApprovals(SQLModel):
-    count: int
-    median_age_days: float | None
-    oldest_age_days: float | None
-    by_age: dict[str, int]
-
-
-class ReplicationShare(SQLModel):
-    systems: int
-    replicated: int
-    share: float | None
-
-
-class OpenIncidents(SQLModel):
-    by_severity: dict[str, int]
-    by_kind: dict[str, int]
-    reports_overdue: int = Field(description="serious incidents past their Art. 73 deadline and not reported")
-
-
-class KpiRead(SQLModel):
-    sites: list[str] | None = Field(description="the sites counted; null = every site")
-    computed_at: datetime
-    systems: int = Field(description="systems in the portfolio (not retired)")
-    stages_by_quarter: list[QuarterStages]
-    monitoring: MonitoringCoverage
-    days_to_first_production_approval: LeadTime
-    approvals_pending: PendingApprovals
-    replicated_from_another_line: ReplicationShare
-    open_incidents: OpenIncidents
 
 
 def quarter_start(moment: datetime) -> datetime:
@@ -120,18 +79,18 @@ def stages_by_quarter(
     # only the four columns the replay needs, the stage read out of the JSON by the database, streamed
     rows = session.execute(
         sa.select(
-            AuditEvent.ts,
-            AuditEvent.action,
-            AuditEvent.entity_id,
-            AuditEvent.after["lifecycle_stage"].as_string(),
+            col(AuditEvent.ts),
+            col(AuditEvent.action),
+            col(AuditEvent.entity_id),
+            col(AuditEvent.after)["lifecycle_stage"].as_string(),
         )
         .where(
-            AuditEvent.entity_type == "system",
-            AuditEvent.action.in_(_STAGE_ACTIONS),
-            AuditEvent.ts <= now,
-            _in_sites(AuditEvent.site, sites),
+            col(AuditEvent.entity_type) == "system",
+            col(AuditEvent.action).in_(_STAGE_ACTIONS),
+            col(AuditEvent.ts) <= now,
+            _in_sites(col(AuditEvent.site), sites),
         )
-        .order_by(AuditEvent.ts, AuditEvent.seq)
+        .order_by(col(AuditEvent.ts), col(AuditEvent.seq))
         .execution_options(yield_per=_BATCH)
     )
     known = {s.value: s.value for s in LifecycleStage}  # one shared string per stage, not one per system
@@ -171,20 +130,24 @@ def _lead_time(session: Session, registered: list[Any]) -> LeadTime:
     """Median days from a system's registration to its first approved production release."""
     epoch = partial(epoch_seconds, dialect=session.get_bind().dialect.name)
     first = (
-        sa.select(ApprovalRequest.system_id, sa.func.min(ApprovalRequest.decided_at).label("decided_at"))
-        .where(
-            ApprovalRequest.environment == Environment.production,
-            ApprovalRequest.state.in_([ApprovalState.approved, ApprovalState.expired, ApprovalState.revoked]),
-            ApprovalRequest.decided_at.is_not(None),
-            ApprovalRequest.site.in_(sa.select(AISystem.site).where(*registered).distinct()),
+        sa.select(
+            col(ApprovalRequest.system_id), sa.func.min(col(ApprovalRequest.decided_at)).label("decided_at")
         )
-        .group_by(ApprovalRequest.system_id)
+        .where(
+            col(ApprovalRequest.environment) == Environment.production,
+            col(ApprovalRequest.state).in_(
+                [ApprovalState.approved, ApprovalState.expired, ApprovalState.revoked]
+            ),
+            col(ApprovalRequest.decided_at).is_not(None),
+            col(ApprovalRequest.site).in_(sa.select(col(AISystem.site)).where(*registered).distinct()),
+        )
+        .group_by(col(ApprovalRequest.system_id))
         .subquery()
     )
     days = list(
         session.execute(
-            sa.select((epoch(first.c.decided_at) - epoch(AISystem.created_at)) / SECONDS_PER_DAY)
-            .join(first, first.c.system_id == AISystem.id)
+            sa.select((epoch(first.c.decided_at) - epoch(col(AISystem.created_at))) / SECONDS_PER_DAY)
+            .join(first, first.c.system_id == col(AISystem.id))
             .where(*registered)
         ).scalars()
     )
@@ -193,8 +156,8 @@ def _lead_time(session: Session, registered: list[Any]) -> LeadTime:
 
 def pending_ages(session: Session, sites: set[str] | None, now: datetime) -> PendingApprovals:
     created = session.exec(
-        select(ApprovalRequest.created_at).where(
-            ApprovalRequest.state == ApprovalState.submitted, _in_sites(ApprovalRequest.site, sites)
+        select(col(ApprovalRequest.created_at)).where(
+            col(ApprovalRequest.state) == ApprovalState.submitted, _in_sites(col(ApprovalRequest.site), sites)
         )
     ).all()
     ages = sorted((now - c).total_seconds() / SECONDS_PER_DAY for c in created)
@@ -216,21 +179,22 @@ def _monitoring_active(session: Session, production: list[Any], now: datetime) -
     conditions = state_conditions(
         latest, {MonitoringState.active}, now=now, dialect=session.get_bind().dialect.name
     )
-    return session.execute(
+    active = session.execute(
         sa.select(sa.func.count())
         .select_from(AISystem)
-        .join(latest, latest.c.system_id == AISystem.id)
+        .join(latest, latest.c.system_id == col(AISystem.id))
         .where(*production, *conditions)
     ).scalar_one()
+    return int(active)
 
 
 def portfolio_kpis(session: Session, *, sites: set[str] | None, quarters: int = 4) -> KpiRead:
     """Every portfolio figure for ``sites`` (``None`` = all sites), counted by the database."""
     now = utcnow()
-    registered = [AISystem.archived_at.is_(None), _in_sites(AISystem.site, sites)]
-    is_live = AISystem.lifecycle_stage != LifecycleStage.retired
-    is_production = AISystem.lifecycle_stage == LifecycleStage.production
-    is_replicated = sa.and_(AISystem.replicated_from.is_not(None), AISystem.replicated_from != "")
+    registered = [col(AISystem.archived_at).is_(None), _in_sites(col(AISystem.site), sites)]
+    is_live = col(AISystem.lifecycle_stage) != LifecycleStage.retired
+    is_production = col(AISystem.lifecycle_stage) == LifecycleStage.production
+    is_replicated = sa.and_(col(AISystem.replicated_from).is_not(None), col(AISystem.replicated_from) != "")
     live, production, replicated = session.execute(
         sa.select(
             sa.func.count(),

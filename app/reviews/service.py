@@ -7,7 +7,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.approvals import flows, webhooks
 from app.approvals import service as approvals
@@ -16,7 +16,7 @@ from app.audit import service as audit
 from app.classification.models import RiskAssessment
 from app.db import session_scope, utcnow
 from app.errors import Conflict
-from app.operations.models import ReviewDue
+from app.reviews.models import ReviewDue
 from app.systems.models import AISystem, LifecycleStage
 
 REVIEW_DUE_EVENT = "approval.review_due"
@@ -46,25 +46,25 @@ def reviews_due(
     now = now or utcnow()
     horizon = now + timedelta(days=days)
     conditions: list[Any] = [
-        ApprovalRequest.state.in_([ApprovalState.approved, ApprovalState.expired]),
-        ApprovalRequest.valid_until.is_not(None),
+        col(ApprovalRequest.state).in_([ApprovalState.approved, ApprovalState.expired]),
+        col(ApprovalRequest.valid_until).is_not(None),
     ]
     if sites is not None:
         if not sites:
             return []
-        conditions.append(ApprovalRequest.site.in_(sorted(sites)))
+        conditions.append(col(ApprovalRequest.site).in_(sorted(sites)))
     if site is not None:
-        conditions.append(ApprovalRequest.site == site)
+        conditions.append(col(ApprovalRequest.site) == site)
     candidates = session.exec(
-        select(ApprovalRequest).where(*conditions, ApprovalRequest.valid_until <= horizon)
+        select(ApprovalRequest).where(*conditions, col(ApprovalRequest.valid_until) <= horizon)
     ).all()
     if not candidates:
         return []
     system_ids = sorted({a.system_id for a in candidates})
     others = session.exec(
         select(ApprovalRequest).where(
-            ApprovalRequest.system_id.in_(system_ids),
-            ApprovalRequest.state.in_(
+            col(ApprovalRequest.system_id).in_(system_ids),
+            col(ApprovalRequest.state).in_(
                 [ApprovalState.approved, ApprovalState.expired, ApprovalState.submitted]
             ),
         )
@@ -80,9 +80,9 @@ def reviews_due(
         s.id: s
         for s in session.exec(
             select(AISystem).where(
-                AISystem.id.in_(system_ids),
-                AISystem.archived_at.is_(None),
-                AISystem.lifecycle_stage != LifecycleStage.retired,
+                col(AISystem.id).in_(system_ids),
+                col(AISystem.archived_at).is_(None),
+                col(AISystem.lifecycle_stage) != LifecycleStage.retired,
             )
         ).all()
     }
@@ -134,10 +134,10 @@ def send_reminders(session: Session, *, days: int, sites: set[str] | None = None
 
     recent = set(
         session.exec(
-            select(WebhookOutbox.approval_id).where(
-                WebhookOutbox.event == REVIEW_DUE_EVENT,
-                WebhookOutbox.approval_id.in_([r.approval_id for r in due]),
-                WebhookOutbox.created_at > now - REMIND_EVERY,
+            select(col(WebhookOutbox.approval_id)).where(
+                col(WebhookOutbox.event) == REVIEW_DUE_EVENT,
+                col(WebhookOutbox.approval_id).in_([r.approval_id for r in due]),
+                col(WebhookOutbox.created_at) > now - REMIND_EVERY,
             )
         ).all()
     )
@@ -155,14 +155,16 @@ def send_reminders(session: Session, *, days: int, sites: set[str] | None = None
 def _evidence(session: Session, old: ApprovalRequest, new: ApprovalRequest) -> list[dict[str, Any]]:
     """Which evidence the renewal rests on unchanged since the approval it renews."""
     assessment_then = session.exec(
-        select(RiskAssessment.id)
-        .where(RiskAssessment.system_id == old.system_id, RiskAssessment.created_at <= old.created_at)
-        .order_by(RiskAssessment.id.desc())
+        select(col(RiskAssessment.id))
+        .where(
+            col(RiskAssessment.system_id) == old.system_id, col(RiskAssessment.created_at) <= old.created_at
+        )
+        .order_by(col(RiskAssessment.id).desc())
     ).first()
     assessment_now = session.exec(
-        select(RiskAssessment.id)
-        .where(RiskAssessment.system_id == new.system_id)
-        .order_by(RiskAssessment.id.desc())
+        select(col(RiskAssessment.id))
+        .where(col(RiskAssessment.system_id) == new.system_id)
+        .order_by(col(RiskAssessment.id).desc())
     ).first()
     items = [
         ("classification", old.classification_id, new.classification_id),
@@ -187,11 +189,11 @@ def renew(
     if state not in (ApprovalState.approved, ApprovalState.expired):
         raise Conflict(f"approval {old.id} is {state.value}; only an approved or expired approval is renewed")
     newer = session.exec(
-        select(ApprovalRequest.id).where(
-            ApprovalRequest.system_id == old.system_id,
-            ApprovalRequest.environment == old.environment,
-            ApprovalRequest.state == ApprovalState.approved,
-            ApprovalRequest.created_at > old.created_at,
+        select(col(ApprovalRequest.id)).where(
+            col(ApprovalRequest.system_id) == old.system_id,
+            col(ApprovalRequest.environment) == old.environment,
+            col(ApprovalRequest.state) == ApprovalState.approved,
+            col(ApprovalRequest.created_at) > old.created_at,
         )
     ).first()
     if newer is not None:
@@ -228,8 +230,3 @@ def sweep_reminders() -> int:
         return 0
     with session_scope() as session:
         return len(send_reminders(session, days=SWEEP_REMIND_DAYS))
-
-
-# The approvals worker's periodic sweep also sends review reminders (no import cycle: approvals never imports
-# operations; operations registers itself).
-flows.register_sweep(sweep_reminders)

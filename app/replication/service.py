@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.approvals import flows
 from app.approvals import service as approvals
@@ -22,7 +22,7 @@ from app.classification import service as classification
 from app.classification.models import RiskAssessmentCreate, RiskIn
 from app.errors import field_error
 from app.identity.models import Role
-from app.operations.models import ReplicatedSystemRead, ReplicateRequest, ReplicationRead, SignoffPlan
+from app.replication.models import ReplicatedSystemRead, ReplicateRequest, ReplicationRead, SignoffPlan
 from app.settings import get_settings
 from app.systems import service as systems
 from app.systems.models import AISystem, ModelVersion, SystemCreate, VersionCreate
@@ -117,7 +117,7 @@ def _origin_approval(session: Session, origin: AISystem) -> ApprovalRequest | No
     """The origin's newest approval still in force, production before pilot."""
     rows = session.exec(
         select(ApprovalRequest).where(
-            ApprovalRequest.system_id == origin.id, ApprovalRequest.state == ApprovalState.approved
+            col(ApprovalRequest.system_id) == origin.id, col(ApprovalRequest.state) == ApprovalState.approved
         )
     ).all()
     live = [a for a in rows if approvals.effective_state(a) is ApprovalState.approved]
@@ -134,10 +134,10 @@ def _matching_approval(
     """The origin's newest approval in force for exactly this artifact digest and environment."""
     rows = session.exec(
         select(ApprovalRequest).where(
-            ApprovalRequest.system_id == origin.id,
-            ApprovalRequest.state == ApprovalState.approved,
-            ApprovalRequest.environment == environment,
-            ApprovalRequest.artifact_digest == digest,
+            col(ApprovalRequest.system_id) == origin.id,
+            col(ApprovalRequest.state) == ApprovalState.approved,
+            col(ApprovalRequest.environment) == environment,
+            col(ApprovalRequest.artifact_digest) == digest,
         )
     ).all()
     live = [a for a in rows if approvals.effective_state(a) is ApprovalState.approved]
@@ -219,10 +219,6 @@ def carry_over(
     )
 
 
-# A replica's approval request reuses the sign-offs its new placement does not change (issue 8).
-flows.register_carry_over(carry_over)
-
-
 def replicate(
     session: Session, origin: AISystem, data: ReplicateRequest, *, actor: str
 ) -> ReplicatedSystemRead:
@@ -282,8 +278,8 @@ def replicate(
     if carry.versions:
         versions = session.exec(
             select(ModelVersion)
-            .where(ModelVersion.system_id == origin.id)
-            .order_by(ModelVersion.created_at, ModelVersion.id)
+            .where(col(ModelVersion.system_id) == origin.id)
+            .order_by(col(ModelVersion.created_at), col(ModelVersion.id))
         ).all()
         for v in versions:
             systems.create_version(

@@ -20,16 +20,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.db import utcnow
 from app.errors import AppError
 from app.identity.models import User
+from app.inventory.models import Format, ImportResult, RowError
 from app.middleware import json_depth_problem
 from app.systems import service as systems
 from app.systems.models import AISystem, IdCounter, Line, Site, SystemCreate, SystemRead, SystemUpdate
@@ -43,23 +44,6 @@ MAX_REPORTED = 200  # errors listed at most (the count is always complete)
 BATCH = 2000
 # A cell starting with one of these is a formula to Excel, LibreOffice and Sheets (OWASP CSV injection).
 FORMULA_STARTS = frozenset("=+-@\t\r")
-
-
-class Format(StrEnum):
-    csv = "csv"
-    json = "json"
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem with one input row: the line it starts on, the field (if one) and what is wrong."""
-
-    line: int
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: " + (f"{self.field}: " if self.field else "") + self.message
 
 
 class ImportFailed(AppError):
@@ -85,14 +69,6 @@ class ImportUnreadable(AppError):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"{message}; nothing was imported", errors=[{"loc": ["file"], "msg": message}])
-
-
-@dataclass
-class ImportResult:
-    rows: int = 0
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
 
 
 # --- CSV cells -----------------------------------------------------------------------------------------
@@ -273,16 +249,16 @@ class _Refs:
         wanted = sorted(ids)
         for i in range(0, len(wanted), 500):
             for sid, site, rev in session.execute(
-                sa.select(AISystem.id, AISystem.site, AISystem.revision).where(
-                    AISystem.id.in_(wanted[i : i + 500]), AISystem.archived_at.is_(None)
+                sa.select(col(AISystem.id), col(AISystem.site), col(AISystem.revision)).where(
+                    col(AISystem.id).in_(wanted[i : i + 500]), col(AISystem.archived_at).is_(None)
                 )
             ).all():
                 existing[sid] = (site, rev)
         return cls(
-            sites=set(session.exec(select(Site.code)).all()),
-            lines={(s, c) for s, c in session.execute(sa.select(Line.site, Line.code)).all()},
-            users=set(session.exec(select(User.username)).all()),
-            zones={c: s for c, s in session.execute(sa.select(Zone.code, Zone.site)).all()},
+            sites=set(session.exec(select(col(Site.code))).all()),
+            lines={(s, c) for s, c in session.execute(sa.select(col(Line.site), col(Line.code))).all()},
+            users=set(session.exec(select(col(User.username))).all()),
+            zones={c: s for c, s in session.execute(sa.select(col(Zone.code), col(Zone.site))).all()},
             systems=existing,
         )
 
@@ -396,12 +372,12 @@ def _validate(
 def _allocate_ids(session: Session, count: int) -> list[str]:
     """``count`` new system ids from the same counter ``systems.next_id`` advances."""
     result = session.execute(
-        sa.update(IdCounter).where(IdCounter.kind == "system").values(value=IdCounter.value + count)
+        sa.update(IdCounter).where(col(IdCounter.kind) == "system").values(value=col(IdCounter.value) + count)
     )
-    if result.rowcount == 0:
+    if cast("sa.CursorResult[Any]", result).rowcount == 0:
         session.add(IdCounter(kind="system", value=count))
         session.flush()
-    last = session.execute(select(IdCounter.value).where(IdCounter.kind == "system")).scalar_one()
+    last = session.execute(select(col(IdCounter.value)).where(col(IdCounter.kind) == "system")).scalar_one()
     return [f"AIS-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
@@ -415,7 +391,7 @@ def _create_all(
 ) -> list[str]:
     ids = _allocate_ids(session, len(creates))
     now = utcnow()
-    table = AISystem.__table__
+    table = cast(sa.Table, AISystem.__table__)  # type: ignore[attr-defined]  # SQLModel sets it on tables
     # unset optional columns are NULL; a required one the row lacks takes its server default (facts_revision)
     blank = {c.name: None for c in table.columns if c.nullable}
     connection = session.connection()
@@ -501,12 +477,12 @@ def import_inventory(
 def _iter_systems(session: Session, *, sites: set[str] | None, site: str | None) -> Iterator[SystemRead]:
     last = ""
     while True:
-        stmt = select(AISystem).where(AISystem.archived_at.is_(None), AISystem.id > last)
+        stmt = select(AISystem).where(col(AISystem.archived_at).is_(None), col(AISystem.id) > last)
         if sites is not None:
-            stmt = stmt.where(AISystem.site.in_(sorted(sites)))
+            stmt = stmt.where(col(AISystem.site).in_(sorted(sites)))
         if site is not None:
-            stmt = stmt.where(AISystem.site == site)
-        rows = session.exec(stmt.order_by(AISystem.id).limit(BATCH)).all()
+            stmt = stmt.where(col(AISystem.site) == site)
+        rows = session.exec(stmt.order_by(col(AISystem.id)).limit(BATCH)).all()
         if not rows:
             return
         targets = systems.zone_targets(session, {s.zone for s in rows if s.zone})
@@ -518,11 +494,11 @@ def _iter_systems(session: Session, *, sites: set[str] | None, site: str | None)
 
 def count_systems(session: Session, *, sites: set[str] | None = None, site: str | None = None) -> int:
     """How many live systems an export would write."""
-    stmt = select(sa.func.count()).select_from(AISystem).where(AISystem.archived_at.is_(None))
+    stmt = select(sa.func.count()).select_from(AISystem).where(col(AISystem.archived_at).is_(None))
     if sites is not None:
-        stmt = stmt.where(AISystem.site.in_(sorted(sites)))
+        stmt = stmt.where(col(AISystem.site).in_(sorted(sites)))
     if site is not None:
-        stmt = stmt.where(AISystem.site == site)
+        stmt = stmt.where(col(AISystem.site) == site)
     return session.exec(stmt).one()
 
 

@@ -12,16 +12,16 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import service as audit
 from app.audit.service import to_jsonable
-from app.db import utcnow
+from app.db import paginate, utcnow
 from app.errors import Conflict, field_error
 from app.http import PageParams
 from app.identity.dependencies import Principal
-from app.operations.incidents import CLOCK_SKEW
-from app.operations.models import (
+from app.incidents.service import CLOCK_SKEW
+from app.monitoring.models import (
     DEFAULT_MONITORING_INTERVAL_HOURS,
     Deployment,
     DeploymentCreate,
@@ -93,20 +93,13 @@ def list_monitoring(
     since: datetime | None = None,
 ) -> tuple[list[MonitoringReport], int]:
     """A system's reports, newest first."""
-    conditions: list[Any] = [MonitoringReport.system_id == system_id]
+    conditions: list[Any] = [col(MonitoringReport.system_id) == system_id]
     if status is not None:
-        conditions.append(MonitoringReport.status == status)
+        conditions.append(col(MonitoringReport.status) == status)
     if since is not None:
-        conditions.append(MonitoringReport.observed_at >= since)
-    total = session.exec(select(sa.func.count()).select_from(MonitoringReport).where(*conditions)).one()
-    rows = session.exec(
-        select(MonitoringReport)
-        .where(*conditions)
-        .order_by(MonitoringReport.observed_at.desc(), MonitoringReport.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
-    return list(rows), total
+        conditions.append(col(MonitoringReport.observed_at) >= since)
+    order = (col(MonitoringReport.observed_at).desc(), col(MonitoringReport.id).desc())
+    return paginate(session, select(MonitoringReport).where(*conditions), page, *order)
 
 
 @dataclass(frozen=True)
@@ -130,9 +123,12 @@ def epoch_seconds(column: Any, dialect: str) -> Any:
 def latest_times(*conditions: Any) -> Any:
     """Subquery: the newest observation time of each system's reports (``system_id``, ``observed_at``)."""
     return (
-        sa.select(MonitoringReport.system_id, sa.func.max(MonitoringReport.observed_at).label("observed_at"))
+        sa.select(
+            col(MonitoringReport.system_id),
+            sa.func.max(col(MonitoringReport.observed_at)).label("observed_at"),
+        )
         .where(*conditions)
-        .group_by(MonitoringReport.system_id)
+        .group_by(col(MonitoringReport.system_id))
         .subquery("latest")
     )
 
@@ -143,23 +139,25 @@ def _latest_reports(session: Session, system_ids: Iterable[str]) -> dict[str, _L
     out: dict[str, _Latest] = {}
     for i in range(0, len(ids), _ID_CHUNK):
         chunk = ids[i : i + _ID_CHUNK]
-        latest = latest_times(MonitoringReport.system_id.in_(chunk))
+        latest = latest_times(col(MonitoringReport.system_id).in_(chunk))
         rows = session.execute(
             sa.select(
-                MonitoringReport.system_id,
-                MonitoringReport.observed_at,
-                MonitoringReport.status,
-                MonitoringReport.version,
+                col(MonitoringReport.system_id),
+                col(MonitoringReport.observed_at),
+                col(MonitoringReport.status),
+                col(MonitoringReport.version),
             )
             .join(
                 latest,
                 sa.and_(
-                    latest.c.system_id == MonitoringReport.system_id,
-                    latest.c.observed_at == MonitoringReport.observed_at,
+                    latest.c.system_id == col(MonitoringReport.system_id),
+                    latest.c.observed_at == col(MonitoringReport.observed_at),
                 ),
             )
-            .where(MonitoringReport.system_id.in_(chunk))
-            .order_by(MonitoringReport.id)  # of reports observed at the same instant, the last recorded wins
+            .where(col(MonitoringReport.system_id).in_(chunk))
+            .order_by(
+                col(MonitoringReport.id)
+            )  # of reports observed at the same instant, the last recorded wins
         ).all()
         for system_id, observed_at, status, version in rows:
             out[system_id] = _Latest(observed_at, status, version)
@@ -167,7 +165,7 @@ def _latest_reports(session: Session, system_ids: Iterable[str]) -> dict[str, _L
 
 
 class _SystemLike(Protocol):
-    id: str | None
+    id: str
     name: str
     site: str
     line: str | None
@@ -217,7 +215,7 @@ def monitoring_status(
     session: Session, system: AISystem, now: datetime | None = None
 ) -> MonitoringStatusRead:
     """Whether the system's monitoring is active, lapsed, missing or not required, with its last report."""
-    latest = _latest_reports(session, [system.id] if system.id else []).get(system.id or "")
+    latest = _latest_reports(session, [system.id]).get(system.id)
     return _status(system, latest, now or utcnow())
 
 
@@ -228,20 +226,20 @@ def monitoring_statuses(
     rows = list(systems_list)
     if not rows:
         return {}
-    latest = _latest_reports(session, [s.id for s in rows if s.id])
+    latest = _latest_reports(session, [s.id for s in rows])
     moment = now or utcnow()
-    return {s.id: _status(s, latest.get(s.id), moment) for s in rows if s.id}
+    return {s.id: _status(s, latest.get(s.id), moment) for s in rows}
 
 
 def monitored_condition() -> Any:
     """Systems expected to report: live and in production, or in pilot with an interval of their own."""
     return sa.and_(
-        AISystem.archived_at.is_(None),
+        col(AISystem.archived_at).is_(None),
         sa.or_(
-            AISystem.lifecycle_stage == LifecycleStage.production,
+            col(AISystem.lifecycle_stage) == LifecycleStage.production,
             sa.and_(
-                AISystem.lifecycle_stage == LifecycleStage.pilot,
-                AISystem.monitoring_interval_hours.is_not(None),
+                col(AISystem.lifecycle_stage) == LifecycleStage.pilot,
+                col(AISystem.monitoring_interval_hours).is_not(None),
             ),
         ),
     )
@@ -249,7 +247,7 @@ def monitored_condition() -> Any:
 
 def state_conditions(latest: Any, states: set[MonitoringState], *, now: datetime, dialect: str) -> list[Any]:
     """SQL conditions (OR-ed) for the states of monitored systems outer-joined to ``latest_times``."""
-    interval = sa.func.coalesce(AISystem.monitoring_interval_hours, DEFAULT_MONITORING_INTERVAL_HOURS)
+    interval = sa.func.coalesce(col(AISystem.monitoring_interval_hours), DEFAULT_MONITORING_INTERVAL_HOURS)
     due = epoch_seconds(latest.c.observed_at, dialect) + interval * 3600
     within = due >= now.timestamp()
     out: list[Any] = []
@@ -277,11 +275,11 @@ def monitoring_overview(
     if sites is not None:
         if not sites:
             return [], 0
-        conditions.append(AISystem.site.in_(sorted(sites)))
+        conditions.append(col(AISystem.site).in_(sorted(sites)))
     if site is not None:
-        conditions.append(AISystem.site == site)
+        conditions.append(col(AISystem.site) == site)
     if line is not None:
-        conditions.append(AISystem.line == line)
+        conditions.append(col(AISystem.line) == line)
     latest = latest_times()
     if states is not None:
         conditions.append(
@@ -290,20 +288,24 @@ def monitoring_overview(
                 *state_conditions(latest, states, now=now, dialect=session.get_bind().dialect.name),
             )
         )
-    joined = sa.select(AISystem.id).outerjoin(latest, latest.c.system_id == AISystem.id).where(*conditions)
+    joined = (
+        sa.select(col(AISystem.id))
+        .outerjoin(latest, latest.c.system_id == col(AISystem.id))
+        .where(*conditions)
+    )
     total = session.execute(sa.select(sa.func.count()).select_from(joined.subquery())).scalar_one()
     rows = session.execute(
         sa.select(
-            AISystem.id,
-            AISystem.name,
-            AISystem.site,
-            AISystem.line,
-            AISystem.lifecycle_stage,
-            AISystem.monitoring_interval_hours,
+            col(AISystem.id),
+            col(AISystem.name),
+            col(AISystem.site),
+            col(AISystem.line),
+            col(AISystem.lifecycle_stage),
+            col(AISystem.monitoring_interval_hours),
         )
-        .outerjoin(latest, latest.c.system_id == AISystem.id)
+        .outerjoin(latest, latest.c.system_id == col(AISystem.id))
         .where(*conditions)
-        .order_by(AISystem.id)
+        .order_by(col(AISystem.id))
         .limit(page.limit)
         .offset(page.offset)
     ).all()
@@ -347,16 +349,8 @@ def release_decision(
 
     connection = session.connection()
     db = release.RawReader(connection.connection.dbapi_connection, connection.dialect.name)
-    return release.decide(
-        db,
-        principal,
-        system_id=system.id,
-        version=version,
-        environment=environment,
-        artifact_digest=None,
-        rules=get_rules(),
-        now=utcnow(),
-    )
+    asked = release.Release(system.id, version, environment)
+    return release.decide(db, principal, asked, rules=get_rules(), now=utcnow())
 
 
 def record_deployment(
@@ -416,18 +410,11 @@ def list_deployments(
     session: Session, system_id: str, page: PageParams, *, environment: str | None = None
 ) -> tuple[list[Deployment], int]:
     """A system's deployment history, newest first."""
-    conditions: list[Any] = [Deployment.system_id == system_id]
+    conditions: list[Any] = [col(Deployment.system_id) == system_id]
     if environment is not None:
-        conditions.append(Deployment.environment == environment)
-    total = session.exec(select(sa.func.count()).select_from(Deployment).where(*conditions)).one()
-    rows = session.exec(
-        select(Deployment)
-        .where(*conditions)
-        .order_by(Deployment.deployed_at.desc(), Deployment.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
-    return list(rows), total
+        conditions.append(col(Deployment.environment) == environment)
+    order = (col(Deployment.deployed_at).desc(), col(Deployment.id).desc())
+    return paginate(session, select(Deployment).where(*conditions), page, *order)
 
 
 def deployments_at(
@@ -445,25 +432,25 @@ def deployments_at(
 
     ``line`` matches the line the system was on when that deployment was made.
     """
-    conditions: list[Any] = [Deployment.deployed_at <= at]
+    conditions: list[Any] = [col(Deployment.deployed_at) <= at]
     if system_id is not None:
-        conditions.append(Deployment.system_id == system_id)
+        conditions.append(col(Deployment.system_id) == system_id)
     if sites is not None:
         if not sites:
             return [], 0
-        conditions.append(Deployment.site.in_(sorted(sites)))
+        conditions.append(col(Deployment.site).in_(sorted(sites)))
     if site is not None:
-        conditions.append(Deployment.site == site)
+        conditions.append(col(Deployment.site) == site)
     if environment is not None:
-        conditions.append(Deployment.environment == environment)
+        conditions.append(col(Deployment.environment) == environment)
     ranked = (
         sa.select(
-            Deployment.id,
-            Deployment.line,
+            col(Deployment.id),
+            col(Deployment.line),
             sa.func.row_number()
             .over(
-                partition_by=(Deployment.system_id, Deployment.environment),
-                order_by=(Deployment.deployed_at.desc(), Deployment.id.desc()),
+                partition_by=(col(Deployment.system_id), col(Deployment.environment)),
+                order_by=(col(Deployment.deployed_at).desc(), col(Deployment.id).desc()),
             )
             .label("rn"),
         )
@@ -474,19 +461,5 @@ def deployments_at(
     if line is not None:
         current.append(ranked.c.line == line)
     ids = sa.select(ranked.c.id).where(*current)
-    total = session.execute(sa.select(sa.func.count()).select_from(ids.subquery())).scalar_one()
-    rows = session.exec(
-        select(Deployment)
-        .where(Deployment.id.in_(ids))
-        .order_by(Deployment.system_id, Deployment.environment)
-        .limit(page.limit)
-        .offset(page.offset)
-    ).all()
-    return list(rows), total
-
-
-# System reads (lists, detail, replication) show the monitoring state; monitoring reports and deployments are
-# history that keeps a system from deletion.
-systems.register_read_extra(system_monitoring_states)
-systems.register_dependent("monitoring_report", MonitoringReport.__table__)
-systems.register_dependent("deployment", Deployment.__table__)
+    order = (col(Deployment.system_id), col(Deployment.environment))
+    return paginate(session, select(Deployment).where(col(Deployment.id).in_(ids)), page, *order)

@@ -1,0 +1,1 @@
+"""Incidents of AI systems: AI Act Art. 73 reporting deadlines and the release suspension they cause."""

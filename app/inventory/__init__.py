@@ -1,0 +1,1 @@
+"""Bulk import and export of the AI system inventory as CSV or JSON."""

@@ -1,0 +1,1 @@
+"""Portfolio figures: lifecycle per quarter, monitoring coverage, approval lead time, open incidents."""

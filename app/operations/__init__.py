@@ -1,1 +1,0 @@
-"""Operating AI at scale: monitoring, deployments, incidents, reviews, replication, KPIs, bulk inventory."""

@@ -1,0 +1,1 @@
+"""Periodic review of approvals: what is due, reminders, and renewal with the evidence unchanged."""
