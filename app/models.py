@@ -29,6 +29,16 @@ from app.zones.models import Conduit, Zone
 
 metadata = SQLModel.metadata
 
+# Made by hand in migrations, outside the models: the systems text search (SQLite FTS5 table and its shadow
+# tables, PostgreSQL trigram indexes); autogenerate (``alembic check``) must neither drop nor recreate them.
+UNMODELLED_PREFIXES = ("ai_system_search",)
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's filter: everything but the objects made by hand (``UNMODELLED_PREFIXES``)."""
+    return not (name or "").startswith(UNMODELLED_PREFIXES)
+
+
 __all__ = [
     "AISystem",
     "ApiToken",

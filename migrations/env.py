@@ -10,14 +10,7 @@ from app.settings import get_settings
 
 config = context.config
 target_metadata = models.metadata
-
-# Made by hand in migrations, outside the models: the systems text search (SQLite FTS5 table and its shadow
-# tables, PostgreSQL trigram indexes); autogenerate must neither drop nor recreate them.
-UNMODELLED_PREFIXES = ("ai_system_search",)
-
-
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    return not (name or "").startswith(UNMODELLED_PREFIXES)
+include_object = models.include_object
 
 
 def _target() -> tuple[str, str | None]:

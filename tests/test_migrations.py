@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from app.db import MIGRATIONS_DIR, alembic_config, make_engine
-from app.models import metadata
+from app.models import include_object, metadata
 
 TEST_PG_URL = os.environ.get("AIREG_TEST_DATABASE_URL")
 
@@ -29,7 +29,9 @@ def _tables(engine: sa.Engine) -> set[str]:
 def _drift(engine: sa.Engine) -> list[object]:
     """What ``alembic check`` would report: differences between the migrated schema and the models."""
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
         return list(compare_metadata(context, metadata))
 
 
