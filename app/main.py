@@ -22,6 +22,7 @@ from app.governance.router import router as governance_router
 from app.health import router as health_router
 from app.identity.router import router as identity_router
 from app.incidents.router import router as incidents_router
+from app.integrations.mlflow.router import router as mlflow_router
 from app.kpis.router import router as kpis_router
 from app.logging import configure_logging
 from app.middleware import InputLimitsMiddleware, RequestContextMiddleware
@@ -89,6 +90,7 @@ def create_app() -> FastAPI:
     app.include_router(conformity_router)
     app.include_router(technical_file_router)
     app.include_router(security_router)
+    app.include_router(mlflow_router)  # MLflow registry webhooks in
     app.include_router(web_router)
     app.mount("/static", static_files(), name="static")
     return app

@@ -21,6 +21,7 @@ from app.compliance.models import (
 )
 from app.identity.models import ApiToken, AuthzRevision, RoleGrant, User, WebSession
 from app.incidents.models import Incident
+from app.integrations.mlflow.models import MlflowLink
 from app.monitoring.models import Deployment, MonitoringReport
 from app.security.models import AuthFailure, InstanceSecret
 from app.systems.models import AISystem, IdCounter, Line, ModelVersion, Site
@@ -56,6 +57,7 @@ __all__ = [
     "Incident",
     "InstanceSecret",
     "Line",
+    "MlflowLink",
     "ModelVersion",
     "MonitoringReport",
     "NistChecklistItem",

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # rotation the previous one also signs every delivery until it is unset
     webhook_secret: str | None = None
     webhook_secret_previous: str | None = None
+    # MLflow registry webhooks in (app/integrations/mlflow/webhook.py): the receiver answers 404 until both
+    # are set. The secret is the one given to MLflow (`aireg mlflow webhook register`); versions are read
+    # from the tracking server.
+    mlflow_tracking_uri: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    mlflow_webhook_secret: SecretStr | None = Field(default=None, min_length=16)
     log_level: str = "info"
     # the release gate's own PostgreSQL connections (app/approvals/gate_db.py): an async pool per worker of
     # up to gate_pool_size connections; connecting gives up after gate_connect_timeout seconds, one

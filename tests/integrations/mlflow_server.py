@@ -25,11 +25,11 @@ ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 
 @contextmanager
-def mlflow_server(workdir: Path, workers: int = 2) -> Iterator[str]:
+def mlflow_server(workdir: Path, workers: int = 2, **extra_env: str) -> Iterator[str]:
     """``mlflow server`` on a free port (SQLite, artifacts under ``workdir``); yields its URL."""
     port = free_port()
     log = (workdir / "mlflow-server.log").open("wb")
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **extra_env}
     process = subprocess.Popen(
         [
             str(MLFLOW),

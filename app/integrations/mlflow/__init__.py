@@ -1,1 +1,1 @@
-"""The MLflow model registry bridge (REST only): ``aireg mlflow sync`` and ``aireg mlflow gate``."""
+"""The MLflow model registry bridge (REST only): ``aireg mlflow sync|gate``, and registry webhooks in."""

@@ -1,8 +1,9 @@
-"""CLI of the MLflow bridge: ``aireg mlflow sync`` and ``aireg mlflow gate``.
+"""CLI of the MLflow bridge: ``aireg mlflow sync``, ``aireg mlflow gate``, ``aireg mlflow webhook register``.
 
 Registered on the main Typer app by ``app/cli.py`` (``register(app)``). Exit status 0: done; 1: a conflict
-(sync), a tag not written or a version whose artifacts could not be read (gate); 2: bad input or MLflow /
-aireg could not answer (an unknown system or registered model, an unreachable server).
+(sync), a tag not written or a version whose artifacts could not be read (gate), a failed test delivery
+(webhook register); 2: bad input or MLflow / aireg could not answer (an unknown system or registered
+model, an unreachable server).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def sync_cmd(tracking_uri: TrackingUri, model: Model, system: System, workers: W
             )
     for line in report.skipped:
         typer.echo(line, err=True)
+    if report.linked:
+        typer.echo(f"{model} is now linked to {system}: its new versions follow by webhook, if registered")
     for line in report.conflicts:
         typer.echo(f"conflict: {line}", err=True)
     typer.echo(
@@ -153,6 +156,48 @@ def gate_cmd(
     typer.echo(f"{model} / {system} / {environment.value}: {allowed} allowed, {len(values) - allowed} denied")
     if failures:
         raise typer.Exit(1)
+
+
+webhook_app = typer.Typer(help="MLflow registry webhooks into aireg.", no_args_is_help=True)
+mlflow_app.add_typer(webhook_app, name="webhook")
+
+
+@webhook_app.command("register")
+def webhook_register_cmd(
+    tracking_uri: TrackingUri,
+    url: Annotated[
+        str,
+        typer.Option(
+            "--url",
+            help="this service's receiver, e.g. https://aireg.example/api/v1/integrations/mlflow/webhook",
+        ),
+    ],
+    name: Annotated[str, typer.Option("--name", help="the webhook's name in MLflow")] = "aireg",
+) -> None:
+    """Create (or update) the MLflow webhook sending model_version.created to aireg, then test it.
+
+    The secret is AIREG_MLFLOW_WEBHOOK_SECRET, the one the receiver checks. MLflow then sends its example
+    delivery: aireg must answer it (202, an unlinked example model) for the setup to be complete."""
+    from app import cli_support as cli
+    from app.integrations.mlflow.client import MlflowError
+    from app.integrations.mlflow.webhook import SUBSCRIBED_EVENTS
+    from app.settings import get_settings
+
+    secret = get_settings().mlflow_webhook_secret
+    if secret is None:
+        cli.fail("set AIREG_MLFLOW_WEBHOOK_SECRET (>= 16 characters; the aireg service needs the same)", 2)
+    with _client(tracking_uri, 1) as client:
+        try:
+            hook = client.save_webhook(name, url, SUBSCRIBED_EVENTS, secret.get_secret_value())
+            typer.echo(f"MLflow webhook {hook['webhook_id']} ({name}): model_version.created -> {url}")
+            result = client.test_webhook(hook["webhook_id"])
+        except MlflowError as exc:
+            cli.fail(str(exc), 2)
+    status = result.get("response_status")
+    if not result.get("success"):
+        answer = result.get("error_message") or f"{status} {result.get('response_body', '')[:300]}"
+        cli.fail(f"MLflow's test delivery failed: {answer}", 1)
+    typer.echo(f"test delivery: aireg answered {status}")
 
 
 def register(app: typer.Typer) -> None:

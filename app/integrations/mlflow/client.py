@@ -129,6 +129,17 @@ class MlflowClient:
             )
         return response.json() if response.content else {}
 
+    def _all_pages(self, path: str, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ``key`` items of every page of a GET listing (MLflow's ``next_page_token`` paging)."""
+        params, items = dict(params), []
+        while True:
+            body = self._json("GET", path, params=params)
+            items.extend(body.get(key, []))
+            token = body.get("next_page_token")
+            if not token:
+                return items
+            params["page_token"] = token
+
     # --- the model registry --------------------------------------------------------------------------
 
     def get_registered_model(self, name: str) -> dict[str, Any]:
@@ -141,15 +152,8 @@ class MlflowClient:
     def search_versions(self, name: str) -> list[dict[str, Any]]:
         """Every version of the registered model (all pages), in MLflow's order."""
         escaped = name.replace("\\", "\\\\").replace("'", "\\'")
-        params: dict[str, Any] = {"filter": f"name='{escaped}'", "max_results": PAGE_SIZE}
-        versions: list[dict[str, Any]] = []
-        while True:
-            body = self._json("GET", f"{API}/model-versions/search", params=params)
-            versions.extend(body.get("model_versions", []))
-            token = body.get("next_page_token")
-            if not token:
-                return versions
-            params["page_token"] = token
+        params = {"filter": f"name='{escaped}'", "max_results": PAGE_SIZE}
+        return self._all_pages(f"{API}/model-versions/search", "model_versions", params)
 
     def get_version(self, name: str, version: str) -> dict[str, Any]:
         mv: dict[str, Any] = self._json(
@@ -169,6 +173,29 @@ class MlflowClient:
         """The run's latest value of each metric (MLflow's ``run.data.metrics``)."""
         metrics = self.get_run(run_id).get("data", {}).get("metrics", [])
         return {m["key"]: m["value"] for m in metrics if "key" in m and "value" in m}
+
+    # --- registry webhooks (MLflow 3.3+, SQL backend store) -------------------------------------------
+
+    def list_webhooks(self) -> list[dict[str, Any]]:
+        """Every webhook of the server (all pages)."""
+        return self._all_pages(f"{API}/webhooks", "webhooks", {"max_results": 100})
+
+    def save_webhook(self, name: str, url: str, events: list[dict[str, str]], secret: str) -> dict[str, Any]:
+        """Create the webhook sending ``events`` to ``url``, or update the one there (active, new secret)."""
+        body = {"name": name, "url": url, "events": events, "secret": secret, "status": "ACTIVE"}
+        for hook in self.list_webhooks():
+            if hook.get("url") == url:
+                path = f"{API}/webhooks/{quote(hook['webhook_id'], safe='')}"
+                updated: dict[str, Any] = self._json("PATCH", path, json=body)["webhook"]
+                return updated
+        created: dict[str, Any] = self._json("POST", f"{API}/webhooks", json=body)["webhook"]
+        return created
+
+    def test_webhook(self, webhook_id: str) -> dict[str, Any]:
+        """Have MLflow send its example payload of the webhook's first event; its ``result`` (success...)."""
+        path = f"{API}/webhooks/{quote(webhook_id, safe='')}/test"
+        result: dict[str, Any] = self._json("POST", path, json={}).get("result", {})
+        return result
 
     # --- artifacts -----------------------------------------------------------------------------------
 

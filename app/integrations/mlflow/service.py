@@ -14,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.integrations.mlflow.client import ArtifactsUnreadable, MlflowClient, MlflowError
+from app.integrations.mlflow.models import MlflowLink
 from app.systems.models import ModelVersion
 
 TAG_PREFIX = "aireg.release."
@@ -43,6 +44,7 @@ class SyncReport:
     unchanged: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # sentences
     skipped: list[str] = field(default_factory=list)  # sentences
+    linked: bool = False  # this sync linked the model to the system (MlflowLink)
 
 
 def usable_metrics(raw: dict[str, Any]) -> tuple[dict[str, float], list[str]]:
@@ -141,6 +143,7 @@ def apply_sync(
 
     report = SyncReport()
     system = systems.get_system(session, system_id)
+    report.linked = link(session, model, system.id, actor=actor)
     known = registered_digests(session, system.id)  # again, inside the transaction that writes
     for snap in fresh + seen:
         if snap.problem is not None or snap.digest is None:
@@ -169,6 +172,36 @@ def apply_sync(
             continue
         report.created.append(snap)
     return report
+
+
+def link(session: Session, model: str, system_id: str, *, actor: str) -> bool:
+    """Record that ``model`` is synced into the system (new versions then follow by webhook); True if new."""
+    from app.audit import service as audit
+    from app.db import utcnow
+    from app.systems import service as systems
+
+    system = systems.get_system(session, system_id)
+    if session.get(MlflowLink, (model, system.id)) is not None:
+        return False
+    session.add(MlflowLink(model_name=model, system_id=system.id, created_by=actor, created_at=utcnow()))
+    audit.record(
+        session,
+        actor=actor,
+        action="mlflow.link",
+        entity_type="system",
+        entity_id=system.id,
+        site=system.site,
+        after={"model": model},
+    )
+    return True
+
+
+def linked_systems(session: Session, model: str) -> list[str]:
+    """The systems the registered model is synced into, in id order."""
+    rows = session.exec(
+        select(MlflowLink.system_id).where(MlflowLink.model_name == model).order_by(col(MlflowLink.system_id))
+    ).all()
+    return list(rows)
 
 
 def tag_value(decision: dict[str, Any]) -> str:
