@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
 import sqlalchemy as sa
@@ -110,6 +110,11 @@ class Derived:
     title: str
     applies_from: date | None
     owner_role: str
+
+    @property
+    def ref(self) -> str:
+        """``framework:control``, as the API names a requirement."""
+        return f"{self.framework}:{self.control}"
 
 
 def _ai_act_duties(result: dict[str, Any]) -> dict[str, date | None]:
@@ -393,11 +398,12 @@ def is_overdue(status: RequirementStatus | str, evidence_current: bool, binding:
 
 
 def is_done(status: RequirementStatus | str, evidence_current: bool) -> bool:
-    """Met with current evidence, or not applicable (with the note that says why)."""
-    return effective_status(status, evidence_current) in (
-        RequirementStatus.met,
-        RequirementStatus.not_applicable,
-    )
+    """Met with current evidence, or not applicable (with the note that says why): the statuses
+    ``effective_status`` leaves ``met`` or ``not_applicable``. Compared as text, without making an enum
+    member: the release gate asks it for every requirement of the system on every call."""
+    if status == RequirementStatus.not_applicable:
+        return True
+    return status == RequirementStatus.met and evidence_current
 
 
 _binding_cache: tuple[Frameworks, dict[str, bool]] | None = None
@@ -651,9 +657,9 @@ def portfolio_counts(
     return sorted(out, key=lambda c: (rank.get(c.framework, len(rank)), c.framework, c.site))
 
 
-@dataclass(frozen=True)
-class Outstanding:
-    """A derived requirement not done: its reference, title, date and whether it binds today."""
+class Outstanding(NamedTuple):
+    """A derived requirement not done: its reference, title, date and whether it binds today (a tuple: the
+    release gate makes one per open requirement on every call)."""
 
     ref: str
     title: str
@@ -669,8 +675,10 @@ def outstanding(
     frameworks = get_frameworks()
     result = []
     for d in derived:
-        ref = f"{d.framework}:{d.control}"
-        if not is_done(recorded.get(ref, RequirementStatus.open), links.current(ref, frameworks)):
+        ref = d.ref
+        status = recorded.get(ref, RequirementStatus.open)
+        # evidence is looked at only where it can matter (``met``)
+        if not is_done(status, status == RequirementStatus.met and links.current(ref, frameworks)):
             binding = binds_on(d.framework, d.applies_from, True, today, frameworks)
             result.append(Outstanding(ref, d.title, d.applies_from, binding))
     return result
