@@ -66,10 +66,12 @@ class PageParams:
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size (max 500)")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> PageParams:
+    """The page asked for. ``async`` although it awaits nothing: FastAPI runs a plain ``def`` dependency in a
+    worker thread, a hop that costs more than the function."""
     return PageParams(limit=limit, offset=offset)
 
 
@@ -86,9 +88,10 @@ def page_from_list(rows: list[T], page: PageParams) -> Page[T]:
     return page_of(rows[page.offset : page.offset + page.limit], len(rows), page)
 
 
-def if_match_revision(
+async def if_match_revision(
     if_match: Annotated[str | None, Header(description='the revision the change is based on: "3"')] = None,
 ) -> int | None:
+    """The revision of an ``If-Match`` header (``async``: pure, no worker-thread hop; see ``page_params``)."""
     if if_match is None:
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
