@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -55,6 +56,13 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enum_column(enum_cls: type[StrEnum], length: int = 16) -> sa.Enum:
+    """A VARCHAR(``length``) column that stores an enum's values and loads them back as enum members."""
+    return sa.Enum(
+        enum_cls, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members]
+    )
 
 
 def utcnow() -> datetime:

@@ -44,18 +44,17 @@ def _name(obj: object) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
 
 
-def _holds(hooks: list[object], hook: object) -> bool:
+def _holds(hooks: tuple[object, ...], hook: object) -> bool:
     # identity, not ==: a release check holds SQL statements, whose == builds an expression
     return any(h is hook for h in hooks)
 
 
 def _release_check(check: release.ReleaseCheck, provider: str) -> Hook:
-    # The registries are read directly: the hook points offer registration only.
     return Hook(
         "release check",
         provider,
         lambda: release.register_release_check(check),
-        lambda: _holds(cast(list[object], release._release_checks), check),
+        lambda: _holds(release.registered_release_checks(), check),
     )
 
 
@@ -64,7 +63,7 @@ def _sweep(hook: flows.SweepHook) -> Hook:
         "approvals sweep",
         _name(hook),
         lambda: flows.register_sweep(hook),
-        lambda: _holds(cast(list[object], flows._sweep_hooks), hook),
+        lambda: _holds(flows.registered_sweeps(), hook),
     )
 
 
@@ -73,7 +72,7 @@ def _carry_over(hook: flows.CarryOverHook) -> Hook:
         "replica sign-off carry-over",
         _name(hook),
         lambda: flows.register_carry_over(hook),
-        lambda: _holds(cast(list[object], flows._carry_over_hooks), hook),
+        lambda: _holds(flows.registered_carry_overs(), hook),
     )
 
 
@@ -82,7 +81,7 @@ def _dependent(name: str, table: sa.Table) -> Hook:
         "system history",
         f"{name} ({table.name})",
         lambda: systems.register_dependent(name, table),
-        lambda: systems._dependents.get(name) is table,
+        lambda: systems.registered_dependent(name) is table,
     )
 
 
@@ -91,7 +90,7 @@ def _read_extra(extra: systems.ReadExtra) -> Hook:
         "system read field",
         _name(extra),
         lambda: systems.register_read_extra(extra),
-        lambda: _holds(cast(list[object], systems._read_extras), extra),
+        lambda: _holds(systems.registered_read_extras(), extra),
     )
 
 

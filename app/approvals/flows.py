@@ -58,6 +58,11 @@ def register_carry_over(hook: CarryOverHook) -> None:
     _carry_over_hooks.append(hook)
 
 
+def registered_carry_overs() -> tuple[CarryOverHook, ...]:
+    """Every registered carry-over hook (``app.wiring`` checks that none is missing)."""
+    return tuple(_carry_over_hooks)
+
+
 def _carry_over(
     session: Session, system: AISystem, environment: Environment, digest: str
 ) -> CarryOver | None:
@@ -574,6 +579,11 @@ def register_sweep(hook: SweepHook) -> None:
     """Hook for other domains: ``hook()`` runs after each background expiry round (in its own transaction;
     a failing hook is logged and does not stop the others)."""
     _sweep_hooks.append(hook)
+
+
+def registered_sweeps() -> tuple[SweepHook, ...]:
+    """Every registered sweep hook (``app.wiring`` checks that none is missing)."""
+    return tuple(_sweep_hooks)
 
 
 def sweep_expired() -> int:

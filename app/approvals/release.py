@@ -404,6 +404,11 @@ def register_release_check(check: ReleaseCheck) -> None:
     _release_checks.append(check)
 
 
+def registered_release_checks() -> tuple[ReleaseCheck, ...]:
+    """Every registered check, in registration order (``app.wiring`` checks that none is missing)."""
+    return tuple(_release_checks)
+
+
 def release_checks(environment: str) -> list[ReleaseCheck]:
     """The registered checks that apply to ``environment``, in registration order."""
     return [c for c in _release_checks if c.applies(environment)]

@@ -11,7 +11,7 @@ from pydantic import StringConstraints
 from sqlmodel import Field, SQLModel
 
 from app.approvals.models import Environment
-from app.db import UTCDateTime
+from app.db import UTCDateTime, enum_column
 from app.http import IsoDateTime
 from app.systems.models import LifecycleStage, MetricValue, VersionString
 
@@ -34,13 +34,6 @@ class MonitoringState(StrEnum):
     lapsed = "lapsed"  # the last report is older than the interval
     missing = "missing"  # monitoring is expected but no report ever came
     not_required = "not_required"  # not in production and no interval of its own
-
-
-def enum_column(enum_cls: type[StrEnum], length: int = 32) -> sa.Enum:
-    """A VARCHAR column storing an enum's values and loading them back as enum members."""
-    return sa.Enum(
-        enum_cls, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members]
-    )
 
 
 # --- tables --------------------------------------------------------------------------------------------

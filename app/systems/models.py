@@ -12,7 +12,7 @@ from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from app.classification.engine import AIActClass
-from app.db import UTCDateTime
+from app.db import UTCDateTime, enum_column
 from app.http import Page
 from app.identity.models import SITE_PATTERN, USERNAME_PATTERN
 
@@ -96,13 +96,6 @@ class SLAchieved(SQLModel):
     FR7: int | None = Field(default=None, ge=0, le=4)
 
 
-def enum_type(enum_cls: type[StrEnum], length: int = 16) -> sa.Enum:
-    """A VARCHAR(``length``) column that stores an enum's values and loads them back as enum members."""
-    return sa.Enum(
-        enum_cls, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members]
-    )
-
-
 SLValues = dict[str, int | None]
 
 
@@ -184,13 +177,13 @@ class AISystem(SQLModel, table=True):
     business_owner: str = Field(max_length=40)
     technical_owner: str | None = Field(default=None, max_length=40)
     vendor: str | None = Field(default=None, max_length=200)
-    ai_act_role: AIActRole = Field(default=AIActRole.deployer, sa_type=enum_type(AIActRole, 32))
-    lifecycle_stage: LifecycleStage = Field(default=LifecycleStage.idea, sa_type=enum_type(LifecycleStage))
+    ai_act_role: AIActRole = Field(default=AIActRole.deployer, sa_type=enum_column(AIActRole, 32))
+    lifecycle_stage: LifecycleStage = Field(default=LifecycleStage.idea, sa_type=enum_column(LifecycleStage))
     personal_data: bool = False
     zone: str | None = Field(default=None, foreign_key="zone.code", max_length=24)
     sl_achieved: dict[str, int | None] | None = Field(default=None, sa_type=sa.JSON)
-    ai_act_class: AIActClass | None = Field(default=None, sa_type=enum_type(AIActClass))
-    risk_tier: RiskTier | None = Field(default=None, sa_type=enum_type(RiskTier))
+    ai_act_class: AIActClass | None = Field(default=None, sa_type=enum_column(AIActClass))
+    risk_tier: RiskTier | None = Field(default=None, sa_type=enum_column(RiskTier))
     intended_use: str | None = Field(default=None, max_length=5000)
     out_of_scope_uses: str | None = Field(default=None, max_length=5000)
     human_oversight: str | None = Field(default=None, max_length=5000)

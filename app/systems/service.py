@@ -207,6 +207,11 @@ def register_read_extra(extra: ReadExtra) -> None:
     _read_extras.append(extra)
 
 
+def registered_read_extras() -> tuple[ReadExtra, ...]:
+    """Every registered read field (``app.wiring`` checks that none is missing)."""
+    return tuple(_read_extras)
+
+
 def with_read_extras(session: Session, rows: list[AISystem], reads: list[SystemRead]) -> list[SystemRead]:
     """``reads`` with the fields registered domains compute for ``rows`` (same order) filled in."""
     for extra in _read_extras:
@@ -492,6 +497,11 @@ _dependents: dict[str, sa.Table] = {}
 def register_dependent(name: str, table: sa.Table) -> None:
     """Declare a table without a foreign key to ``ai_system`` whose ``system_id`` rows keep a system."""
     _dependents[name] = table
+
+
+def registered_dependent(name: str) -> sa.Table | None:
+    """The history table registered under ``name``, if any (``app.wiring`` checks that none is missing)."""
+    return _dependents.get(name)
 
 
 def _history_columns() -> dict[str, sa.Column[Any]]:
