@@ -2,7 +2,7 @@
 
 Against a real ``aireg serve`` (TestClient waits for the whole ASGI call and cannot tell whether the commit
 ran before the response went out). Evidence uploaded on one kept-alive connection can be read on another
-right after the 201; a requirement recorded ``met`` on one is no longer counted open by the release gate
+right after the 201; a requirement recorded ``met`` on one is no longer counted open by the release gate on
 the other right after the 200. Both reads are fast enough to land inside the window a late commit would leave
 (checked: with the session's commit moved after the response, this test fails).
 """
