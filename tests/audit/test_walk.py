@@ -110,3 +110,18 @@ def test_content_the_fast_path_cannot_rebuild_still_verifies(db: None, after: di
     owner_sql("UPDATE audit_event SET actor = 'x' WHERE seq = :seq", seq=BATCH + 12)
     result = _verify()
     assert (result.valid, result.first_bad_seq) == (False, BATCH + 12)
+
+
+def test_a_big_float_swapped_for_an_integer_that_rounds_to_it_is_found(db: None) -> None:
+    """orjson reads 18446744073709551999 as the float 1.8446744073709552e19 and writes that float as the
+    canonical encoder does: without the slow path for long digit runs, the swap would keep the hash."""
+    _append(BATCH + 10)
+    _append(1, after={"m": 1.8446744073709552e19})  # seq BATCH + 11, in the second batch
+    _append(5)
+    assert _verify().valid
+    owner_sql(
+        "UPDATE audit_event SET after = :v WHERE seq = :seq", v='{"m": 18446744073709551999}', seq=BATCH + 11
+    )
+    result = _verify()
+    assert (result.valid, result.first_bad_seq) == (False, BATCH + 11)
+    assert result.reason == "event content does not match its hash"
