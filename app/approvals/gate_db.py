@@ -30,15 +30,22 @@ _pools: dict[_Key, asyncio.Future[Pool]] = {}
 def connection_settings(settings: Settings) -> tuple[str, dict[str, Any]]:
     """libpq's connection string for ``AIREG_DATABASE_URL`` and the gate's connection parameters."""
     url = make_url(settings.database_url).set(drivername="postgresql")
-    options = f"-c statement_timeout={settings.gate_statement_timeout_ms}"
+    # the URL's own ``options`` (e.g. a search_path set there) are kept: psycopg's keyword would replace them
+    given = url.query.get("options")
+    parts = [given] if isinstance(given, str) else list(given or ())
+    parts.append(f"-c statement_timeout={settings.gate_statement_timeout_ms}")
     if settings.database_schema:  # a plain lower-case name (the setting's pattern)
-        options += f" -c search_path={settings.database_schema}"
+        parts.append(f"-c search_path={settings.database_schema}")
+    options = " ".join(parts)
+    url = url.difference_update_query(["options"])
     kwargs = {
         "autocommit": True,
         "prepare_threshold": 0,
         "connect_timeout": max(2, math.ceil(settings.gate_connect_timeout)),  # libpq: whole seconds, >= 2
         "options": options,
     }
+    if "application_name" not in url.query:  # the gate's connections, as pg_stat_activity names them
+        kwargs["application_name"] = "aireg-gate"
     return url.render_as_string(hide_password=False), kwargs
 
 
@@ -72,6 +79,12 @@ async def pool() -> Pool:
     except BaseException:
         _pools.pop(key, None)  # the next call tries again
         raise
+
+
+async def drop_broken() -> None:
+    """Test every idle connection of this loop's pool and drop the ones the server ended (a restart or a
+    failover ends them all at once)."""
+    await (await pool()).check()
 
 
 @asynccontextmanager

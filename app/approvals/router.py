@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -37,6 +38,7 @@ from app.identity.dependencies import CurrentPrincipal, Principal, bearer
 from app.identity.models import SITE_PATTERN, USERNAME_PATTERN, Role
 from app.logging import set_request_user
 from app.security import ratelimit
+from app.settings import get_settings
 from app.systems.dependencies import system_access
 from app.systems.models import DIGEST_PATTERN, SYSTEM_ID_PATTERN, VERSION_PATTERN, AISystem
 
@@ -309,14 +311,30 @@ async def _decide_async(
     query = release.RELEASE_QUERY if web_principal else release.GATE_QUERY
     checks = release.release_checks(q.environment)
     queries = [query] + [qy for check in checks for qy in check.queries.values()]
-    try:
-        async with gate_db.connection() as conn:
-            # The other domains' statements go in the same pipeline as the gate's own (one round trip);
-            # their rows are only judged once the caller may see the answer.
-            now = utcnow()
-            fetched = iter(await gate_db.rows_of_each(conn, queries, params))
-    except (psycopg.OperationalError, PoolTimeout):
-        raise ServiceUnavailable("the registry database is unreachable; try again") from None
+    settings = get_settings()
+    # the server cancels a slow statement; this deadline also covers a network that stopped answering
+    deadline = settings.gate_connect_timeout + settings.gate_statement_timeout_ms / 1000
+    for attempt in (1, 2):
+        try:
+            async with asyncio.timeout(deadline), gate_db.connection() as conn:
+                # The other domains' statements go in the same pipeline as the gate's own (one round trip);
+                # their rows are only judged once the caller may see the answer.
+                now = utcnow()
+                fetched = iter(await gate_db.rows_of_each(conn, queries, params))
+            break
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            # pooled connections the server ended (restart, failover): drop them and retry once on a fresh
+            # one, as the SQLite path does; a cancelled (timed-out) statement is not retried
+            if attempt == 2 or isinstance(exc, psycopg.errors.QueryCanceled):
+                raise ServiceUnavailable("the registry database is unreachable; try again") from None
+            try:
+                await gate_db.drop_broken()
+            except (psycopg.Error, PoolTimeout):
+                raise ServiceUnavailable("the registry database is unreachable; try again") from None
+        except (PoolTimeout, TimeoutError):
+            raise ServiceUnavailable("the registry database is unreachable; try again") from None
+    else:
+        raise AssertionError("unreachable")
     rows = next(fetched)
     principal, touch = _caller(rows, web_principal, now)
     release.target(principal, rows, q.system_id)

@@ -143,6 +143,7 @@ def test_postgresql_connection_settings() -> None:
     assert kwargs["autocommit"] is True and kwargs["prepare_threshold"] == 0
     assert kwargs["connect_timeout"] == 2  # libpq's smallest
     assert kwargs["options"] == "-c statement_timeout=1234 -c search_path=tenant_a"
+    assert kwargs["application_name"] == "aireg-gate"
 
 
 def test_unreachable_postgresql_gives_up_within_the_connect_timeout() -> None:
@@ -168,3 +169,42 @@ def test_unreachable_postgresql_gives_up_within_the_connect_timeout() -> None:
     with pytest.raises(PoolTimeout):
         asyncio.run(ask())
     assert time.monotonic() - began < 5
+
+
+def test_the_urls_own_connection_options_are_kept() -> None:
+    """A search_path given in the URL's ``options`` stays: psycopg's keyword would otherwise replace it."""
+    from app.approvals import gate_db
+    from app.settings import Settings
+
+    settings = Settings(
+        database_url="postgresql+psycopg://u@db.example/reg?options=-csearch_path%3Dtenant_b&sslmode=require",
+        database_schema=None,
+    )
+    conninfo, kwargs = gate_db.connection_settings(settings)
+    assert conninfo == "postgresql://u@db.example/reg?sslmode=require"
+    assert kwargs["options"] == "-csearch_path=tenant_b -c statement_timeout=5000"
+
+
+def test_postgresql_gate_survives_a_dropped_pooled_connection(client: Any) -> None:
+    """The server ends the gate's pooled connections (a restart, a failover): the next answer is still 200,
+    on a fresh connection, instead of a 503 per stale connection."""
+    import sqlalchemy as sa
+
+    from app.db import get_engine
+
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    headers = create_user("pia", ("mlops", "*"))
+    client.post("/api/v1/sites", json={"code": "STR", "name": "Strasbourg"}, headers=headers)
+    assert client.get(GATE, params=GATE_PARAMS, headers=headers).status_code == 404  # the pool is open
+    with engine.connect() as conn:
+        ended = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'aireg-gate' AND datname = current_database()"
+            )
+        ).scalar_one()
+    assert ended >= 1
+    for _ in range(3):
+        assert client.get(GATE, params=GATE_PARAMS, headers=headers).status_code == 404
