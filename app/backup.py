@@ -159,6 +159,9 @@ def dump_schemas(path: Path) -> set[str]:
     return schemas
 
 
+PG_EXTENSION = "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"
+
+
 def _restore_postgres(url: str, schema: str | None, src_file: Path) -> None:
     pg_restore = _tool("pg_restore")
     wanted = schema or "public"
@@ -170,6 +173,14 @@ def _restore_postgres(url: str, schema: str | None, src_file: Path) -> None:
         )
     uri, env = _libpq(url)
     dispose_engines()
+    # Extensions are not in a one-schema dump; the systems search indexes name pg_trgm's operator class in
+    # schema public, where migration b8e0d5f3a467 installs it: the fresh database needs it first.
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(PG_EXTENSION)
+    finally:
+        engine.dispose()
     _run(
         [
             pg_restore,
