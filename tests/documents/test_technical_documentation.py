@@ -88,7 +88,9 @@ def test_not_high_risk_is_409_with_the_reason(
     assert not [e for e in events if e["action"] == "document.download"]  # nothing was delivered
 
 
-def test_derogated_annex_iii_system_gets_its_art_6_4_record(client: Any, bare: dict[str, Any]) -> None:
+@pytest.fixture
+def derogated(client: Any, bare: dict[str, Any]) -> str:
+    """The bare system as a provider's Annex III system relying on Art. 6(3)(d): its id."""
     sid = bare["id"]
     api(
         client,
@@ -105,6 +107,13 @@ def test_derogated_annex_iii_system_gets_its_art_6_4_record(client: Any, bare: d
         201,
         json={"answers": {"annex3_uses": ["annex3.4.a"], "art6_3_conditions": ["art6.3.d"]}},
     )
+    return sid
+
+
+def test_derogated_annex_iii_system_gets_its_art_6_4_record(
+    client: Any, bare: dict[str, Any], derogated: str
+) -> None:
+    sid = derogated
     r = client.get(URL.format(sid), headers=bare["audrey"])
     assert r.status_code == 200, r.text
     assert r.headers["x-aireg-document"] == "art6-4-assessment"
@@ -131,28 +140,13 @@ def test_derogated_annex_iii_system_gets_its_art_6_4_record(client: Any, bare: d
 
 
 def test_art_6_4_record_in_markdown_and_pdf_says_what_the_docx_says(
-    client: Any, bare: dict[str, Any]
+    client: Any, bare: dict[str, Any], derogated: str
 ) -> None:
     import io
 
     import pypdf
 
-    sid = bare["id"]
-    api(
-        client,
-        "PATCH",
-        f"/api/v1/systems/{sid}",
-        bare["admin"],
-        json={"ai_act_role": "provider", "revision": 1},
-    )
-    api(
-        client,
-        "POST",
-        f"/api/v1/systems/{sid}/classification",
-        bare["admin"],
-        201,
-        json={"answers": {"annex3_uses": ["annex3.4.a"], "art6_3_conditions": ["art6.3.d"]}},
-    )
+    sid = derogated
     md = client.get(URL.format(sid), params={"format": "md"}, headers=bare["audrey"])
     pdf = client.get(URL.format(sid), params={"format": "pdf"}, headers=bare["audrey"])
     docx = client.get(URL.format(sid), headers=bare["audrey"])
