@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import quote
 
-from fastapi import Depends, Header, Query
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
+from fastapi import Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ValidationError
 
 from app.errors import Conflict, field_error
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -124,3 +127,44 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     quotes and backslashes dropped, and the exact name as UTF-8 (RFC 5987)."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "download"
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def query_model(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency reading ``model`` from the query string: the same pydantic validation, and the same 422
+    (``loc`` ``["query", field]``), as ``Annotated[model, Query()]``, for a fraction of its cost per call
+    (FastAPI re-inspects every field's annotation on each request; the release gate is called on every
+    deployment). Document the parameters with ``openapi_extra={"parameters": query_parameters(model)}``."""
+
+    async def read(request: Request) -> M:
+        try:
+            return model.model_validate(request.query_params)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in errors]) from None
+
+    return read
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI query parameters of ``model``'s fields (schemas inlined), for ``query_model``."""
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            given = {key: inline(value) for key, value in node.items() if key != "$ref"}
+            if "$ref" in node:  # the definition, with what sits next to the reference (a default)
+                return {**inline(defs[node["$ref"].rsplit("/", 1)[1]]), **given}
+            return given
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, field in schema["properties"].items():
+        parameter = {"name": name, "in": "query", "required": name in required, "schema": inline(field)}
+        if "description" in field:
+            parameter["description"] = field["description"]
+        parameters.append(parameter)
+    return parameters

@@ -30,6 +30,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import SQLModel, col
 
 from app.approvals.models import ApprovalState, Environment
@@ -105,14 +107,80 @@ def _js(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _decoder(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _decoder(column: sa.ColumnElement[Any]) -> Callable[[Any], Any] | None:
+    """How to read a selected column's value: a stored type as Python, a ``RowsAsJson`` as rows."""
+    element = column.element if isinstance(column, sa.Label) else column
+    if isinstance(element, RowsAsJson):
+        return element.decode
+    column_type = column.type
     if isinstance(column_type, UTCDateTime):
         return _dt
     if isinstance(column_type, sa.JSON):
         return _js
     if isinstance(column_type, sa.Date) and not isinstance(column_type, sa.DateTime):
         return _date
+    if isinstance(column_type, sa.Boolean):
+        return _bool
     return None
+
+
+class RowsAsJson(sa.ColumnElement[Any]):
+    """A statement's rows as ONE value, a JSON array of objects keyed by column name: how the gate's single
+    statement carries the rows of the other domains' checks (an uncorrelated scalar subquery, so the
+    database computes it once however many rows the outer statement has). ``decode`` turns the value
+    back into rows by name, each column read as ``Compiled.rows`` reads it; rows come in no set order."""
+
+    inherit_cache = False
+    type = sa.JSON()
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        self.statement = statement
+        self._decoders: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
+            (name, d)
+            for name, c in zip(statement.selected_columns.keys(), statement.selected_columns, strict=True)
+            if (d := _nested_decoder(c.type)) is not None
+        )
+
+    def decode(self, value: Any) -> list[Row]:
+        rows: list[Row] = orjson.loads(value) if isinstance(value, str | bytes) else (value or [])
+        for row in rows:
+            for name, decode in self._decoders:
+                row[name] = decode(row[name])
+        return rows
+
+    def as_dialect(self, dialect: str) -> sa.ScalarSelect[Any]:
+        rows = self.statement.subquery("r")
+        pairs: list[Any] = []
+        for c in rows.c:
+            value = sa.func.json(c) if dialect == "sqlite" and isinstance(c.type, sa.JSON) else c
+            pairs += [sa.literal_column(f"'{c.key}'"), value]  # keys: the statement's own column names
+        if dialect == "sqlite":
+            aggregate = sa.func.json_group_array(sa.func.json_object(*pairs))
+        else:
+            aggregate = sa.func.coalesce(sa.func.json_agg(sa.func.json_build_object(*pairs)), sa.text("'[]'"))
+        return sa.select(aggregate).select_from(rows).scalar_subquery()
+
+
+def _nested_decoder(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """A column inside ``RowsAsJson``: JSON columns arrive as nested data already (SQLite's ``json()``)."""
+    if isinstance(column_type, sa.JSON):
+        return None
+    if isinstance(column_type, UTCDateTime):
+        return _dt
+    if isinstance(column_type, sa.Date) and not isinstance(column_type, sa.DateTime):
+        return _date
+    if isinstance(column_type, sa.Boolean):
+        return _bool
+    return None
+
+
+@compiles(RowsAsJson)
+def _compile_rows_as_json(element: RowsAsJson, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.as_dialect(compiler.dialect.name), **kw)
 
 
 @dataclass(frozen=True)
@@ -166,7 +234,7 @@ class GateQuery:
             if marker.format(k) in sql  # parameters rendered inline by the compiler are not sent
         }
         columns = list(self.statement.selected_columns)
-        decoders = tuple((i, d) for i, c in enumerate(columns) if (d := _decoder(c.type)) is not None)
+        decoders = tuple((i, d) for i, c in enumerate(columns) if (d := _decoder(c)) is not None)
         names = tuple(self.statement.selected_columns.keys())
         return Compiled(sql, defaults, names, decoders)
 
@@ -261,11 +329,11 @@ def newest_classification(*columns: Any, system_id: Any) -> sa.Select[Any]:
     return current_classification_statement(cast(str, system_id)).with_only_columns(*columns)
 
 
-def _gate_statement(with_token: bool) -> sa.Select[Any]:
+def _gate_statement(with_token: bool, checks: tuple[ReleaseCheck, ...]) -> sa.Select[Any]:
     """What the answer needs, in one statement: the token's owner (no row: unknown token), the system (NULL
     ``system_id``: unknown), its zone, the requested version, the basis of its newest classification, and
     one row per request for this release, each flagged when the system was classified into another class
-    since, with the roles signed so far."""
+    since, with the roles signed so far; and the rows of every check's statements (``RowsAsJson``)."""
     s, z, v = _table("ai_system"), _table("zone"), _table("model_version")
     a, so = _table("approval_request"), _table("sign_off")
     sid, ver, env = param("sid"), param("ver"), param("env")
@@ -301,6 +369,11 @@ def _gate_statement(with_token: bool) -> sa.Select[Any]:
         .where(so.c.approval_id == a.c.id)
         .scalar_subquery()
         .label("signed"),
+        *(
+            RowsAsJson(statement).label(_check_column(i, name))
+            for i, check in enumerate(checks)
+            for name, statement in check.statement_map.items()
+        ),
     )
 
     def release(left: sa.FromClause) -> sa.Join:
@@ -322,8 +395,24 @@ def _gate_statement(with_token: bool) -> sa.Select[Any]:
     )
 
 
-GATE_QUERY = GateQuery(_gate_statement(with_token=True))
-RELEASE_QUERY = GateQuery(_gate_statement(with_token=False))  # a caller already known (session, service)
+def _check_column(index: int, name: str) -> str:
+    return f"check{index}_{name}"
+
+
+_gate_queries: dict[tuple[bool, tuple[ReleaseCheck, ...]], GateQuery] = {}
+
+
+def gate_query(environment: str, *, with_token: bool) -> tuple[GateQuery, tuple[ReleaseCheck, ...]]:
+    """The one statement of an answer in ``environment`` (``with_token``: it also finds the caller by the
+    token's hash, bound as ``h``), and the checks whose rows it carries, in registration order."""
+    checks = tuple(release_checks(environment))
+    key = (with_token, checks)
+    query = _gate_queries.get(key)
+    if query is None:
+        if len(_gate_queries) > 64:  # checks replaced (tests): forget the statements of old sets
+            _gate_queries.clear()
+        query = _gate_queries[key] = GateQuery(_gate_statement(with_token, checks))
+    return query, checks
 
 
 def gate_params(system_id: str, version: str, environment: str, token: str | None = None) -> dict[str, Any]:
@@ -337,8 +426,9 @@ def gate_params(system_id: str, version: str, environment: str, token: str | Non
 def authenticate(
     rows: list[Row], now: datetime, get_authorizer: Callable[[int], authz.Authorizer] = authz.authorizer_for
 ) -> tuple[Principal, bool]:
-    """The caller behind the token of ``rows`` (``GATE_QUERY``), and whether its ``last_used_at`` is due to
-    be refreshed; 401 by the same rules as every other endpoint (``identity.token_owner``)."""
+    """The caller behind the token of ``rows`` (``gate_query(..., with_token=True)``), and whether its
+    ``last_used_at`` is due to be refreshed; 401 by the same rules as every other endpoint
+    (``identity.token_owner``)."""
     owner = identity.token_owner(rows[0] if rows else None, now)
     principal = Principal(
         user_id=owner.user_id,
@@ -375,10 +465,20 @@ class ReleaseCheck:
     environments: frozenset[str] | None = None
     _queries: dict[str, GateQuery] | None = field(default=None, init=False, repr=False)
 
+    _statement_map: dict[str, sa.Select[Any]] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def statement_map(self) -> dict[str, sa.Select[Any]]:
+        """The check's statements by name, built at first use."""
+        if self._statement_map is None:
+            self._statement_map = dict(self.statements())
+        return self._statement_map
+
     @property
     def queries(self) -> dict[str, GateQuery]:
+        """Each statement on its own (``__call__``); the gate runs them inside its one statement."""
         if self._queries is None:
-            self._queries = {name: GateQuery(statement) for name, statement in self.statements().items()}
+            self._queries = {name: GateQuery(statement) for name, statement in self.statement_map.items()}
         return self._queries
 
     def applies(self, environment: str) -> bool:
@@ -415,12 +515,14 @@ def release_checks(environment: str) -> list[ReleaseCheck]:
 
 
 def other_domains_reasons(
-    db: RawReader, system_id: str, version: str, environment: str, now: datetime
+    first: Row, checks: tuple[ReleaseCheck, ...], asked: Release, now: datetime
 ) -> list[Reason]:
-    """The reasons of every registered release check, in registration order (sync connection)."""
+    """The reasons of ``checks`` (``gate_query``'s), judged on the rows the gate's statement carried for
+    them in its ``first`` row, in registration order."""
     reasons: list[Reason] = []
-    for check in release_checks(environment):
-        reasons.extend(check(db, system_id, version, environment, now))
+    for i, check in enumerate(checks):
+        rows = {name: first[_check_column(i, name)] for name in check.statement_map}
+        reasons += check.evaluate(CheckInput(asked.system_id, asked.version, asked.environment, now, rows))
     return reasons
 
 
@@ -438,24 +540,28 @@ class Release(NamedTuple):
 
 
 def decide(
-    db: RawReader,
+    db: RawReader, principal: Principal, asked: Release, *, rules: Rules, now: datetime
+) -> dict[str, Any]:
+    """The release-permission answer, computed from the registry's current state, on a sync connection
+    (other domains call it on their transaction's, e.g. to refuse a deployment with the gate's reasons)."""
+    query, checks = gate_query(asked.environment, with_token=False)
+    rows = db.rows(query, gate_params(asked.system_id, asked.version, asked.environment))
+    return conclude(principal, rows, checks, asked, rules=rules, now=now)
+
+
+def conclude(
     principal: Principal,
+    rows: list[Row],
+    checks: tuple[ReleaseCheck, ...],
     asked: Release,
     *,
     rules: Rules,
     now: datetime,
-    rows: list[Row] | None = None,
 ) -> dict[str, Any]:
-    """The release-permission answer, computed from the registry's current state, on a sync connection.
-
-    Other domains may call it on any DBAPI connection (e.g. their transaction's, to refuse a deployment
-    with the gate's reasons); the SQLite endpoint passes the ``rows`` it fetched with the caller's token.
-    """
-    if rows is None:
-        rows = db.rows(RELEASE_QUERY, gate_params(asked.system_id, asked.version, asked.environment))
+    """The answer from the rows of ``gate_query``'s statement, for a caller already known: 404 unless the
+    system exists and the caller may ask about it, then every reason of the gate and of ``checks``."""
     target(principal, rows, asked.system_id)
-    others = other_domains_reasons(db, asked.system_id, asked.version, asked.environment, now)
-    return judge(rows, others, asked, rules=rules, now=now)
+    return judge(rows, other_domains_reasons(rows[0], checks, asked, now), asked, rules=rules, now=now)
 
 
 def target(principal: Principal, rows: list[Row], system_id: str) -> None:

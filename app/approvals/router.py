@@ -32,7 +32,7 @@ from app.approvals.models import (
 from app.approvals.rules import get_rules
 from app.db import SessionDep, get_engine, utcnow
 from app.errors import AppError, Unauthorized
-from app.http import IfMatchDep, Page, PageDep
+from app.http import IfMatchDep, Page, PageDep, query_model, query_parameters
 from app.identity import service as identity
 from app.identity.dependencies import CurrentPrincipal, Principal, bearer
 from app.identity.models import SITE_PATTERN, USERNAME_PATTERN, Role
@@ -230,8 +230,11 @@ class ReleaseQuery(BaseModel):
         422: {"description": "a missing or malformed query parameter"},
         503: {"description": "the registry database did not answer in time; try again"},
     },
+    openapi_extra={"parameters": query_parameters(ReleaseQuery)},
 )
-async def release_permission(request: Request, query: Annotated[ReleaseQuery, Query()]) -> Response:
+async def release_permission(
+    request: Request, query: Annotated[ReleaseQuery, Depends(query_model(ReleaseQuery))]
+) -> Response:
     """May this version run in this environment now? 200 with ``allowed`` and every reason that applies.
 
     Reasons have ``severity``: ``error`` denies; ``warning`` (``SL_GAP_ACCEPTED``) may come with an allow.
@@ -288,39 +291,36 @@ def _decide(
     a lost connection is retried once."""
     engine = get_engine()
     params = release.gate_params(q.system_id, q.version, q.environment, None if web_principal else token)
-    query = release.RELEASE_QUERY if web_principal else release.GATE_QUERY
+    query, checks = release.gate_query(q.environment, with_token=web_principal is None)
     for attempt in (1, 2):
         try:
             with release.raw_reader(engine) as db:
                 now = utcnow()
                 rows = db.rows(query, params)
-                principal, touch = _caller(rows, web_principal, now)
-                answer = release.decide(db, principal, q, rules=get_rules(), now=now, rows=rows)
-                return answer, principal, touch
+            break
         except (release.ConnectionLost, sa.exc.OperationalError):
             if attempt == 2:
                 raise ServiceUnavailable("the registry database is unreachable; try again") from None
-    raise AssertionError("unreachable")
+    else:
+        raise AssertionError("unreachable")
+    principal, touch = _caller(rows, web_principal, now)
+    return release.conclude(principal, rows, checks, q, rules=get_rules(), now=now), principal, touch
 
 
 async def _decide_async(
     token: str | None, web_principal: Principal | None, q: release.Release
 ) -> tuple[dict[str, Any], Principal, bool]:
-    """PostgreSQL: the same statements and rules on a connection of the gate's async pool."""
+    """PostgreSQL: the same statement and rules on a connection of the gate's async pool."""
     params = release.gate_params(q.system_id, q.version, q.environment, None if web_principal else token)
-    query = release.RELEASE_QUERY if web_principal else release.GATE_QUERY
-    checks = release.release_checks(q.environment)
-    queries = [query] + [qy for check in checks for qy in check.queries.values()]
+    query, checks = release.gate_query(q.environment, with_token=web_principal is None)
     settings = get_settings()
     # the server cancels a slow statement; this deadline also covers a network that stopped answering
     deadline = settings.gate_connect_timeout + settings.gate_statement_timeout_ms / 1000
     for attempt in (1, 2):
         try:
             async with asyncio.timeout(deadline), gate_db.connection() as conn:
-                # The other domains' statements go in the same pipeline as the gate's own (one round trip);
-                # their rows are only judged once the caller may see the answer.
                 now = utcnow()
-                fetched = iter(await gate_db.rows_of_each(conn, queries, params))
+                rows = await gate_db.rows(conn, query, params)
             break
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             # pooled connections the server ended (restart, failover): drop them and retry once on a fresh
@@ -335,12 +335,5 @@ async def _decide_async(
             raise ServiceUnavailable("the registry database is unreachable; try again") from None
     else:
         raise AssertionError("unreachable")
-    rows = next(fetched)
     principal, touch = _caller(rows, web_principal, now)
-    release.target(principal, rows, q.system_id)
-    others: list[release.Reason] = []
-    for check in checks:
-        check_rows = {name: next(fetched) for name in check.queries}
-        others += check.evaluate(release.CheckInput(q.system_id, q.version, q.environment, now, check_rows))
-    answer = release.judge(rows, others, q, rules=get_rules(), now=now)
-    return answer, principal, touch
+    return release.conclude(principal, rows, checks, q, rules=get_rules(), now=now), principal, touch

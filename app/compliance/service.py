@@ -377,8 +377,6 @@ def _links(rows: Any, today: date) -> EvidenceLinks:
     by_ref: dict[str, list[tuple[str, bool]]] = {}
     until: dict[str, date | None] = {}
     for framework, control, eid, valid_until in rows:
-        if isinstance(valid_until, str):  # the gate's plain SQL on SQLite
-            valid_until = date.fromisoformat(valid_until)
         by_ref.setdefault(f"{framework}:{control}", []).append((eid, is_current(valid_until, today)))
         until[eid] = valid_until
     return EvidenceLinks(by_ref, until)
@@ -880,12 +878,13 @@ def _gate_reasons(check: release.CheckInput) -> list[release.Reason]:
     if not current or current[0]["ai_act_class"] == "prohibited":
         return []  # NOT_CLASSIFIED or PROHIBITED says it all
     system_id, today = check.system_id, check.now.date()
-    derived = _gate_derived(str(current[0]["ai_act_class"]), current[0]["result"] or {})
-    recorded = {f"{r['framework']}:{r['control']}": r["status"] for r in check.rows["recorded"]}
-    links = _links(
-        [(r["framework"], r["control"], r["id"], r["valid_until"]) for r in check.rows["links"]], today
+    pending = _gate_outstanding(
+        str(current[0]["ai_act_class"]),
+        current[0]["result"] or {},
+        tuple(sorted((f"{r['framework']}:{r['control']}", str(r["status"])) for r in check.rows["recorded"])),
+        tuple(sorted((r["framework"], r["control"], r["id"], r["valid_until"]) for r in check.rows["links"])),
+        today,
     )
-    pending = outstanding(derived, recorded, links, today)
     binding = [o for o in pending if o.binding]
     later = [o for o in pending if not o.binding]
     reasons = []
@@ -912,22 +911,33 @@ def _gate_reasons(check: release.CheckInput) -> list[release.Reason]:
     return reasons
 
 
-_gate_derived_cache: tuple[Frameworks, dict[tuple[str, bytes], list[Derived]]] | None = None
+_LinkRow = tuple[str, str, str, date | None]  # framework, control, evidence id, valid until
+_GateKey = tuple[str, bytes, tuple[tuple[str, str], ...], tuple[_LinkRow, ...], date]
+_gate_cache: tuple[Frameworks, dict[_GateKey, list[Outstanding]]] | None = None
 
 
-def _gate_derived(ai_act_class: str, result: dict[str, Any]) -> list[Derived]:
-    """``derive_for_class``, remembered per loaded set of frameworks and classification content: the gate
-    asks it on every call, and most systems share a handful of classification results."""
-    global _gate_derived_cache
+def _gate_outstanding(
+    ai_act_class: str,
+    result: dict[str, Any],
+    recorded: tuple[tuple[str, str], ...],
+    links: tuple[_LinkRow, ...],
+    today: date,
+) -> list[Outstanding]:
+    """``outstanding`` of what the gate read (``recorded``: ``(ref, status)``, ``links``: evidence rows,
+    both sorted), remembered per loaded set of frameworks: the gate asks on every call, and most systems
+    share a handful of classification results and the same few records, so the rule runs once for each
+    distinct set of inputs instead of once per call."""
+    global _gate_cache
     frameworks = get_frameworks()
-    cached = _gate_derived_cache
+    cached = _gate_cache
     if cached is None or cached[0] is not frameworks or len(cached[1]) > 4096:
-        cached = _gate_derived_cache = (frameworks, {})
-    key = (ai_act_class, orjson.dumps(result, option=orjson.OPT_SORT_KEYS))
-    derived = cached[1].get(key)
-    if derived is None:
-        derived = cached[1][key] = derive_for_class(ai_act_class, result, frameworks)
-    return derived
+        cached = _gate_cache = (frameworks, {})
+    key = (ai_act_class, orjson.dumps(result, option=orjson.OPT_SORT_KEYS), recorded, links, today)
+    pending = cached[1].get(key)
+    if pending is None:
+        derived = derive_for_class(ai_act_class, result, frameworks)
+        pending = cached[1][key] = outstanding(derived, dict(recorded), _links(links, today), today)
+    return pending
 
 
 def _gate_statements() -> dict[str, Any]:

@@ -335,18 +335,14 @@ def release_reasons(session: Session, system_id: str) -> list[dict[str, str]]:
 def _gate_reasons(check: release.CheckInput) -> list[release.Reason]:
     return [
         release.error(SUSPENDED_BY_INCIDENT, _suspension_message(r["id"], str(r["kind"]), r["title"]))
-        for r in check.rows["suspending"]
+        for r in sorted(check.rows["suspending"], key=lambda r: str(r["id"]))
     ]
 
 
 def _gate_statements() -> dict[str, Any]:
     """The rows ``_gate_reasons`` judges: the suspending incidents of the system asked about."""
     suspending = sa.select(col(Incident.id), col(Incident.kind), col(Incident.title))
-    return {
-        "suspending": suspending.where(
-            col(Incident.system_id) == release.param("sid"), *_suspends()
-        ).order_by(col(Incident.id))
-    }
+    return {"suspending": suspending.where(col(Incident.system_id) == release.param("sid"), *_suspends())}
 
 
 # The release gate's hook: every version and environment of a system is suspended while an open serious

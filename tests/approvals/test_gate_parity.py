@@ -109,22 +109,24 @@ def test_gate_counts_failed_tokens_like_the_api(client: Any) -> None:
 
 
 def test_postgresql_gate_reads_through_its_async_pool(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.approvals import gate_db
+    from app.approvals import gate_db, release
     from app.db import get_engine
 
     if get_engine().dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
     read: list[object] = []
-    original = gate_db.rows_of_each
+    original = gate_db.rows
 
-    async def counted(conn: Any, queries: Any, params: Any) -> Any:
-        read.extend(queries)
-        return await original(conn, queries, params)
+    async def counted(conn: Any, query: Any, params: Any) -> Any:
+        read.append(query)
+        return await original(conn, query, params)
 
-    monkeypatch.setattr(gate_db, "rows_of_each", counted)
+    monkeypatch.setattr(gate_db, "rows", counted)
     headers = create_user("pia", ("mlops", "*"))
     r = client.get(GATE, params=GATE_PARAMS, headers=headers)
-    assert r.status_code == 404 and read, r.text  # authenticated, then no such system
+    assert r.status_code == 404, r.text  # authenticated, then no such system
+    # one statement per answer, carrying the rows of every release check
+    assert read == [release.gate_query("production", with_token=True)[0]]
 
 
 def test_postgresql_connection_settings() -> None:
@@ -142,7 +144,9 @@ def test_postgresql_connection_settings() -> None:
     assert conninfo == "postgresql://u:p@db.example:5433/reg"
     assert kwargs["autocommit"] is True and kwargs["prepare_threshold"] == 0
     assert kwargs["connect_timeout"] == 2  # libpq's smallest
-    assert kwargs["options"] == "-c statement_timeout=1234 -c search_path=tenant_a"
+    assert kwargs["options"] == (
+        "-c statement_timeout=1234 -c plan_cache_mode=force_generic_plan -c search_path=tenant_a"
+    )
     assert kwargs["application_name"] == "aireg-gate"
 
 
@@ -182,7 +186,9 @@ def test_the_urls_own_connection_options_are_kept() -> None:
     )
     conninfo, kwargs = gate_db.connection_settings(settings)
     assert conninfo == "postgresql://u@db.example/reg?sslmode=require"
-    assert kwargs["options"] == "-csearch_path=tenant_b -c statement_timeout=5000"
+    assert kwargs["options"] == (
+        "-csearch_path=tenant_b -c statement_timeout=5000 -c plan_cache_mode=force_generic_plan"
+    )
 
 
 def test_postgresql_gate_survives_a_dropped_pooled_connection(client: Any) -> None:

@@ -178,3 +178,51 @@ def test_suspension_hook(client: Any, team: dict, make_system: Any, monkeypatch:
     monkeypatch.setattr(gate, "_release_checks", [check])
     answer = release(client, team["ci"], system, "v1")
     assert codes(answer) == ["SUSPENDED_BY_INCIDENT"] and calls == [(system, "v1", "production")]
+
+
+def test_check_rows_ride_in_the_gate_statement_typed_by_column(
+    client: Any, team: dict, make_system: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check's statements run inside the gate's one statement (``RowsAsJson``); their rows come back by
+    name with each column read as its type: times aware, JSON as data, booleans as bool, on either
+    database; a statement without rows gives an empty list."""
+    from datetime import datetime
+
+    import sqlalchemy as sa
+    from sqlmodel import col
+
+    from app.systems.models import AISystem, ModelVersion
+
+    system = make_system(MINIMAL)
+    _approve_minimal(client, team, system)
+    seen: list[dict[str, list[dict[str, Any]]]] = []
+
+    def statements() -> dict[str, sa.Select[Any]]:
+        sid = gate.param("sid")
+        return {
+            "system": sa.select(
+                col(AISystem.id),
+                col(AISystem.created_at),
+                col(AISystem.personal_data),
+                col(AISystem.sl_achieved),
+            ).where(col(AISystem.id) == sid),
+            "versions": sa.select(col(ModelVersion.version), col(ModelVersion.metrics)).where(
+                col(ModelVersion.system_id) == sid, col(ModelVersion.version) == gate.param("ver")
+            ),
+            "none": sa.select(col(AISystem.id)).where(col(AISystem.id) == "AIS-999999"),
+        }
+
+    def reasons(check: gate.CheckInput) -> list[dict[str, str]]:
+        seen.append(check.rows)
+        return []
+
+    monkeypatch.setattr(gate, "_release_checks", [gate.ReleaseCheck(statements, reasons)])
+    assert release(client, team["ci"], system, "v1")["allowed"] is True
+    [rows] = seen
+    [row] = rows["system"]
+    assert row["id"] == system and row["personal_data"] is False
+    assert isinstance(row["created_at"], datetime) and row["created_at"].utcoffset() is not None
+    assert row["sl_achieved"] is None  # a JSON column holding NULL (no zone assessed)
+    [version] = rows["versions"]
+    assert version["version"] == "v1" and isinstance(version["metrics"], dict)
+    assert rows["none"] == []
