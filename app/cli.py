@@ -91,7 +91,7 @@ def serve(
         typer.echo("API tokens: aireg tokens issue USERNAME")
     typer.echo(f"Serving on http://{host}:{port}  (API docs at /docs)")
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:serving_app",
         factory=True,
         host=host,
         port=port,

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi import FastAPI
 
-from app.main import create_app as create_service_app
+from app.main import serving_app as create_service_app
 
 
 def create_app() -> FastAPI:
