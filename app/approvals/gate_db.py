@@ -15,9 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from psycopg import AsyncConnection
-from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
@@ -54,18 +52,11 @@ def connection_settings(settings: Settings) -> tuple[str, dict[str, Any]]:
     return url.render_as_string(hide_password=False), kwargs
 
 
-async def _configure(conn: AsyncConnection[Any]) -> None:
-    """JSON columns decoded by orjson (the standard library's ``json`` costs several times as much, and the
-    gate's statement carries a dozen JSON values)."""
-    set_json_loads(orjson.loads, conn)
-
-
 async def _open(settings: Settings) -> Pool:
     conninfo, kwargs = connection_settings(settings)
     pool: Pool = AsyncConnectionPool(
         conninfo,
         kwargs=kwargs,
-        configure=_configure,
         min_size=1,
         max_size=settings.gate_pool_size,
         timeout=settings.gate_connect_timeout,  # waiting for a free or new connection
