@@ -4,7 +4,7 @@ from them and the classifications, with what people record about them."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, NamedTuple, TypeVar, cast
@@ -877,67 +877,77 @@ def _gate_reasons(check: release.CheckInput) -> list[release.Reason]:
     current = check.rows["classification"]
     if not current or current[0]["ai_act_class"] == "prohibited":
         return []  # NOT_CLASSIFIED or PROHIBITED says it all
-    system_id, today = check.system_id, check.now.date()
-    pending = _gate_outstanding(
+    said = _gate_said(
         str(current[0]["ai_act_class"]),
         current[0]["result"] or {},
         tuple(sorted((f"{r['framework']}:{r['control']}", str(r["status"])) for r in check.rows["recorded"])),
         tuple(sorted((r["framework"], r["control"], r["id"], r["valid_until"]) for r in check.rows["links"])),
-        today,
+        check.now.date(),
     )
+    return [reason(release.REQUIREMENTS_OPEN, head + check.system_id + tail) for reason, head, tail in said]
+
+
+_Said = tuple[tuple[Callable[[str, str], release.Reason], str, str], ...]
+
+
+def _said(pending: list[Outstanding], today: date) -> _Said:
+    """What ``_gate_reasons`` says of ``pending``: each reason as its kind and the text around the system's
+    id (the rest of it depends on the requirements alone, so it is worded once per distinct input)."""
     binding = [o for o in pending if o.binding]
     later = [o for o in pending if not o.binding]
-    reasons = []
+    said: list[tuple[Callable[[str, str], release.Reason], str, str]] = []
     if binding:
-        reasons.append(
-            release.error(
-                release.REQUIREMENTS_OPEN,
-                f"{_count(binding)} of {system_id} {'binds' if len(binding) == 1 else 'bind'} today and "
-                f"{'is' if len(binding) == 1 else 'are'} not met: {_named(binding)}; record "
-                f"{'it' if len(binding) == 1 else 'each'} met with current evidence, or not applicable "
-                "with a note",
+        one = len(binding) == 1
+        said.append(
+            (
+                release.error,
+                f"{_count(binding)} of ",
+                f" {'binds' if one else 'bind'} today and {'is' if one else 'are'} not met: "
+                f"{_named(binding)}; record {'it' if one else 'each'} met with current evidence, or not "
+                "applicable with a note",
             )
         )
     if later:
         first = min((o.applies_from for o in later if o.applies_from), default=None)
         when = f"; the first binds on {first.isoformat()}" if first and first > today else ""
-        reasons.append(
-            release.warning(
-                release.REQUIREMENTS_OPEN,
-                f"{_count(later)} of {system_id} {'is' if len(later) == 1 else 'are'} open and do not bind "
-                f"yet: {_named(later)}{when}",
+        said.append(
+            (
+                release.warning,
+                f"{_count(later)} of ",
+                f" {'is' if len(later) == 1 else 'are'} open and do not bind yet: {_named(later)}{when}",
             )
         )
-    return reasons
+    return tuple(said)
 
 
 _LinkRow = tuple[str, str, str, date | None]  # framework, control, evidence id, valid until
 _GateKey = tuple[str, bytes, tuple[tuple[str, str], ...], tuple[_LinkRow, ...], date]
-_gate_cache: tuple[Frameworks, dict[_GateKey, list[Outstanding]]] | None = None
+_gate_cache: tuple[Frameworks, dict[_GateKey, _Said]] | None = None
 
 
-def _gate_outstanding(
+def _gate_said(
     ai_act_class: str,
     result: dict[str, Any],
     recorded: tuple[tuple[str, str], ...],
     links: tuple[_LinkRow, ...],
     today: date,
-) -> list[Outstanding]:
-    """``outstanding`` of what the gate read (``recorded``: ``(ref, status)``, ``links``: evidence rows,
-    both sorted), remembered per loaded set of frameworks: the gate asks on every call, and most systems
-    share a handful of classification results and the same few records, so the rule runs once for each
-    distinct set of inputs instead of once per call."""
+) -> _Said:
+    """``_said`` of ``outstanding`` for what the gate read (``recorded``: ``(ref, status)``, ``links``:
+    evidence rows, both sorted), remembered per loaded set of frameworks: the gate asks on every call, and
+    most systems share a handful of classification results and the same few records, so the rule runs
+    (and its answer is worded) once for each distinct set of inputs instead of once per call."""
     global _gate_cache
     frameworks = get_frameworks()
     cached = _gate_cache
     if cached is None or cached[0] is not frameworks or len(cached[1]) > 4096:
         cached = _gate_cache = (frameworks, {})
     key = (ai_act_class, orjson.dumps(result, option=orjson.OPT_SORT_KEYS), recorded, links, today)
-    pending = cached[1].get(key)
-    if pending is None:
+    said = cached[1].get(key)
+    if said is None:
         derived = derive_for_class(ai_act_class, result, frameworks)
-        pending = cached[1][key] = outstanding(derived, dict(recorded), _links(links, today), today)
-    return pending
+        pending = outstanding(derived, dict(recorded), _links(links, today), today)
+        said = cached[1][key] = _said(pending, today)
+    return said
 
 
 def _gate_statements() -> dict[str, Any]:
