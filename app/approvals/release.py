@@ -4,12 +4,16 @@ This is the hot path that pipelines call on every deployment, so it is built to 
 indexed point lookups (token and user, system, zone, version, newest classification basis, every request
 for this release with its reclassification flag and signed roles), built with SQLAlchemy Core from the
 domains' own columns and rules, compiled once per dialect and run on a bare DBAPI connection (SQLite: one
-the thread keeps; PostgreSQL: a psycopg async pool, ``app.approvals.gate_db``), rows read by column name.
-Reads are autocommit: each statement is its own snapshot of what is committed. Nothing is cached across
-calls except the rule table (read at start) and Casbin's decisions (invalidated with every grant change).
+the thread keeps; PostgreSQL: a psycopg async pool, ``app.approvals.gate_db``), each row read as one JSON
+object by column name. Reads are autocommit: each statement is its own snapshot of what is committed. No
+data read is cached across calls; only pure results are remembered: the rule table (read at start),
+Casbin's decisions (invalidated with every grant change), and what other domains' rules make of identical
+inputs.
 
 Other domains add reasons through ``register_release_check``: a ``ReleaseCheck`` declares its Core
-statements and a pure function of their rows, so the same check runs on the sync and the async path.
+statements and a pure function of their rows. Their statements ride in the gate's one statement, each as a
+column holding its rows as a JSON array (``RowsAsJson``), so an answer is one round trip on either path,
+whatever the number of checks.
 
 Reasons carry ``severity``: ``error`` reasons deny; ``warning`` reasons (e.g. ``SL_GAP_ACCEPTED``) may
 accompany an allowed answer. A denial always has at least one error reason.
@@ -453,9 +457,9 @@ class CheckInput:
 @dataclass(eq=False)  # compared by identity (its statements build expressions on ==)
 class ReleaseCheck:
     """Another domain's part of the answer: Core statements (bind parameters ``param("sid")``, ``"ver"``,
-    ``"env"``), built by ``statements`` at first use, that the gate runs on whichever connection it has,
-    and ``evaluate``, a pure function of their rows by name. ``environments``: where it applies (None:
-    everywhere; elsewhere its statements are not even run)."""
+    ``"env"``), built by ``statements`` at first use, that the gate runs inside its own statement, and
+    ``evaluate``, a pure function of their rows by name (in no set order: sort where order matters).
+    ``environments``: where it applies (None: everywhere; elsewhere its statements are not even run)."""
 
     statements: Callable[[], Mapping[str, sa.Select[Any]]]
     evaluate: Callable[[CheckInput], list[Reason]]
