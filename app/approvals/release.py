@@ -194,11 +194,16 @@ class Compiled:
         return rows
 
 
+SQLITE_MAX_COLUMNS = 63  # json_object takes two arguments a column; SQLite allows 127 arguments a call
+
+
 def _json_rows(sql: str, columns: Mapping[str, sa.ColumnElement[Any]], dialect: str) -> str:
     """``sql``'s rows as one JSON object each (see ``Compiled``)."""
     if dialect == "postgresql":
         return f"SELECT row_to_json(g)::text FROM ({sql}) AS g"  # json columns nest as data
-    # SQLite: a JSON column is text; json() makes it nest as data. (At most 63 columns: 127 arguments.)
+    # SQLite: a JSON column is text; json() makes it nest as data.
+    if len(columns) > SQLITE_MAX_COLUMNS:
+        raise ValueError(f"a gate statement reads at most {SQLITE_MAX_COLUMNS} columns on SQLite")
     pairs = ", ".join(
         f"'{name}', " + (f'json(g."{name}")' if isinstance(c.type, sa.JSON) else f'g."{name}"')
         for name, c in columns.items()

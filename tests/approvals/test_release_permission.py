@@ -226,3 +226,17 @@ def test_check_rows_ride_in_the_gate_statement_typed_by_column(
     [version] = rows["versions"]
     assert version["version"] == "v1" and isinstance(version["metrics"], dict)
     assert rows["none"] == []
+
+
+def test_a_gate_statement_too_wide_for_sqlite_json_rows_is_refused_when_compiled() -> None:
+    """SQLite's ``json_object`` takes 127 arguments: a statement of 64 columns cannot be read as JSON rows,
+    and says so when compiled instead of failing in the database on the first call."""
+    import sqlalchemy as sa
+
+    def wide(n: int) -> gate.GateQuery:
+        return gate.GateQuery(sa.select(*(sa.literal(i).label(f"c{i}") for i in range(n))))
+
+    assert "json_object(" in wide(gate.SQLITE_MAX_COLUMNS).compiled("sqlite").sql
+    with pytest.raises(ValueError, match="at most 63 columns"):
+        wide(gate.SQLITE_MAX_COLUMNS + 1).compiled("sqlite")
+    assert "row_to_json" in wide(gate.SQLITE_MAX_COLUMNS + 1).compiled("postgresql").sql
