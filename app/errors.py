@@ -60,6 +60,12 @@ class TooManyRequests(AppError):
     status, title, type_slug = 429, "Too many requests", "too-many-requests"
 
 
+class ServiceUnavailable(AppError):
+    """Something this service depends on did not answer (in time); nothing was done; try again."""
+
+    status, title, type_slug = 503, "Service unavailable", "service-unavailable"
+
+
 def field_error(loc: list[str | int], msg: str) -> Unprocessable:
     """A 422 naming one field, e.g. ``field_error(["body", "answers", "annex3_uses", 0], "unknown id")``."""
     return Unprocessable(f"{'.'.join(str(p) for p in loc)}: {msg}", errors=[{"loc": loc, "msg": msg}])

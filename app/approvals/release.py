@@ -49,7 +49,7 @@ from app.approvals.service import (
 )
 from app.classification.models import Classification
 from app.classification.service import current_classification_statement
-from app.db import UTCDateTime, utcnow
+from app.db import UTCDateTime
 from app.errors import NotFound
 from app.identity import authz
 from app.identity import service as identity
@@ -469,8 +469,6 @@ class ReleaseCheck:
     statements: Callable[[], Mapping[str, sa.Select[Any]]]
     evaluate: Callable[[CheckInput], list[Reason]]
     environments: frozenset[str] | None = None
-    _queries: dict[str, GateQuery] | None = field(default=None, init=False, repr=False)
-
     _statement_map: dict[str, sa.Select[Any]] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -480,25 +478,8 @@ class ReleaseCheck:
             self._statement_map = dict(self.statements())
         return self._statement_map
 
-    @property
-    def queries(self) -> dict[str, GateQuery]:
-        """Each statement on its own (``__call__``); the gate runs them inside its one statement."""
-        if self._queries is None:
-            self._queries = {name: GateQuery(statement) for name, statement in self.statement_map.items()}
-        return self._queries
-
     def applies(self, environment: str) -> bool:
         return self.environments is None or environment in self.environments
-
-    def __call__(
-        self, db: RawReader, system_id: str, version: str, environment: str, now: datetime | None = None
-    ) -> list[Reason]:
-        """The check on a sync connection."""
-        if not self.applies(environment):
-            return []
-        params = gate_params(system_id, version, environment)
-        rows = {name: db.rows(query, params) for name, query in self.queries.items()}
-        return self.evaluate(CheckInput(system_id, version, environment, now or utcnow(), rows))
 
 
 _release_checks: list[ReleaseCheck] = []

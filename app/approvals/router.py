@@ -31,7 +31,7 @@ from app.approvals.models import (
 )
 from app.approvals.rules import get_rules
 from app.db import SessionDep, get_engine, utcnow
-from app.errors import AppError, Unauthorized
+from app.errors import ServiceUnavailable, Unauthorized
 from app.http import IfMatchDep, Page, PageDep, query_model, query_parameters
 from app.identity import service as identity
 from app.identity.dependencies import CurrentPrincipal, Principal, bearer
@@ -202,10 +202,6 @@ def revoke_approval(
 
 
 # --- the release gate ----------------------------------------------------------------------------------
-
-
-class ServiceUnavailable(AppError):
-    status, title, type_slug = 503, "Service unavailable", "service-unavailable"
 
 
 class ReleaseQuery(BaseModel):

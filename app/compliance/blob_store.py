@@ -30,7 +30,7 @@ from urllib3.response import BaseHTTPResponse
 
 from app.compliance.models import EvidenceBlob, EvidenceChunk
 from app.db import session_scope
-from app.errors import AppError, StoredDataDamaged
+from app.errors import ServiceUnavailable, StoredDataDamaged
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("aireg.evidence")
@@ -42,10 +42,10 @@ class EvidenceStoreConfigError(Exception):
     """``AIREG_EVIDENCE_STORE`` and the ``AIREG_S3_*`` settings cannot work together (found at start)."""
 
 
-class EvidenceStoreUnavailable(AppError):
+class EvidenceStoreUnavailable(ServiceUnavailable):
     """The object store did not answer, or refused: nothing is stored, nothing is answered from it."""
 
-    status, title, type_slug = 503, "Evidence store unavailable", "evidence-store-unavailable"
+    title, type_slug = "Evidence store unavailable", "evidence-store-unavailable"
 
 
 class BlobStore(Protocol):

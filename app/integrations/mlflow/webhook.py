@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.errors import AppError, NotFound, Unauthorized, Unprocessable
+from app.errors import AppError, NotFound, ServiceUnavailable, Unauthorized, Unprocessable
 from app.integrations.mlflow.service import SyncReport
 
 log = logging.getLogger("aireg.mlflow")
@@ -39,16 +39,14 @@ VERSION_CREATED = "model_version.created"
 SUBSCRIBED_EVENTS = [{"entity": "MODEL_VERSION", "action": "CREATED"}]
 
 
-class NotConfigured(AppError):
+class NotConfigured(NotFound):
     """The receiver is off (no secret or tracking URI): 404, as for any endpoint this service lacks."""
 
-    status, title, type_slug = 404, "Not found", "not-found"
 
-
-class MlflowUnavailable(AppError):
+class MlflowUnavailable(ServiceUnavailable):
     """MLflow could not be read: a 503, which MLflow's delivery retries."""
 
-    status, title, type_slug = 503, "Service unavailable", "mlflow-unavailable"
+    type_slug = "mlflow-unavailable"
 
 
 class BadDelivery(AppError):
